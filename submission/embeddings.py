@@ -131,7 +131,7 @@ def load_model(path: Path, device: str = "cpu"):
     return _LOADED[key]
 
 
-def embed(model, texts: Sequence[str], batch_size: int = 128) -> dict[str, np.ndarray]:
+def embed(model, texts: Sequence[str], batch_size: int = 64) -> dict[str, np.ndarray]:
     """Each distinct text's float32 embedding, computed once."""
     distinct = list(dict.fromkeys(texts))
     if not distinct:

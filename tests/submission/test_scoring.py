@@ -6,30 +6,11 @@ import random
 import pytest
 
 import reference_grader
+from reference_grader import TRICKY, perfect_output
 from submission.data import load_questions
 from submission.embeddings import load_model
 from submission.errors import DataError
 from submission.scoring import ScoringConfig, score_outputs
-
-TRICKY = {
-    "multiple-choice": ["10", " 3", "Answer: 2", "", "b", "\n1\n"],
-    "retrieval": ["1 2 3", "[6, 9, 15]", "6, 6, 9", "none", "3,4,5,6,7", "9,\n8"],
-    "ranking": ["5,4,3,2,1", "1 2", "[1, 2, 3]", "2, 2, 1", "0, 1, 2", "12, 3, 1"],
-    "named_entity_recognition": ["[New York, Amazon]", "['tablette']", "", "Tablette , ASUS", "['a', 1]", "x,,y"],
-    "generation": ["", "\n\nfirst line\nsecond line", "A watch band holds a watch.", "とても 良い", "ok", " \n "],
-}
-
-
-def perfect_output(q):
-    truth = q.truth
-    if q.task_type == "multiple-choice":
-        return str(truth)
-    if q.task_type == "ranking":
-        return ", ".join(str(i + 1) for i in sorted(range(len(truth)), key=lambda i: -truth[i]))
-    if isinstance(truth, list):
-        return ", ".join(map(str, truth)) if q.task_type != "generation" else truth[0]
-    return truth
-
 
 def output_sets(questions):
     rng = random.Random(7)
