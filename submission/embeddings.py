@@ -8,6 +8,7 @@ model runs, naming the metric, the model and how to provide it.
 
 from __future__ import annotations
 
+import hashlib
 import importlib
 import importlib.util
 import logging
@@ -138,3 +139,60 @@ def embed(model, texts: Sequence[str], batch_size: int = 64) -> dict[str, np.nda
         return {}
     vectors = model.encode(distinct, batch_size=batch_size, convert_to_numpy=True, show_progress_bar=False)
     return dict(zip(distinct, vectors))
+
+
+def default_cache_dir() -> Path:
+    """SHOPBENCH_EMBEDDING_CACHE, else SHOPBENCH_CACHE_DIR/embeddings, else ~/.cache/shopbench-kit/embeddings."""
+    if os.environ.get("SHOPBENCH_EMBEDDING_CACHE"):
+        return Path(os.environ["SHOPBENCH_EMBEDDING_CACHE"])
+    return Path(os.environ.get("SHOPBENCH_CACHE_DIR", Path.home() / ".cache" / "shopbench-kit")) / "embeddings"
+
+
+class TruthEmbeddingCache:
+    """Embeddings of truth texts kept on disk, per model, so re-scoring the same split skips them.
+
+    Truths are the same in every run on a split (and for every submission the grader scores), so they
+    are embedded once. Model outputs are never cached. The key of a model is its folder and the size and
+    modification time of its files, so replacing the weights starts a new cache.
+    """
+
+    def __init__(self, model_path: str | Path, cache_dir: Path | None = None):
+        folder = Path(model_path).resolve()
+        stamp = [str(folder)] + [
+            f"{p.relative_to(folder)}:{p.stat().st_size}:{p.stat().st_mtime_ns}"
+            for p in sorted(folder.rglob("*")) if p.is_file()
+        ]
+        digest = hashlib.sha256("\n".join(stamp).encode()).hexdigest()[:16]
+        self.path = (cache_dir or default_cache_dir()) / f"{folder.name}-{digest}.npz"
+        self.vectors: dict[str, np.ndarray] = {}
+        self._dirty = False
+        if self.path.is_file():
+            try:
+                with np.load(self.path) as stored:
+                    self.vectors = dict(zip(stored["keys"].tolist(), stored["vectors"]))
+            except (OSError, ValueError, KeyError) as exc:
+                log.warning("ignoring unreadable embedding cache %s (%s)", self.path, exc)
+
+    @staticmethod
+    def key(text: str) -> str:
+        return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+    def embed(self, model, texts: Sequence[str]) -> dict[str, np.ndarray]:
+        """Like ``embed``, reading and filling the cache."""
+        distinct = list(dict.fromkeys(texts))
+        found = {t: self.vectors[self.key(t)] for t in distinct if self.key(t) in self.vectors}
+        fresh = embed(model, [t for t in distinct if t not in found])
+        for text, vector in fresh.items():
+            self.vectors[self.key(text)] = vector
+        self._dirty = self._dirty or bool(fresh)
+        return {**found, **fresh}
+
+    def save(self) -> None:
+        if not self._dirty:
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_name(self.path.stem + ".tmp.npz")
+        keys = list(self.vectors)
+        np.savez(tmp, keys=np.array(keys), vectors=np.stack([self.vectors[k] for k in keys]))
+        os.replace(tmp, self.path)
+        self._dirty = False

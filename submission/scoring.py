@@ -23,10 +23,12 @@ from .parsers import Parsed, parse
 
 @dataclass(frozen=True)
 class ScoringConfig:
-    """Where the embedding models are (metric -> local path) and which device embeds."""
+    """Where the embedding models are (metric -> local path), which device embeds, and whether truth
+    embeddings are kept on disk between runs (see ``embeddings.TruthEmbeddingCache``)."""
 
     embedding_models: Mapping[str, str] = field(default_factory=dict)
     device: str = "cpu"
+    cache_truth_embeddings: bool = True
 
 
 @dataclass(frozen=True)
@@ -88,8 +90,14 @@ def _embedding_scores(
 ) -> list[float]:
     model = embeddings.load_model(paths[metric], config.device)
     truths = [q.truth if isinstance(q.truth, list) else [q.truth] for q, _ in items]
-    texts = [p.value for _, p in items] + [t for ts in truths for t in ts]
-    vectors = embeddings.embed(model, texts)
+    truth_texts = [t for ts in truths for t in ts]
+    if config.cache_truth_embeddings:
+        cache = embeddings.TruthEmbeddingCache(paths[metric])
+        vectors = cache.embed(model, truth_texts)
+        cache.save()
+    else:
+        vectors = embeddings.embed(model, truth_texts)
+    vectors.update(embeddings.embed(model, [p.value for _, p in items]))
     return [
         cosine_score(vectors[p.value], [vectors[t] for t in ts])
         for (_, p), ts in zip(items, truths)

@@ -1,7 +1,9 @@
 """Shared fixtures: the official development split (from ../shared) and the embedding model."""
 
 import importlib.util
+import os
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -9,6 +11,9 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
+
+# Truth-embedding cache: one fresh folder per test session, never the user's.
+os.environ["SHOPBENCH_EMBEDDING_CACHE"] = tempfile.mkdtemp(prefix="shopbench-embeddings-")
 
 DEV_DATA = ROOT.parent / "shared" / "data" / "development.json"
 SAMPLE_DATA = ROOT / "data" / "sample.json"

@@ -65,3 +65,21 @@ def test_scoring_readiness_is_checked_before_any_model_runs():
                         "amazon-kdd-cup-24-multi-lingual-abilities", "x")
     with pytest.raises(ConfigError, match="multilingual-sent-transformer"):
         check_scoring_ready([question])
+
+
+def test_truth_cache_reuses_embeddings_and_follows_the_model_files(tmp_path, minilm_path):
+    model = embeddings.load_model(minilm_path)
+    cache = embeddings.TruthEmbeddingCache(minilm_path, tmp_path / "cache")
+    first = cache.embed(model, ["a red kettle", "a blue kettle", "a red kettle"])
+    cache.save()
+    again = embeddings.TruthEmbeddingCache(minilm_path, tmp_path / "cache")
+    assert set(again.vectors) == {again.key("a red kettle"), again.key("a blue kettle")}
+    calls = []
+    counting = type("Counting", (), {"encode": lambda self, texts, **kw: calls.append(list(texts)) or model.encode(texts, **kw)})()
+    second = again.embed(counting, ["a blue kettle", "a green kettle"])
+    assert calls == [["a green kettle"]]  # only the new text is embedded
+    assert (second["a blue kettle"] == first["a blue kettle"]).all()
+    other = tmp_path / "copy"
+    other.mkdir()
+    (other / "config.json").write_text("{}")
+    assert embeddings.TruthEmbeddingCache(other, tmp_path / "cache").path != again.path
