@@ -1,0 +1,173 @@
+"""Hardware profiles (``profiles.yaml``) and the limits a run enforces.
+
+A ``Profile`` is what the grader's machine is: GPUs and their memory, CPUs, RAM, the seconds allowed
+per sample and the wall-clock budget of each track. ``Limits`` is what one run enforces: a profile's
+numbers after ``--time-scale``, for the track whose budget applies, or nothing at all (``--no-limits``).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import yaml
+
+from .data import ALL_AROUND, TRACKS, Question, suggest
+from .errors import ConfigError
+
+PROFILES_FILE = Path(__file__).with_name("profiles.yaml")
+DEFAULT_PROFILE = "phase2"
+ALL_TRACKS = TRACKS + (ALL_AROUND,)
+GIB = 1024**3
+
+
+@dataclass(frozen=True)
+class Profile:
+    name: str
+    description: str
+    gpus: int
+    gpu_name: str | None
+    gpu_memory_gib: float | None
+    compute_capability: str | None
+    bfloat16: bool | None
+    flash_attention_2: bool | None
+    vcpus: int
+    ram_gb: float
+    seconds_per_sample: float
+    track_minutes: Mapping[str, float]
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What one run enforces. ``None`` means not enforced. Times are already multiplied by time_scale."""
+
+    profile: str
+    budget_track: str
+    time_scale: float = 1.0
+    seconds_per_sample: float | None = None
+    budget_s: float | None = None
+    gpus: int | None = None
+    gpu_memory_bytes: int | None = None
+    ram_bytes: int | None = None
+    vcpus: int | None = None
+
+    def batch_limit_s(self, n_prompts: int) -> float | None:
+        return None if self.seconds_per_sample is None else self.seconds_per_sample * n_prompts
+
+    @property
+    def enforced(self) -> bool:
+        return any(getattr(self, f.name) is not None for f in fields(self) if f.name not in
+                   ("profile", "budget_track", "time_scale"))
+
+
+UNLIMITED = Limits(profile="none", budget_track=ALL_AROUND)
+
+_REQUIRED = {f.name for f in fields(Profile)} - {"name", "description"}
+_TYPES: dict[str, tuple[type, ...]] = {
+    "gpus": (int,), "vcpus": (int,), "ram_gb": (int, float), "seconds_per_sample": (int, float),
+    "gpu_name": (str, type(None)), "gpu_memory_gib": (int, float, type(None)),
+    "compute_capability": (str, type(None)), "bfloat16": (bool, type(None)),
+    "flash_attention_2": (bool, type(None)), "description": (str,), "track_minutes": (dict,),
+}
+
+
+def _check_value(key: str, value: Any, where: str) -> None:
+    allowed = _TYPES[key]
+    wrong_bool = isinstance(value, bool) and bool not in allowed
+    if wrong_bool or not isinstance(value, allowed):
+        names = " or ".join("null" if t is type(None) else t.__name__ for t in allowed)
+        raise ConfigError(f"{where}: '{key}' must be {names}, got {value!r}")
+    if key in ("gpus", "vcpus") and value < 0 or key in ("ram_gb", "seconds_per_sample") and value <= 0:
+        raise ConfigError(f"{where}: '{key}' must be positive, got {value!r}")
+
+
+def _track_minutes(value: dict, where: str) -> dict[str, float]:
+    unknown = [k for k in value if k not in ALL_TRACKS]
+    if unknown:
+        raise ConfigError(f"{where}: unknown track '{unknown[0]}' in track_minutes; "
+                          f"{suggest(str(unknown[0]), ALL_TRACKS)}known: {', '.join(ALL_TRACKS)}")
+    missing = [t for t in ALL_TRACKS if t not in value]
+    if missing:
+        raise ConfigError(f"{where}: track_minutes lacks {', '.join(missing)}; give all five tracks' budgets")
+    for track, minutes in value.items():
+        if isinstance(minutes, bool) or not isinstance(minutes, (int, float)) or minutes <= 0:
+            raise ConfigError(f"{where}: track_minutes['{track}'] must be a positive number of minutes")
+    return {t: float(value[t]) for t in ALL_TRACKS}
+
+
+def profile_from_dict(name: str, raw: Any, where: str) -> Profile:
+    """One profile from its YAML mapping, refusing unknown and missing keys and wrong types."""
+    where = f"{where}: profile '{name}'"
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{where}: expected a mapping of profile fields")
+    unknown = [k for k in raw if k not in _TYPES]
+    if unknown:
+        raise ConfigError(f"{where}: unknown key '{unknown[0]}'; {suggest(str(unknown[0]), list(_TYPES))}"
+                          f"known: {', '.join(_TYPES)}")
+    missing = sorted(_REQUIRED - set(raw))
+    if missing:
+        raise ConfigError(f"{where}: missing key(s) {', '.join(missing)}")
+    for key, value in raw.items():
+        _check_value(key, value, where)
+    if raw["gpus"] > 0 and raw["gpu_memory_gib"] is None:
+        raise ConfigError(f"{where}: gpus is {raw['gpus']} but gpu_memory_gib is null; give the per-card memory")
+    values = {**raw, "track_minutes": _track_minutes(raw["track_minutes"], where)}
+    return Profile(name=name, description=raw.get("description", ""), **{
+        k: v for k, v in values.items() if k != "description"})
+
+
+def load_profiles(*paths: str | Path) -> dict[str, Profile]:
+    """The kit's profiles, then each file's in turn (a later profile of the same name replaces an earlier)."""
+    profiles: dict[str, Profile] = {}
+    for path in (PROFILES_FILE, *paths):
+        path = Path(path)
+        if not path.is_file():
+            raise ConfigError(f"{path}: no such profiles file")
+        try:
+            document = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"{path}: not valid YAML ({exc})") from None
+        if not isinstance(document, dict) or set(document) != {"profiles"} or not isinstance(document["profiles"], dict):
+            raise ConfigError(f"{path}: expected one top-level key 'profiles' mapping names to profiles")
+        for name, raw in document["profiles"].items():
+            profiles[str(name)] = profile_from_dict(str(name), raw, str(path))
+    return profiles
+
+
+def get_profile(name: str, profiles: Mapping[str, Profile]) -> Profile:
+    if name not in profiles:
+        raise ConfigError(f"unknown profile '{name}'; {suggest(name, list(profiles))}known: {', '.join(profiles)}"
+                          "; add your own with --profiles-file")
+    return profiles[name]
+
+
+def budget_track_for(questions: Sequence[Question], requested: str | None = None) -> str:
+    """The track whose budget applies: the one asked for, else the data's only track, else all-around."""
+    if requested is not None:
+        if requested not in ALL_TRACKS:
+            raise ConfigError(f"--track '{requested}': {suggest(requested, ALL_TRACKS)}known: {', '.join(ALL_TRACKS)}")
+        return requested
+    tracks = {q.track for q in questions if q.track is not None}
+    return tracks.pop() if len(tracks) == 1 else ALL_AROUND
+
+
+def limits_for(profile: Profile, budget_track: str, time_scale: float = 1.0, enabled: bool = True) -> Limits:
+    """The profile's limits for a run on ``budget_track``; time limits multiplied by ``time_scale``."""
+    if not (time_scale > 0 and math.isfinite(time_scale)):
+        raise ConfigError(f"--time-scale must be a positive number, got {time_scale}")
+    if not enabled:
+        return Limits(profile=profile.name, budget_track=budget_track, time_scale=time_scale)
+    gpu_bytes = None if profile.gpu_memory_gib is None else int(profile.gpu_memory_gib * GIB)
+    return Limits(
+        profile=profile.name, budget_track=budget_track, time_scale=time_scale,
+        seconds_per_sample=profile.seconds_per_sample * time_scale,
+        budget_s=profile.track_minutes[budget_track] * 60 * time_scale,
+        gpus=profile.gpus, gpu_memory_bytes=gpu_bytes, ram_bytes=int(profile.ram_gb * 1e9), vcpus=profile.vcpus,
+    )
+
+
+def profile_name_for_aicrowd(config: Mapping[str, Any]) -> str:
+    """The profile the grader gives a submission, from its aicrowd.json: ``cpu`` when "gpu" is false."""
+    return "cpu" if config.get("gpu") is False else DEFAULT_PROFILE
