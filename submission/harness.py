@@ -3,19 +3,36 @@
 Batches are formed as the grader forms them: questions are grouped only by ``is_multiple_choice``
 (non-multiple-choice first, then multiple choice, each in data order), and each batch holds
 ``get_batch_size()`` prompts, asked again before every batch. The model never sees the task type.
+
+``run_model`` is the grader-faithful harness used by ``local_evaluation.py``, the container entry point
+and the grader: the model runs in its own process (``submission/child.py``) under a profile's limits
+(per-batch deadline, track budget, RAM, GPU count and memory), this process owns the deadlines, appends
+each batch's answers to predictions.jsonl as they arrive, and names how the run ended (``Verdict``).
+``run_predictions`` is the same loop in-process, without limits.
 """
 
 from __future__ import annotations
 
+import json
+import os
+import select
+import signal
+import subprocess
+import sys
+import tempfile
 import time
-from dataclasses import dataclass
-from typing import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterator, Mapping, Sequence
 
+from . import verdict as verdicts
 from .data import Question
-from .errors import ModelOutputError
-from .predictions import PredictionWriter
+from .errors import ConfigError, DataError, ModelOutputError
+from .predictions import PREDICTIONS_FILE, PredictionWriter, ResumeState, prepare_resume
+from .profiles import UNLIMITED, Limits
 
 MIN_BATCH_SIZE, MAX_BATCH_SIZE = 1, 16
+KIT_ROOT = Path(__file__).resolve().parent.parent
 
 
 @dataclass(frozen=True)
@@ -78,7 +95,7 @@ def run_predictions(
     writer: PredictionWriter,
     on_batch: Callable[[BatchRecord], None] | None = None,
 ) -> list[BatchRecord]:
-    """Run the model over the questions, appending each batch's answers to ``writer`` as it completes.
+    """Run the model in this process, without limits, appending each batch's answers to ``writer``.
 
     A model that breaks the interface raises ModelOutputError; every earlier batch is already on disk.
     """
@@ -99,3 +116,374 @@ def run_predictions(
         if on_batch:
             on_batch(record)
     return records
+
+
+# ---------------------------------------------------------------- the grader-faithful harness
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """Which model to build and how: 'module:Class' (None: models.user_config:UserModel), the folder
+    its module path is relative to, the seed (SHOPBENCH_SEED) and extra environment variables."""
+
+    model: str | None = None
+    repo: str = "."
+    seed: int = 0
+    env: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class HarnessOptions:
+    resume: bool = False  # continue predictions.jsonl after its last complete batch
+    poll_s: float = 0.2  # how often RAM and GPU memory are sampled
+    kill_grace_s: float = 1.0  # SIGTERM, then SIGKILL after this long
+    exit_wait_s: float = 10.0  # how long a model that answered everything may take to exit
+    fsync_every_s: float = 1.0  # every batch is flushed; fsynced at most this often
+
+
+@dataclass(frozen=True)
+class Progress:
+    answered: int
+    total: int
+    elapsed_s: float
+    projected_s: float | None  # projected wall time of the whole run at the current rate
+    budget_s: float | None
+
+
+@dataclass(frozen=True)
+class GpuUsage:
+    index: int
+    name: str
+    peak_bytes: int | None  # this process's own memory as NVML reports it
+    torch_peak_bytes: int | None  # torch.cuda.max_memory_reserved
+    cap_bytes: int | None
+
+
+@dataclass(frozen=True)
+class RunOutcome:
+    verdict: verdicts.Verdict
+    limits: Limits
+    n_questions: int
+    n_answered: int  # including the rows of a resumed run
+    n_resumed: int
+    batches: tuple[BatchRecord, ...]  # this session's
+    init_s: float | None  # building the model (its constructor and the import of its module)
+    startup_s: float | None  # from starting the process to the model being ready (includes init_s)
+    wall_s: float  # this session, from starting the process to its end
+    prior_elapsed_s: float  # a resumed run's earlier sessions
+    projected_s: float | None
+    peak_rss_bytes: int | None
+    gpus: tuple[GpuUsage, ...]
+    notes: tuple[str, ...]
+    traceback: str | None = None
+
+    @property
+    def elapsed_s(self) -> float:
+        return self.prior_elapsed_s + self.wall_s
+
+
+def run_model(
+    spec: ModelSpec,
+    questions: Sequence[Question],
+    out_dir: str | Path,
+    limits: Limits = UNLIMITED,
+    options: HarnessOptions = HarnessOptions(),
+    on_progress: Callable[[Progress], None] | None = None,
+) -> RunOutcome:
+    """Run the model on ``questions`` (test format is enough) in a child process under ``limits``.
+
+    Answers are appended to ``out_dir``/predictions.jsonl batch by batch. Returns how the run ended;
+    raises ConfigError only when the model cannot be found (a bad spec, not a model failure).
+    """
+    from .limits import load_nvml
+
+    path = Path(out_dir) / PREDICTIONS_FILE
+    state = prepare_resume(path) if options.resume else ResumeState()
+    _check_resumable(state, questions, path)
+    todo = [q for q in grader_order(questions) if q.row not in state.rows]
+    work = _Work(tuple(todo), state, len(questions), load_nvml() if limits.gpus != 0 else None)
+    session = _Session(spec, limits, options, work, on_progress)
+    with PredictionWriter(path, append=options.resume, fsync_every_s=options.fsync_every_s) as writer:
+        if not todo:
+            return session.outcome(verdicts.ok(len(questions)))
+        with tempfile.TemporaryDirectory(prefix="shopbench-") as tmp:
+            session.start(Path(tmp), writer)
+            try:
+                verdict = session.supervise()
+            finally:
+                session.stop()
+    return session.outcome(verdict)
+
+
+def _check_resumable(state: ResumeState, questions: Sequence[Question], path: Path) -> None:
+    unknown = state.rows - {q.row for q in questions}
+    if unknown:
+        raise DataError(f"{path}: row {min(unknown)} is not a question of this data; resume with the same "
+                        "--data and --limit as the interrupted run")
+
+
+class _Receiver:
+    """JSON lines from the child's pipe, with a timeout."""
+
+    def __init__(self, fd: int):
+        self.fd, self.buffer = fd, b""
+
+    def receive(self, timeout: float) -> tuple[list[dict], bool]:
+        ready, _, _ = select.select([self.fd], [], [], max(0.0, timeout))
+        if not ready:
+            return [], False
+        chunk = os.read(self.fd, 1 << 20)
+        if not chunk:
+            return [], True
+        *lines, self.buffer = (self.buffer + chunk).split(b"\n")
+        return [json.loads(line) for line in lines if line], False
+
+
+@dataclass(frozen=True)
+class _Work:
+    todo: tuple[Question, ...]  # in grader order, without the rows a resumed run already answered
+    state: ResumeState
+    n_questions: int
+    nvml: object  # the initialised pynvml module, or None
+
+
+class _Session:
+    """One child process and its supervision: deadlines, resources, predictions, the verdict."""
+
+    def __init__(self, spec: ModelSpec, limits: Limits, options: HarnessOptions, work: _Work, on_progress):
+        from .limits import ResourceMonitor, plan_gpus
+
+        self.spec, self.limits, self.options, self.on_progress = spec, limits, options, on_progress
+        self.todo, self.state, self.n_questions = work.todo, work.state, work.n_questions
+        self.plan = plan_gpus(limits.gpus, work.nvml)
+        self.monitor = ResourceMonitor(limits.ram_bytes, limits.gpu_memory_bytes, self.plan, work.nvml)
+        self.notes: list[str] = list(self.plan.notes)
+        self.batches: list[BatchRecord] = []
+        self.answered = 0
+        self.current: tuple[int, int, int, float] | None = None  # batch, offset, n, parent's start time
+        self.init_s = self.ready_at = self.traceback = None
+        self.torch_peaks: dict[int, int] = {}
+        self.child_rss = 0
+        self.ended = False
+        self.proc = None
+        self.started = time.monotonic()
+
+    # ------------------------------------------------------------ starting and stopping
+
+    def start(self, tmp: Path, writer: PredictionWriter) -> None:
+        self.writer = writer
+        job = tmp / "job.json"
+        job.write_text(json.dumps(self._job()), encoding="utf-8")
+        read_fd, write_fd = os.pipe()
+        self.started = time.monotonic()
+        try:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "submission.child", str(job), str(write_fd)],
+                pass_fds=(write_fd,), env=self._env(), stdin=subprocess.DEVNULL, start_new_session=True,
+            )
+        finally:
+            os.close(write_fd)
+        self.receiver = _Receiver(read_fd)
+        self.next_poll = self.started
+
+    def _job(self) -> dict:
+        return {
+            "model": self.spec.model, "repo": str(Path(self.spec.repo).resolve()), "seed": self.spec.seed,
+            "sys_path": [p for p in sys.path if p], "first_batch": self.state.next_batch, "parent_pid": os.getpid(),
+            "prompts": [q.prompt for q in self.todo], "mc": [q.is_multiple_choice for q in self.todo],
+            "ram_bytes": self.limits.ram_bytes, "rlimit_as": not _gpu_host(self.plan),
+            "vcpus": self.limits.vcpus, "gpu_memory_bytes": self.limits.gpu_memory_bytes,
+        }
+
+    def _env(self) -> dict[str, str]:
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (str(KIT_ROOT), env.get("PYTHONPATH")) if p)
+        env["SHOPBENCH_SEED"] = str(self.spec.seed)
+        env["SHOPBENCH_PROFILE"] = self.limits.profile
+        if self.plan.cuda_visible_devices is not None:
+            env["CUDA_DEVICE_ORDER"] = "PCI_BUS_ID"
+            env["CUDA_VISIBLE_DEVICES"] = self.plan.cuda_visible_devices
+        env.update(self.spec.env)
+        return env
+
+    def stop(self) -> None:
+        """End the child: at once if it failed, after exit_wait_s if it finished; SIGTERM then SIGKILL."""
+        if self.proc is None:
+            return
+        wait = self.options.exit_wait_s if self.ended else 0.0
+        try:
+            self.proc.wait(timeout=wait)
+        except subprocess.TimeoutExpired:
+            self._signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=self.options.kill_grace_s)
+            except subprocess.TimeoutExpired:
+                self._signal(signal.SIGKILL)
+                self.proc.wait()
+        self._signal(signal.SIGKILL)  # the model's own workers, if any outlived it
+        os.close(self.receiver.fd)
+
+    def _signal(self, sig: int) -> None:
+        try:
+            os.killpg(self.proc.pid, sig)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+    # ------------------------------------------------------------ supervising
+
+    def elapsed(self, now: float) -> float:
+        return self.state.elapsed_s + (now - self.started)
+
+    def supervise(self) -> verdicts.Verdict:
+        while True:
+            now = time.monotonic()
+            messages, eof = self.receiver.receive(self._wakeup(now) - now)
+            for message in messages:
+                verdict = self._handle(message)
+                if verdict is not None:
+                    return verdict
+            if eof:
+                return self._died()
+            verdict = self._check(time.monotonic())
+            if verdict is not None:
+                return verdict
+
+    def _wakeup(self, now: float) -> float:
+        times = [self.next_poll]
+        if self.limits.budget_s is not None:
+            times.append(self.started + self.limits.budget_s - self.state.elapsed_s)
+        if self.current is not None and self.limits.seconds_per_sample is not None:
+            times.append(self.current[3] + self.limits.batch_limit_s(self.current[2]))
+        return max(now, min(times))
+
+    def _check(self, now: float) -> verdicts.Verdict | None:
+        if now >= self.next_poll:
+            self.next_poll = now + self.options.poll_s
+            exceeded = self.monitor.poll(self.proc.pid)
+            if exceeded is not None:
+                return self._exceeded(exceeded)
+        if self.current is not None and self.limits.seconds_per_sample is not None:
+            index, _, n, began = self.current
+            limit = self.limits.batch_limit_s(n)
+            if now - began > limit:
+                return verdicts.batch_timeout(index, n, now - began, limit, stopped=True)
+        if self.limits.budget_s is not None and self.elapsed(now) > self.limits.budget_s:
+            return verdicts.budget_timeout(self.limits.budget_s, self.n_answered, self.n_questions)
+        return None
+
+    def _exceeded(self, exceeded) -> verdicts.Verdict:
+        if exceeded.kind == "memory":
+            return verdicts.ram(exceeded.used_bytes, exceeded.limit_bytes, "the RSS watchdog stopped the model")
+        device = exceeded.device
+        return verdicts.gpu_memory(device.index, device.name, exceeded.used_bytes, exceeded.limit_bytes)
+
+    @property
+    def n_answered(self) -> int:
+        return len(self.state.rows) + self.answered
+
+    def _handle(self, message: dict) -> verdicts.Verdict | None:
+        kind = message["t"]
+        if kind == "done":
+            return self._done(message)
+        if kind == "start":
+            self.current = (message["b"], message["i"], message["n"], time.monotonic())
+        elif kind == "ready":
+            self.ready_at, self.init_s = time.monotonic(), message["init_s"]
+            self.notes.extend(message["notes"])
+        elif kind == "error":
+            self.traceback = message.get("traceback")
+            return self._error(message)
+        elif kind == "end":
+            self.ended = True
+            return verdicts.ok(self.n_questions)
+        return None
+
+    def _error(self, message: dict) -> verdicts.Verdict:
+        if message["status"] == "config_error":
+            raise ConfigError(message["detail"])
+        if message["status"] == "memory" and self.limits.ram_bytes is not None:
+            peak = max(self.child_rss, self.monitor.peak_rss)
+            detail = f"{message['detail']}; the profile's RAM limit is {self.limits.ram_bytes / 1e9:g} GB"
+            return verdicts.Verdict("memory", f"{detail} (an allocation was refused; peak RSS {verdicts.gib(peak)})")
+        return verdicts.Verdict(message["status"], message["detail"])
+
+    def _done(self, message: dict) -> verdicts.Verdict | None:
+        now = time.monotonic()
+        index, offset, n, _ = self.current
+        latency = message["lat"]
+        limit = self.limits.batch_limit_s(n)
+        if limit is not None and latency > limit:
+            return verdicts.batch_timeout(index, n, latency, limit, stopped=False)
+        if self.limits.budget_s is not None and self.elapsed(now) > self.limits.budget_s:
+            return verdicts.budget_timeout(self.limits.budget_s, self.n_answered, self.n_questions)
+        batch = self.todo[offset:offset + n]
+        elapsed = round(self.elapsed(now), 3)
+        self.writer.write_batch(
+            {"row": q.row, "output": out, "batch": index, "batch_size": n, "latency_s": round(latency, 6),
+             "elapsed_s": elapsed} for q, out in zip(batch, message["out"])
+        )
+        self.batches.append(BatchRecord(index, tuple(q.row for q in batch), batch[0].is_multiple_choice, latency))
+        self.answered += n
+        self.current = None
+        self._note_usage(message)
+        if self.on_progress is not None:
+            self.on_progress(Progress(self.n_answered, self.n_questions, self.elapsed(now),
+                                      self.projected(now), self.limits.budget_s))
+        return None
+
+    def _note_usage(self, message: dict) -> None:
+        self.child_rss = max(self.child_rss, message.get("rss") or 0)
+        for i, peak in enumerate(message.get("gpu") or []):
+            self.torch_peaks[i] = max(self.torch_peaks.get(i, 0), peak)
+
+    def projected(self, now: float) -> float | None:
+        """Elapsed time plus the questions left at this session's answering rate so far."""
+        if not self.answered or self.ready_at is None:
+            return None
+        rate = (now - self.ready_at) / self.answered
+        return self.elapsed(now) + rate * (self.n_questions - self.n_answered)
+
+    def _died(self) -> verdicts.Verdict:
+        """The pipe closed without 'end' or 'error': the process exited or was killed."""
+        try:
+            code = self.proc.wait(timeout=self.options.exit_wait_s)
+        except subprocess.TimeoutExpired:
+            return verdicts.Verdict("crashed", "the model's process closed its channel to the harness but did "
+                                    "not exit; do not close inherited file descriptors")
+        if self.current is not None:
+            when = f"during batch {self.current[0]} ({self.current[2]} prompts)"
+        elif self.ready_at is None:
+            when = "while the model was being built"
+        else:
+            when = f"after {self.n_answered:,} of {self.n_questions:,} questions, between batches"
+        peak = max(self.child_rss, self.monitor.peak_rss)
+        limit = self.limits.ram_bytes
+        if code < 0 and limit is not None and peak >= 0.9 * limit:
+            return verdicts.ram(peak, limit, f"the model's process died (signal {-code}) at its RAM limit {when}")
+        return verdicts.died(code, when)
+
+    # ------------------------------------------------------------ the outcome
+
+    def outcome(self, verdict: verdicts.Verdict) -> RunOutcome:
+        now = time.monotonic()
+        return RunOutcome(
+            verdict=verdict, limits=self.limits, n_questions=self.n_questions, n_answered=self.n_answered,
+            n_resumed=len(self.state.rows), batches=tuple(self.batches), init_s=self.init_s,
+            startup_s=None if self.ready_at is None else self.ready_at - self.started,
+            wall_s=now - self.started if self.proc is not None else 0.0, prior_elapsed_s=self.state.elapsed_s,
+            projected_s=self.elapsed(now) if verdict.ok else self.projected(now),
+            peak_rss_bytes=max(self.child_rss, self.monitor.peak_rss) or None, gpus=self._gpu_usage(),
+            notes=tuple(self.notes), traceback=self.traceback,
+        )
+
+    def _gpu_usage(self) -> tuple[GpuUsage, ...]:
+        cap = self.limits.gpu_memory_bytes
+        if self.plan.devices:
+            return tuple(GpuUsage(d.index, d.name, self.monitor.gpu_peaks.get(d.index), self.torch_peaks.get(d.index),
+                                  cap) for d in self.plan.devices)
+        return tuple(GpuUsage(i, f"cuda:{i}", None, peak, cap) for i, peak in sorted(self.torch_peaks.items()))
+
+
+def _gpu_host(plan) -> bool:
+    """Whether a GPU may be in use: then RLIMIT_AS is not set (CUDA reserves huge address ranges)."""
+    return bool(plan.devices) or (plan.cuda_visible_devices != "" and os.path.exists("/dev/nvidiactl"))

@@ -1,0 +1,161 @@
+"""The model's own process: ``python -m submission.child JOB_FILE FD``.
+
+The supervisor (``harness.run_model``) writes the job (model spec, prompts in grader order, limits) to
+JOB_FILE and reads JSON lines from the pipe FD. This process applies the resource limits, imports and
+builds the model, then forms batches the grader's way and reports each one:
+
+    {"t": "ready", "init_s": ..., "notes": [...]}          the model is built
+    {"t": "start", "b": 3, "i": 48, "n": 16}                batch 3 = prompts[48:64] is being asked
+    {"t": "done", "b": 3, "out": [...], "lat": ..., ...}   its answers (already checked)
+    {"t": "error", "status": ..., "detail": ..., "traceback": ...}   a named failure; the process exits 1
+    {"t": "end"}                                            every prompt answered
+
+stdout and stderr stay the model's own. Nothing but the supervisor should ever import this module.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import sys
+import time
+import traceback
+from typing import Any
+
+from . import limits
+from .errors import KitError, ModelOutputError
+from .harness import batch_size_of, check_responses
+
+
+class Channel:
+    """JSON lines to the supervisor, one write per message."""
+
+    def __init__(self, fd: int):
+        self.fd = fd
+
+    def send(self, message: dict[str, Any]) -> None:
+        data = (json.dumps(message) + "\n").encode()
+        while data:
+            data = data[os.write(self.fd, data):]
+
+
+def failure_status(exc: BaseException, default: str) -> str:
+    """Which verdict an exception from the model gives: memory, gpu_memory, bad_output or ``default``."""
+    if isinstance(exc, MemoryError):
+        return "memory"
+    if type(exc).__name__ == "OutOfMemoryError" and type(exc).__module__.startswith("torch"):
+        return "gpu_memory"
+    if isinstance(exc, ModelOutputError):
+        return "bad_output"
+    return default
+
+
+def fail(channel: Channel, exc: BaseException, default: str, where: str) -> int:
+    status = failure_status(exc, default)
+    first_line = (str(exc).strip().splitlines() or [""])[0][:500]
+    if status == "bad_output":
+        detail = first_line
+    else:
+        detail = f"{where} raised {type(exc).__name__}: {first_line}".rstrip(": ")
+    text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+    print(text, file=sys.stderr, flush=True)
+    channel.send({"t": "error", "status": status, "detail": detail, "traceback": text[-8000:]})
+    return 1
+
+
+def seed_loaded(seed: int) -> None:
+    """Seed the global RNGs the model's modules may use (only those already imported: no import cost)."""
+    random.seed(seed)
+    numpy = sys.modules.get("numpy")
+    if numpy is not None:
+        numpy.random.seed(seed)
+    torch = sys.modules.get("torch")
+    if torch is not None and hasattr(torch, "manual_seed"):
+        torch.manual_seed(seed)
+
+
+def build_model(job: dict[str, Any], channel: Channel):
+    """Import and construct the model; returns it, or None after reporting a failure."""
+    from .loading import load_model_class
+
+    started = time.perf_counter()
+    try:
+        model_class = load_model_class(job["model"], job["repo"])
+    except KitError as exc:  # no such module or class: the caller's configuration, not the model
+        channel.send({"t": "error", "status": "config_error", "detail": str(exc)})
+        return None
+    except Exception as exc:  # noqa: BLE001 - the model's module raised while being imported
+        fail(channel, exc, "model_error", f"importing {job['model'] or 'models.user_config:UserModel'}")
+        return None
+    seed_loaded(job["seed"])
+    try:
+        model = model_class()
+    except Exception as exc:  # noqa: BLE001
+        fail(channel, exc, "model_error", f"the constructor {model_class.__name__}()")
+        return None
+    channel.send({"t": "ready", "init_s": time.perf_counter() - started, "notes": job.get("notes", [])})
+    return model
+
+
+def group_ranges(mc: list[bool]) -> list[tuple[int, int, bool]]:
+    """[start, end) of the non-multiple-choice run and of the multiple-choice run (grader order)."""
+    split = next((i for i, is_mc in enumerate(mc) if is_mc), len(mc))
+    return [r for r in ((0, split, False), (split, len(mc), True)) if r[0] < r[1]]
+
+
+def answer_batch(model, prompts: list[str], is_mc: bool, index: int, channel: Channel) -> bool:
+    started = time.perf_counter()
+    try:
+        responses = model.batch_predict({"prompt": prompts}, is_mc)
+        latency = time.perf_counter() - started
+        responses = check_responses(responses, prompts, index)
+    except Exception as exc:  # noqa: BLE001
+        fail(channel, exc, "model_error", f"batch_predict (batch {index}, {len(prompts)} prompts)")
+        return False
+    message = {"t": "done", "b": index, "out": responses, "lat": latency, "rss": limits.own_peak_rss()}
+    gpu = limits.torch_gpu_peaks()
+    if gpu is not None:
+        message["gpu"] = gpu
+    channel.send(message)
+    return True
+
+
+def run_batches(model, job: dict[str, Any], channel: Channel) -> int:
+    prompts, index = job["prompts"], job["first_batch"]
+    for start, end, is_mc in group_ranges(job["mc"]):
+        while start < end:
+            try:
+                size = batch_size_of(model)
+            except Exception as exc:  # noqa: BLE001
+                return fail(channel, exc, "model_error", "get_batch_size()")
+            n = min(size, end - start)
+            channel.send({"t": "start", "b": index, "i": start, "n": n})
+            if not answer_batch(model, prompts[start:start + n], is_mc, index, channel):
+                return 1
+            start, index = start + n, index + 1
+    channel.send({"t": "end"})
+    return 0
+
+
+def main(argv: list[str]) -> int:
+    job_path, fd = argv[0], int(argv[1])
+    with open(job_path, encoding="utf-8") as handle:
+        job = json.load(handle)
+    limits.die_with_parent(job["parent_pid"])
+    channel = Channel(fd)
+    sys.path[:0] = [p for p in job["sys_path"] if p not in sys.path]  # the caller's import path
+    notes = limits.apply_process_limits(job["ram_bytes"], job["rlimit_as"], job["vcpus"])
+    try:
+        notes += limits.cap_torch_gpu_memory(job["gpu_memory_bytes"])
+    except Exception as exc:  # noqa: BLE001 - torch present but CUDA unusable: report, run on
+        notes.append(f"torch GPU memory cap not applied: {exc}")
+    job["notes"] = notes
+    model = build_model(job, channel)
+    if model is None:
+        return 1
+    return run_batches(model, job, channel)
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
