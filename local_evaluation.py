@@ -1,35 +1,49 @@
 #!/usr/bin/env python3
-"""Run your model on a ShopBench split, score it exactly as the grader does, and write the results."""
+"""Run your model on a ShopBench split under the grader's limits, score it exactly as the grader does,
+and write the results."""
 
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import random
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from submission import environment
 from submission.data import Question, load_questions
-from submission.errors import KitError, ModelOutputError
-from submission.harness import BatchRecord, run_predictions
-from submission.loading import load_model_class
-from submission.predictions import PREDICTIONS_FILE, PredictionWriter, outputs_for, read_records, write_scored
+from submission.errors import KitError
+from submission.harness import HarnessOptions, ModelSpec, Progress, RunOutcome, run_model
+from submission.predictions import PREDICTIONS_FILE, outputs_for, read_records, write_scored
+from submission.profiles import DEFAULT_PROFILE, Limits, Profile, budget_track_for, get_profile, limits_for, load_profiles
 from submission.report import RESULTS_FILE, format_table, results_dict, scored_records, write_json
+from submission.runstats import run_meta
 from submission.scoring import ScoringConfig, check_scoring_ready, score_outputs
 
 log = logging.getLogger("local_evaluation")
 ROOT = Path(__file__).resolve().parent
 OFFICIAL_DATA = ROOT / "data" / "development.json"
 SAMPLE_DATA = ROOT / "data" / "sample.json"
+RUN_FILE = "run.json"  # what --resume needs to continue a run: data, limit, model, seed
+RESUMED_ARGS = ("data", "limit", "model", "seed")
 
 EPILOG = """examples:
-  python local_evaluation.py                                   # UserModel on the default split
+  python local_evaluation.py                                   # UserModel on the default split, phase2 limits
   python local_evaluation.py --model models.dummy_model:DummyModel --limit 20
   python local_evaluation.py --data data/development.json --output-dir runs/try1 --seed 1
+  python local_evaluation.py --profile phase1 --track amazon-kdd-cup-24-multi-lingual-abilities
+  python local_evaluation.py --time-scale 0.5                  # a GPU twice as fast as a T4: halve every time limit
+  python local_evaluation.py --no-limits --output-dir runs/debug   # no deadlines, no memory caps
+  python local_evaluation.py --resume runs/try1                # continue after a crash, kill -9 or timeout
   python local_evaluation.py --predictions runs/try1/predictions.jsonl   # re-score, no model
+
+exit status: 0 all answered within the limits; 1 the run ended with a failure verdict (timeout,
+gpu_memory, memory, model_error, bad_output, crashed; results.json holds it and partial scores);
+2 bad input or configuration.
 """
 
 
@@ -42,16 +56,39 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--model", help="model class as 'module:Class' (default: UserModel of models/user_config.py)")
     parser.add_argument("--output-dir", help="folder for results.json and predictions.jsonl (default: runs/<time>)")
     parser.add_argument("--limit", type=int, help="only the first N questions of the data file")
-    parser.add_argument("--seed", type=int, default=0, help="seed for the model's randomness (default: 0)")
+    parser.add_argument("--seed", type=int, help="seed for the model's randomness (default: 0)")
     parser.add_argument("--predictions", help="score this predictions.jsonl (needs 'row' and 'output'); no model is loaded")
     parser.add_argument("--embedding-model", action="append", default=[], metavar="METRIC=PATH",
                         help="local folder of a metric's embedding model, e.g. "
                         "'multilingual-sent-transformer=/models/paraphrase-multilingual-MiniLM-L12-v2'")
+    add_limit_args(parser)
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     args = parser.parse_args(argv)
     if args.limit is not None and args.limit < 1:
         parser.error("--limit must be at least 1")
+    if args.time_scale <= 0:
+        parser.error("--time-scale must be positive")
+    if args.resume and args.predictions:
+        parser.error("--resume continues a model run; --predictions scores without a model: choose one")
     return args
+
+
+def add_limit_args(parser: argparse.ArgumentParser) -> None:
+    """The grader's limits: shared with the container entry point."""
+    group = parser.add_argument_group("grader limits (submission/profiles.yaml)")
+    group.add_argument("--profile", default=DEFAULT_PROFILE,
+                       help=f"hardware profile whose limits apply: phase2, phase1, cpu or your own (default: {DEFAULT_PROFILE})")
+    group.add_argument("--profiles-file", action="append", default=[], metavar="YAML",
+                       help="add (or replace) profiles from this YAML file, same shape as submission/profiles.yaml")
+    group.add_argument("--track", help="track whose time budget applies (a challenge_id, e.g. "
+                       "amazon-kdd-cup-24-shopping-knowledge-reasoning); default: the data's only track, "
+                       "else amazon-kdd-cup-24-all-around")
+    group.add_argument("--time-scale", type=float, default=1.0, metavar="X",
+                       help="multiply every time limit by X, e.g. 0.5 on a GPU twice as fast as a T4 (default: 1)")
+    group.add_argument("--no-limits", action="store_true",
+                       help="enforce no limit (time, RAM, GPU), for debugging; everything is still measured")
+    group.add_argument("--resume", metavar="OUTPUT_DIR",
+                       help="continue the run in OUTPUT_DIR after its last complete batch")
 
 
 def choose_data(arg: str | None) -> Path:
@@ -87,19 +124,109 @@ def seed_everything(seed: int) -> None:
             module.manual_seed(seed)
 
 
-def predict(args, questions: list[Question], out_dir: Path) -> tuple[dict[int, str], list[BatchRecord]]:
-    from tqdm import tqdm
+def apply_resume(args: argparse.Namespace) -> Path:
+    """--resume DIR: the output folder, with --data/--limit/--model/--seed taken from DIR/run.json
+    unless given (and refused when given differently)."""
+    out_dir = Path(args.resume)
+    if args.output_dir and Path(args.output_dir).resolve() != out_dir.resolve():
+        raise KitError(f"--resume {args.resume} writes to that folder; drop --output-dir {args.output_dir}")
+    if not (out_dir / PREDICTIONS_FILE).is_file():
+        raise KitError(f"--resume {args.resume}: no {PREDICTIONS_FILE} there; is it the output folder of a run?")
+    run_file = out_dir / RUN_FILE
+    saved = json.loads(run_file.read_text(encoding="utf-8")) if run_file.is_file() else {}
+    for key in RESUMED_ARGS:
+        given = getattr(args, key)
+        if given is None:
+            setattr(args, key, saved.get(key))
+        elif key in saved and saved[key] is not None and str(given) != str(saved[key]):
+            raise KitError(f"--{key} {given} differs from the interrupted run's {saved[key]} ({run_file}); "
+                           f"resume with the same --{key} or drop it")
+    return out_dir
 
+
+@dataclass(frozen=True)
+class Setup:
+    data_path: Path
+    questions: list[Question]
+    config: ScoringConfig
+    resolved: dict[str, str]
+    out_dir: Path
+    profile: Profile
+    limits: Limits
+
+
+def prepare(args: argparse.Namespace) -> Setup:
+    out_dir = apply_resume(args) if args.resume else None
+    args.seed = 0 if args.seed is None else args.seed
+    data_path = choose_data(args.data)
+    questions = load_questions(data_path, require_truth=True)[: args.limit]
+    config = ScoringConfig(embedding_models=embedding_paths(args.embedding_model))
+    resolved = check_scoring_ready(questions, config)
+    profile = get_profile(args.profile, load_profiles(*args.profiles_file))
+    limits = limits_for(profile, budget_track_for(questions, args.track), args.time_scale, not args.no_limits)
+    out_dir = out_dir or Path(args.output_dir or ROOT / "runs" / time.strftime("%Y%m%d-%H%M%S"))
+    out_dir.mkdir(parents=True, exist_ok=True)
+    return Setup(data_path, questions, config, resolved, out_dir, profile, limits)
+
+
+class ProgressBar:
+    """tqdm with the projected run time against the budget: 'projected 52.3 of 70 min'."""
+
+    def __init__(self, total: int):
+        from tqdm import tqdm
+
+        self.bar = tqdm(total=total, desc="predicting", unit="q", file=sys.stderr)
+        self.shown = 0.0
+
+    def __call__(self, progress: Progress) -> None:
+        self.bar.update(progress.answered - self.bar.n)
+        now = time.monotonic()
+        if progress.projected_s is None or now - self.shown < 0.5:
+            return
+        self.shown = now
+        text = f"projected {progress.projected_s / 60:.1f}"
+        text += f" of {progress.budget_s / 60:g} min" if progress.budget_s else " min"
+        if progress.budget_s and progress.projected_s > progress.budget_s:
+            text += " (over budget)"
+        self.bar.set_postfix_str(text)
+
+    def close(self) -> None:
+        self.bar.close()
+
+
+def predict(args: argparse.Namespace, setup: Setup) -> RunOutcome:
     seed_everything(args.seed)
-    model_class = load_model_class(args.model, ROOT)
-    log.info("building %s", model_class.__name__)
-    model = model_class()
-    with PredictionWriter(out_dir / PREDICTIONS_FILE) as writer, tqdm(
-        total=len(questions), desc="predicting", unit="q", file=sys.stderr
-    ) as bar:
-        batches = run_predictions(model, questions, writer, on_batch=lambda b: bar.update(len(b.rows)))
-    records = read_records(out_dir / PREDICTIONS_FILE)
-    return outputs_for(records, questions, str(out_dir / PREDICTIONS_FILE)), batches
+    if not args.resume:
+        run = {"data": str(setup.data_path), "limit": args.limit, "model": args.model, "seed": args.seed}
+        write_json(setup.out_dir / RUN_FILE, run)
+    spec = ModelSpec(model=args.model, repo=str(ROOT), seed=args.seed)
+    print(f"limits: {describe_limits(setup.limits)}")
+    bar = ProgressBar(len(setup.questions))
+    try:
+        return run_model(spec, setup.questions, setup.out_dir, setup.limits,
+                         HarnessOptions(resume=bool(args.resume)), on_progress=bar)
+    finally:
+        bar.close()
+
+
+def describe_limits(limits: Limits) -> str:
+    if not limits.enforced:
+        return f"none (--no-limits; profile {limits.profile} only labels the run)"
+    budget = f"{limits.budget_s / 60:g} min for {limits.budget_track.replace('amazon-kdd-cup-24-', '')}"
+    scale = f", time scale {limits.time_scale:g}" if limits.time_scale != 1 else ""
+    return (f"profile {limits.profile}: {limits.seconds_per_sample:g} s per sample, budget {budget}{scale}, "
+            f"RAM {limits.ram_bytes / 1e9:g} GB, {limits.gpus} GPU(s)")
+
+
+def answered_outputs(args, setup: Setup) -> tuple[list[Question], dict[int, str], list[dict]]:
+    """The questions that have an output, their outputs, and the records they came from."""
+    source = args.predictions or str(setup.out_dir / PREDICTIONS_FILE)
+    records = read_records(source)
+    if args.predictions:
+        return setup.questions, outputs_for(records, setup.questions, source), records
+    rows = {r["row"] for r in records}
+    answered = [q for q in setup.questions if q.row in rows]
+    return answered, outputs_for(records, answered, source), records
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -107,43 +234,58 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     started = time.perf_counter()
     try:
-        data_path = choose_data(args.data)
-        questions = load_questions(data_path, require_truth=True)[: args.limit]
-        config = ScoringConfig(embedding_models=embedding_paths(args.embedding_model))
-        resolved = check_scoring_ready(questions, config)
-        out_dir = Path(args.output_dir or ROOT / "runs" / time.strftime("%Y%m%d-%H%M%S"))
-        out_dir.mkdir(parents=True, exist_ok=True)
-        batches: list[BatchRecord] = []
-        if args.predictions:
-            records = read_records(args.predictions)
-            outputs = outputs_for(records, questions, args.predictions)
-            extra = {r["row"]: {k: v for k, v in r.items() if k in ("batch", "latency_s")} for r in records}
-        else:
-            outputs, batches = predict(args, questions, out_dir)
-            extra = {row: {"batch": b.index, "latency_s": round(b.latency_s, 6)} for b in batches for row in b.rows}
+        setup = prepare(args)
+        outcome = None if args.predictions else predict(args, setup)
+        answered, outputs, records = answered_outputs(args, setup)
         predicted = time.perf_counter()
-        result = score_outputs(questions, outputs, config)
+        result = score_outputs(answered, outputs, setup.config) if answered else None
         scored = time.perf_counter()
-    except ModelOutputError as exc:
-        print(f"error: the model broke the interface: {exc}\nevery answer made before it is in "
-              f"{out_dir / PREDICTIONS_FILE}", file=sys.stderr)
-        return 1
     except KitError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    write_scored(out_dir / PREDICTIONS_FILE, scored_records(questions, outputs, result, extra))
+    timings = {"predict_s": round(predicted - started, 3), "score_s": round(scored - predicted, 3),
+               "batches": len(outcome.batches) if outcome else 0}
+    write_outputs(args, setup, outcome, (answered, outputs, records, result), timings)
+    return 0 if outcome is None or outcome.verdict.ok else 1
+
+
+def write_outputs(args, setup: Setup, outcome: RunOutcome | None, scoring: tuple, timings: dict) -> None:
+    answered, outputs, records, result = scoring
+    out_dir = setup.out_dir
+    extra = {r["row"]: {k: v for k, v in r.items() if k in ("batch", "latency_s")} for r in records}
+    if result is not None:
+        write_scored(out_dir / PREDICTIONS_FILE, scored_records(answered, outputs, result, extra))
     meta = {
-        "data_file": str(data_path), "n_questions": len(questions), "limit": args.limit, "seed": args.seed,
+        "data_file": str(setup.data_path), "n_questions": len(setup.questions), "limit": args.limit, "seed": args.seed,
         "model": args.model or "models.user_config:UserModel", "predictions_from": args.predictions,
-        "embedding_models": resolved,
-        "timings": {"predict_s": round(predicted - started, 3), "score_s": round(scored - predicted, 3),
-                    "batches": len(batches)},
-        **environment.describe(ROOT),
+        "embedding_models": setup.resolved, "timings": timings, **environment.describe(ROOT),
     }
-    write_json(out_dir / RESULTS_FILE, results_dict(result, meta))
-    print(format_table(result))
-    print(f"\nwrote {out_dir / RESULTS_FILE} and {out_dir / PREDICTIONS_FILE}")
-    return 0
+    if outcome is not None:
+        harness = run_meta(outcome, setup.profile, records, setup.questions)
+        meta = {**meta, **harness, "timings": {**timings, **harness["timings"]}}
+    write_json(out_dir / RESULTS_FILE, results_dict(result, meta) if result else empty_results(meta))
+    report(outcome, result, answered, setup)
+
+
+def empty_results(meta: dict) -> dict:
+    """results.json when no question was answered: no scores, everything else."""
+    return {"all_around": None, "task_mean": None, "tracks": {}, "missing_tracks": [], "tasks": {},
+            "parse_failures": 0, **meta}
+
+
+def report(outcome: RunOutcome | None, result, answered: list[Question], setup: Setup) -> None:
+    if outcome is not None and not outcome.verdict.ok:
+        verdict = outcome.verdict
+        what = "the model broke the interface" if verdict.status == "bad_output" else verdict.status
+        print(f"error: {what}: {verdict.detail}\nevery answer made before it is in "
+              f"{setup.out_dir / PREDICTIONS_FILE}; continue with --resume {setup.out_dir}", file=sys.stderr)
+        print(f"\nPARTIAL RESULTS: {len(answered)} of {len(setup.questions)} questions answered "
+              f"(verdict: {verdict.status})")
+    if result is not None:
+        print(format_table(result))
+    if outcome is not None:
+        print(f"\nverdict: {outcome.verdict}")
+    print(f"\nwrote {setup.out_dir / RESULTS_FILE} and {setup.out_dir / PREDICTIONS_FILE}")
 
 
 if __name__ == "__main__":
