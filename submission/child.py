@@ -60,7 +60,10 @@ def fail(channel: Channel, exc: BaseException, default: str, where: str) -> int:
         detail = f"{where} raised {type(exc).__name__}: {first_line}".rstrip(": ")
     text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
     print(text, file=sys.stderr, flush=True)
-    channel.send({"t": "error", "status": status, "detail": detail, "traceback": text[-8000:]})
+    message = {"t": "error", "status": status, "detail": detail, "traceback": text[-8000:]}
+    if status == "gpu_memory":
+        message["gpu"] = limits.torch_gpu_peaks()
+    channel.send(message)
     return 1
 
 

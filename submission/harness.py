@@ -405,7 +405,22 @@ class _Session:
             peak = max(self.child_rss, self.monitor.peak_rss)
             detail = f"{message['detail']}; the profile's RAM limit is {self.limits.ram_bytes / 1e9:g} GB"
             return verdicts.Verdict("memory", f"{detail} (an allocation was refused; peak RSS {verdicts.gib(peak)})")
+        if message["status"] == "gpu_memory":
+            return self._gpu_error(message)
         return verdicts.Verdict(message["status"], message["detail"])
+
+    def _gpu_error(self, message: dict) -> verdicts.Verdict:
+        """CUDA out of memory in the model: name the GPU with the highest peak, the peak and the cap."""
+        self._note_usage(message)
+        peaks = {i: max(self.torch_peaks.get(i, 0), self.monitor.gpu_peaks.get(i, 0)) for i in
+                 set(self.torch_peaks) | set(self.monitor.gpu_peaks)}
+        cap = self.limits.gpu_memory_bytes
+        if not peaks or cap is None:
+            return verdicts.Verdict("gpu_memory", message["detail"])
+        device = max(peaks, key=peaks.get)
+        names = {d.index: d.name for d in self.plan.devices}
+        verdict = verdicts.gpu_memory(device, names.get(device, f"cuda:{device}"), peaks[device], cap)
+        return verdicts.Verdict("gpu_memory", f"{verdict.detail}; {message['detail']}")
 
     def _done(self, message: dict) -> verdicts.Verdict | None:
         now = time.monotonic()

@@ -243,6 +243,15 @@ class ResourceMonitor:
     nvml: object = None
     peak_rss: int = 0
     gpu_peaks: dict[int, int] = field(default_factory=dict)
+    baseline: dict[int, int] = field(default_factory=dict)  # device memory in use before the model started
+
+    def __post_init__(self):
+        for device in self.plan.devices if self.nvml is not None else ():
+            try:
+                handle = self.nvml.nvmlDeviceGetHandleByUUID(device.uuid)
+                self.baseline[device.index] = int(self.nvml.nvmlDeviceGetMemoryInfo(handle).used)
+            except Exception:  # noqa: BLE001
+                self.baseline[device.index] = 0
 
     def poll(self, pid: int) -> Exceeded | None:
         pids = process_tree(pid)
@@ -265,10 +274,18 @@ class ResourceMonitor:
         return None
 
     def _process_gpu_bytes(self, device: GpuDevice, pids: set[int]) -> int:
+        """The model's processes' memory on the device; where NVML cannot attribute memory to them (a
+        container's own pid namespace), the device's memory in use beyond what it was before the run."""
         nvml = self.nvml
         try:
             handle = nvml.nvmlDeviceGetHandleByUUID(device.uuid)
             processes = nvml.nvmlDeviceGetComputeRunningProcesses(handle)
+            ours = [p for p in processes if p.pid in pids]
+            if ours and all(p.usedGpuMemory is not None for p in ours):
+                return sum(int(p.usedGpuMemory) for p in ours)
+            if not ours and (not processes or any(os.path.exists(f"/proc/{p.pid}") for p in processes)):
+                return 0  # the model holds nothing here; what is listed belongs to others
+            used = int(nvml.nvmlDeviceGetMemoryInfo(handle).used)
         except Exception:  # noqa: BLE001 - a transient NVML error: skip this poll
             return 0
-        return sum(int(p.usedGpuMemory or 0) for p in processes if p.pid in pids)
+        return max(0, used - self.baseline.get(device.index, 0))

@@ -1,0 +1,107 @@
+#!/usr/bin/env python3
+"""Harness overhead: how long questions take to pass through the harness with a model that answers at once.
+
+Target (the issue): 20,000 questions in under 5 s on 2 cores, scoring excluded. Reported separately:
+  startup   starting the model's process until the model is ready (interpreter, imports, constructor)
+  loop      the rest: batches out, answers back, checked, appended to predictions.jsonl (flushed per batch)
+  total     run_model from call to return, under the phase2 limits (deadlines, RSS polling, RLIMIT_AS)
+and, for comparison, the in-process loop (run_predictions) without a child process or limits.
+
+    python benchmarks/harness_overhead.py                 # 20,000 questions, batch sizes 16, 8 and 1
+    python benchmarks/harness_overhead.py --questions 2000 --batch-size 4 --repeat 5
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from submission.data import ALL_AROUND, Question  # noqa: E402
+from submission.harness import ModelSpec, run_model, run_predictions  # noqa: E402
+from submission.predictions import PredictionWriter  # noqa: E402
+from submission.profiles import load_profiles, limits_for  # noqa: E402
+
+
+class InstantModel:
+    """Answers every prompt with "0" at once; its batch size comes from SHOPBENCH_BENCH_BATCH."""
+
+    def __init__(self):
+        import os
+
+        self.batch_size = int(os.environ.get("SHOPBENCH_BENCH_BATCH", "16"))
+
+    def get_batch_size(self) -> int:
+        return self.batch_size
+
+    def batch_predict(self, batch, is_multiple_choice):
+        return ["0"] * len(batch["prompt"])
+
+
+def questions(n: int) -> list[Question]:
+    """Prompts of about a kilobyte, a quarter multiple choice, like ShopBench's mix."""
+    body = "Instructions: answer the question about the product below.\n" + "Product title and details. " * 36
+    return [Question(row, f"{body}\nQuestion {row}:", row % 4 == 0) for row in range(n)]
+
+
+def child_run(qs: list[Question], batch_size: int) -> dict[str, float]:
+    limits = limits_for(load_profiles()["phase2"], ALL_AROUND)
+    spec = ModelSpec(model="benchmarks.harness_overhead:InstantModel", repo=str(ROOT),
+                     env={"SHOPBENCH_BENCH_BATCH": str(batch_size)})
+    with tempfile.TemporaryDirectory() as out:
+        started = time.perf_counter()
+        outcome = run_model(spec, qs, out, limits)
+        total = time.perf_counter() - started
+    assert outcome.verdict.ok and outcome.n_answered == len(qs), outcome.verdict
+    return {"total_s": total, "startup_s": outcome.startup_s, "loop_s": outcome.wall_s - outcome.startup_s}
+
+
+def in_process_run(qs: list[Question], batch_size: int) -> float:
+    model = InstantModel()
+    model.batch_size = batch_size
+    with tempfile.TemporaryDirectory() as out, PredictionWriter(Path(out) / "p.jsonl", fsync_every_s=1.0) as writer:
+        started = time.perf_counter()
+        run_predictions(model, qs, writer)
+        return time.perf_counter() - started
+
+
+def measure(n: int, batch_size: int, repeat: int) -> dict:
+    qs = questions(n)
+    runs = [child_run(qs, batch_size) for _ in range(repeat)]
+    median = {key: statistics.median(r[key] for r in runs) for key in runs[0]}
+    return {
+        "questions": n, "batch_size": batch_size, "repeat": repeat,
+        "total_s": round(median["total_s"], 3), "total_max_s": round(max(r["total_s"] for r in runs), 3),
+        "startup_s": round(median["startup_s"], 3), "loop_s": round(median["loop_s"], 3),
+        "loop_us_per_question": round(median["loop_s"] / n * 1e6, 1),
+        "in_process_s": round(statistics.median(in_process_run(qs, batch_size) for _ in range(repeat)), 3),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--questions", type=int, default=20_000, help="how many questions (default: 20,000)")
+    parser.add_argument("--batch-size", type=int, action="append", help="batch size(s) (default: 16, 8, 1)")
+    parser.add_argument("--repeat", type=int, default=3, help="runs per batch size; medians reported (default: 3)")
+    parser.add_argument("--json", help="also write the results to this file")
+    args = parser.parse_args(argv)
+    results = [measure(args.questions, size, args.repeat) for size in args.batch_size or [16, 8, 1]]
+    print(f"{'questions':>9} {'batch':>5} {'total s':>8} {'max s':>6} {'startup s':>9} {'loop s':>7} "
+          f"{'us/q':>6} {'in-process s':>12}")
+    for r in results:
+        print(f"{r['questions']:>9,} {r['batch_size']:>5} {r['total_s']:>8.3f} {r['total_max_s']:>6.3f} "
+              f"{r['startup_s']:>9.3f} {r['loop_s']:>7.3f} {r['loop_us_per_question']:>6.1f} {r['in_process_s']:>12.3f}")
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
