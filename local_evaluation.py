@@ -243,6 +243,10 @@ def main(argv: list[str] | None = None) -> int:
     except KitError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        where = f"; continue with --resume {args.resume or args.output_dir}" if (args.resume or args.output_dir) else ""
+        print(f"\ninterrupted: every complete batch is in predictions.jsonl{where}", file=sys.stderr)
+        return 130
     timings = {"predict_s": round(predicted - started, 3), "score_s": round(scored - predicted, 3),
                "batches": len(outcome.batches) if outcome else 0}
     write_outputs(args, setup, outcome, (answered, outputs, records, result), timings)
@@ -252,7 +256,8 @@ def main(argv: list[str] | None = None) -> int:
 def write_outputs(args, setup: Setup, outcome: RunOutcome | None, scoring: tuple, timings: dict) -> None:
     answered, outputs, records, result = scoring
     out_dir = setup.out_dir
-    extra = {r["row"]: {k: v for k, v in r.items() if k in ("batch", "latency_s")} for r in records}
+    kept = ("batch", "batch_size", "latency_s", "elapsed_s")  # elapsed_s: a later --resume keeps the budget
+    extra = {r["row"]: {k: v for k, v in r.items() if k in kept} for r in records}
     if result is not None:
         write_scored(out_dir / PREDICTIONS_FILE, scored_records(answered, outputs, result, extra))
     meta = {
