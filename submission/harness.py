@@ -168,7 +168,6 @@ class RunOutcome:
     n_resumed: int
     batches: tuple[BatchRecord, ...]  # this session's
     init_s: float | None  # building the model (its constructor and the import of its module)
-    startup_s: float | None  # from starting the process to the model being ready (includes init_s)
     wall_s: float  # this session, from starting the process to its end
     prior_elapsed_s: float  # a resumed run's earlier sessions
     projected_s: float | None
@@ -176,6 +175,7 @@ class RunOutcome:
     gpus: tuple[GpuUsage, ...]
     notes: tuple[str, ...]
     traceback: str | None = None
+    startup_s: float | None = None  # from starting the process to the model being ready (includes init_s)
 
     @property
     def elapsed_s(self) -> float:
