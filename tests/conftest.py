@@ -8,15 +8,13 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+TESTS = Path(__file__).resolve().parent
+sys.path[:0] = [p for p in (str(TESTS.parent), str(TESTS)) if p not in sys.path]
+
+from kit_paths import DEV_DATA, ROOT, SAMPLE_DATA  # noqa: E402,F401  (re-exported for tests)
 
 # Truth-embedding cache: one fresh folder per test session, never the user's.
 os.environ["SHOPBENCH_EMBEDDING_CACHE"] = tempfile.mkdtemp(prefix="shopbench-embeddings-")
-
-DEV_DATA = ROOT.parent / "shared" / "data" / "development.json"
-SAMPLE_DATA = ROOT / "data" / "sample.json"
 
 
 @pytest.fixture(scope="session")

@@ -8,7 +8,7 @@ import textwrap
 import pytest
 
 import local_evaluation
-from conftest import ROOT, SAMPLE_DATA
+from kit_paths import ROOT, SAMPLE_DATA
 
 DUMMY = "models.dummy_model:DummyModel"
 

@@ -78,7 +78,7 @@ def test_missing_and_empty_files(tmp_path):
 
 
 def test_the_sample_split_covers_what_it_promises():
-    from conftest import SAMPLE_DATA
+    from kit_paths import SAMPLE_DATA
 
     questions = load_questions(SAMPLE_DATA, require_truth=True)
     assert len(questions) >= 40
