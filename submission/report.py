@@ -60,23 +60,45 @@ def scored_records(
     return records
 
 
-def format_table(result: RunResult) -> str:
-    """The per-task table, track scores, all-around and task mean, and the parse-failure report."""
-    lines = [f"{'task':<32} {'track':<32} {'metric':<30} {'n':>5} {'score':>7} {'unparsed':>8}"]
+def format_table(result: RunResult, intervals: dict[str, Any] | None = None) -> str:
+    """The per-task table, track scores, all-around and task mean, and the parse-failure report.
+
+    ``intervals`` (the ``intervals`` entry of results.json, from ``submission.intervals``) adds a 95%
+    interval column; without it the table is as before.
+    """
+    ci_head = f" {ci_label(intervals):>18}" if intervals else ""
+    lines = [f"{'task':<32} {'track':<32} {'metric':<30} {'n':>5} {'score':>7}{ci_head} {'unparsed':>8}"]
     for name, t in result.tasks.items():
+        ci = f" {interval_text(intervals, 'tasks', name):>18}" if intervals else ""
         lines.append(
-            f"{name:<32} {short_track(t.track):<32} {t.metric:<30} {t.n:>5} {t.score:>7.4f} {t.parse_failures:>8}"
+            f"{name:<32} {short_track(t.track):<32} {t.metric:<30} {t.n:>5} {t.score:>7.4f}{ci} {t.parse_failures:>8}"
         )
     lines.append("")
     for track in TRACKS:
         value = f"{result.tracks[track]:.4f}" if track in result.tracks else "no questions"
-        lines.append(f"track {short_track(track):<40} {value}")
+        ci = f"  {interval_text(intervals, 'tracks', track)}" if intervals and track in result.tracks else ""
+        lines.append(f"track {short_track(track):<40} {value}{ci}")
     lines.append("")
     note = f" (over {len(result.tracks)} of 4 tracks)" if result.missing_tracks else ""
-    lines.append(f"all-around score{note}: {result.all_around:.4f}")
+    ci = f"  {ci_label(intervals)} {interval_text(intervals, 'all_around')}" if intervals else ""
+    lines.append(f"all-around score{note}: {result.all_around:.4f}{ci}")
     lines.append(f"task mean (the official local evaluator's 'Overall Score'): {result.task_mean:.4f}")
+    if intervals:
+        lines.append(f"intervals: {intervals['resamples']:,} bootstrap resamples of the questions within each task "
+                     f"(seed {intervals['seed']}); whether another run really differs: "
+                     "python -m submission compare RUN_A RUN_B")
     lines.extend(parse_failure_report(result))
     return "\n".join(lines)
+
+
+def ci_label(intervals: dict[str, Any]) -> str:
+    return f"{intervals['confidence']:.0%} interval"
+
+
+def interval_text(intervals: dict[str, Any], level: str, name: str | None = None) -> str:
+    """'[0.1020, 0.2100]' for a task, track ('tasks'/'tracks' and a name) or 'all_around'."""
+    pair = intervals[level] if name is None else intervals[level].get(name)
+    return f"[{pair[0]:.4f}, {pair[1]:.4f}]" if pair else ""
 
 
 def parse_failure_report(result: RunResult) -> list[str]:

@@ -1,0 +1,298 @@
+"""report.html and scores.png: content, run folders with and without harness stats, errors, a real browser."""
+
+import fcntl
+import json
+import os
+import re
+import select
+import shutil
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+
+from reference_grader import TRICKY, perfect_output
+from submission.data import load_questions
+from submission.errors import DataError
+from submission.html_report import (CHART_FILE, REPORT_FILE, excerpt, load_run_dir, points_lost, write_reports,
+                                    write_reports_from_run_dir)
+from submission.report import format_table, results_dict, scored_records, write_json
+
+SAMPLE_DATA = Path(__file__).resolve().parents[2] / "data" / "sample.json"
+
+INJECTED = '</pre><script>console.error("injected")</script><img src="https://example.com/x.png">'
+
+
+@pytest.fixture(scope="module")
+def data_file(tmp_path_factory):
+    """The sample split without its embedding-metric task, so scoring needs no embedding model."""
+    lines = [line for line in SAMPLE_DATA.read_text(encoding="utf-8").splitlines()
+             if line.strip() and "sent-transformer" not in json.loads(line)["metric"]]
+    path = tmp_path_factory.mktemp("data") / "sample-no-embeddings.json"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def mixed_outputs(questions, seed=0):
+    """Right on two thirds of the questions, tricky or injected text on the rest; ``seed`` moves the mix."""
+    outputs = {}
+    for q in questions:
+        if (q.row + seed) % 3:
+            outputs[q.row] = perfect_output(q)
+        else:
+            outputs[q.row] = INJECTED if q.task_type == "generation" else TRICKY[q.task_type][q.row % 6]
+    return outputs
+
+
+def make_run(folder, data_file, outputs=None, meta=None, with_batches=True, seed=0):
+    """A run folder as local_evaluation.py writes it: results.json and scored predictions.jsonl."""
+    from submission.scoring import score_outputs
+
+    folder.mkdir(parents=True, exist_ok=True)
+    questions = load_questions(data_file, require_truth=True)
+    outputs = outputs or mixed_outputs(questions, seed)
+    questions = [q for q in questions if q.row in outputs]
+    result = score_outputs(questions, outputs)
+    extra = {q.row: {"batch": q.row // 4, "latency_s": 0.5 + (q.row // 4 == 3) * 9.0} for q in questions} \
+        if with_batches else {}
+    records = scored_records(questions, outputs, result, extra)
+    (folder / "predictions.jsonl").write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records),
+                                              encoding="utf-8")
+    results = results_dict(result, {"data_file": str(data_file), "seed": 0, "model": "tests:Fixed", **(meta or {})})
+    write_json(folder / "results.json", results)
+    return questions, result, results
+
+
+@pytest.fixture
+def run(tmp_path, data_file):
+    folder = tmp_path / "run"
+    questions, result, results = make_run(folder, data_file)
+    return folder, questions, result, results
+
+
+def test_report_from_a_run_folder_shows_scores_intervals_tasks_time_and_worst_examples(run):
+    folder, _, result, results = run
+    intervals = write_reports_from_run_dir(folder)
+    page = (folder / REPORT_FILE).read_text(encoding="utf-8")
+    assert (folder / CHART_FILE).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    low, high = intervals["all_around"]
+    assert low <= result.all_around <= high and intervals["resamples"] == 1000 and intervals["seed"] == 0
+    assert f'id="all-around">{result.all_around:.4f}<' in page
+    assert f"[{low:.4f}, {high:.4f}]" in page
+    for name, task in result.tasks.items():
+        assert f"<td>{name}</td>" in page and f"[{intervals['tasks'][name][0]:.4f}, " in page
+    assert "Slowest batches" in page and "no time budget recorded" in page
+    assert "10.5 s" not in page and "9.5 s" in page  # batch 3 (latency 9.5 s) heads the fallback table
+    assert "Worst-scoring examples" in page and "&lt;script&gt;console.error" in page
+    assert "<script" not in page and "&lt;img src=&quot;https://example.com" in page  # model text stays text
+    assert re.findall(r'(?:src|href)="(?!data:)', page) == [] and "url(" not in page  # nothing to fetch
+
+
+def test_in_process_and_run_folder_reports_agree(run, tmp_path):
+    folder, questions, result, results = run
+    in_process = write_reports(folder, questions, result, results, seed=7)
+    assert in_process == write_reports_from_run_dir(folder, seed=7)
+    assert write_reports_from_run_dir(folder)["seed"] == 0  # defaults to the run's own seed
+    assert (folder / REPORT_FILE).is_file() and (folder / CHART_FILE).is_file()
+
+
+def test_harness_stats_and_a_partial_verdict_are_shown_when_results_json_has_them(tmp_path, data_file):
+    questions = load_questions(data_file, require_truth=True)
+    outputs = {q.row: perfect_output(q) for q in questions[:20]}
+    harness = {
+        "verdict": {"status": "timeout", "detail": "batch 4 (4 prompts) took 52.0 s, limit 40 s"},
+        "n_answered": 20, "n_questions": len(questions),
+        "budget": {"track": "amazon-kdd-cup-24-all-around", "budget_s": 8400.0, "elapsed_s": 420.0,
+                   "projected_total_s": 9000.0, "within_budget": False},
+        "timings": {"latency": {"batches": 5, "batch_s": {"p50": 2.0, "p90": 30.0, "p99": 52.0, "max": 52.0},
+                                "per_question_s": {"p50": 0.5, "p90": 7.5, "p99": 13.0, "max": 13.0}},
+                    "slowest_batches": [{"batch": 4, "prompts": 4, "latency_s": 52.0, "limit_s": 40.0,
+                                         "share_of_limit": 1.3, "rows": [16, 17, 18, 19]}],
+                    "tracks": {"amazon-kdd-cup-24-user-behavior-alignment":
+                               {"questions": 20, "predict_s": 420.0, "budget_s": 1800.0}}},
+    }
+    make_run(tmp_path, data_file, outputs=outputs, meta=harness)
+    write_reports_from_run_dir(tmp_path)
+    page = (tmp_path / REPORT_FILE).read_text(encoding="utf-8")
+    assert "partial results" in page and "20 of 50 questions answered" in page and "took 52.0 s" in page
+    assert "used 420.0 s of 140.0 min (5.0%)" in page and "150.0 min (107.1%)" in page and "over budget" in page
+    assert "130.0%" in page and "52.0 s" in page and "Time per track" in page and "23.3%" in page
+
+
+def test_without_the_data_file_the_report_keeps_every_score_and_says_why(run, data_file, tmp_path):
+    folder, _, result, _ = run
+    results = json.loads((folder / "results.json").read_text())
+    results["data_file"] = "/container/data/development.json"
+    (folder / "results.json").write_text(json.dumps(results))
+    intervals = write_reports_from_run_dir(folder)
+    page = (folder / REPORT_FILE).read_text(encoding="utf-8")
+    assert "/container/data/development.json" in page and "prompts and truths are not shown" in page
+    assert f'id="all-around">{result.all_around:.4f}<' in page
+    assert intervals == write_reports_from_run_dir(folder, data_file=data_file)
+
+
+def test_a_data_file_the_predictions_were_not_made_on_is_refused(run):
+    folder = run[0]
+    with pytest.raises(DataError, match="another data file"):
+        load_run_dir(folder, data_file=SAMPLE_DATA)  # the full split: its rows hold other tasks
+
+
+def test_a_folder_without_results_or_scores_is_refused_with_the_fix(tmp_path, run):
+    with pytest.raises(DataError, match="results.json and predictions.jsonl"):
+        write_reports_from_run_dir(tmp_path / "nothing")
+    folder = run[0]
+    lines = [json.loads(line) for line in (folder / "predictions.jsonl").read_text().splitlines()]
+    (folder / "predictions.jsonl").write_text("".join(json.dumps({"row": r["row"], "output": r["output"]}) + "\n"
+                                                      for r in lines))
+    with pytest.raises(DataError, match="not scored"):
+        write_reports_from_run_dir(folder)
+
+
+def test_terminal_table_shows_intervals_and_is_unchanged_without_them(run):
+    folder, _, result, _ = run
+    intervals = write_reports_from_run_dir(folder)
+    plain, with_ci = format_table(result), format_table(result, intervals)
+    assert "interval" not in plain
+    low, high = intervals["all_around"]
+    assert f"all-around score: {result.all_around:.4f}  95% interval [{low:.4f}, {high:.4f}]" in with_ci
+    assert with_ci.count("[") >= len(result.tasks) + len(result.tracks) + 1
+    assert with_ci.splitlines()[-1] == plain.splitlines()[-1]  # the parse-failure report is unchanged
+
+
+def test_points_lost_add_up_to_what_the_all_around_score_misses(run):
+    results = run[3]
+    assert sum(points_lost(results).values()) == pytest.approx(1 - results["all_around"])
+
+
+def test_excerpt_keeps_the_start_and_the_end_of_long_prompts():
+    text = "HEAD" + "x" * 5000 + "QUESTION?"
+    cut = excerpt(text, 10, 9)
+    assert cut.startswith("HEADxxxxxx") and cut.endswith("QUESTION?") and "[... 4,994 characters left out ...]" in cut
+    assert excerpt("short", 10, 9) == "short" and not excerpt(text, 10, 0).endswith("?")
+
+
+# --- a real browser ---------------------------------------------------------------------------------
+
+BROWSER_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                 "--host-resolver-rules=MAP * ~NOTFOUND", "--remote-debugging-pipe"]
+
+
+class Chromium:
+    """Headless Chromium driven over the DevTools protocol on a pipe (fds 3 and 4), no extra packages.
+
+    Every page is opened in its own target; ``problems`` lists its console messages, uncaught
+    exceptions, error log entries and any request that is not to a file: or data: URL.
+    """
+
+    def __init__(self, executable: str, timeout_s: float = 60):
+        self.profile = tempfile.mkdtemp(prefix="chromium-profile-")
+        to_child, self._to_browser = os.pipe()
+        self._from_browser, from_child = os.pipe()
+        # move the child's ends above 10 so that dup2 onto 3 and 4 cannot clobber one another
+        high = [fcntl.fcntl(fd, fcntl.F_DUPFD, 10) for fd in (to_child, from_child)]
+        os.close(to_child)
+        os.close(from_child)
+        self.process = subprocess.Popen(
+            [executable, *BROWSER_FLAGS, f"--user-data-dir={self.profile}", "about:blank"],
+            pass_fds=(3, 4), preexec_fn=lambda: (os.dup2(high[0], 3), os.dup2(high[1], 4)),
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+        for fd in high:
+            os.close(fd)
+        self.timeout_s, self.buffer, self.last_id, self.events = timeout_s, b"", 0, []
+
+    def send(self, method: str, params: dict | None = None, session: str | None = None) -> dict:
+        self.last_id += 1
+        message = {"id": self.last_id, "method": method, "params": params or {}}
+        if session:
+            message["sessionId"] = session
+        os.write(self._to_browser, json.dumps(message).encode() + b"\0")
+        wanted = self.last_id
+        reply = self.wait_for(lambda m: m.get("id") == wanted)
+        if "error" in reply:
+            raise RuntimeError(f"{method}: {reply['error']}")
+        return reply.get("result", {})
+
+    def wait_for(self, predicate) -> dict:
+        deadline = time.monotonic() + self.timeout_s
+        while True:
+            while b"\0" in self.buffer:
+                raw, self.buffer = self.buffer.split(b"\0", 1)
+                message = json.loads(raw)
+                if "method" in message:
+                    self.events.append(message)
+                if predicate(message):
+                    return message
+            ready, _, _ = select.select([self._from_browser], [], [], max(0.0, deadline - time.monotonic()))
+            if not ready:
+                raise TimeoutError(f"chromium did not answer within {self.timeout_s} s")
+            chunk = os.read(self._from_browser, 1 << 16)
+            if not chunk:
+                raise RuntimeError("chromium closed the DevTools pipe")
+            self.buffer += chunk
+
+    def open(self, url: str) -> str:
+        target = self.send("Target.createTarget", {"url": "about:blank"})["targetId"]
+        session = self.send("Target.attachToTarget", {"targetId": target, "flatten": True})["sessionId"]
+        for domain in ("Runtime", "Log", "Network", "Page"):
+            self.send(f"{domain}.enable", session=session)
+        self.send("Page.navigate", {"url": url}, session=session)
+        self.wait_for(lambda m: m.get("method") == "Page.loadEventFired" and m.get("sessionId") == session)
+        return session
+
+    def evaluate(self, session: str, expression: str):
+        result = self.send("Runtime.evaluate", {"expression": expression, "returnByValue": True}, session=session)
+        return result["result"].get("value")
+
+    def problems(self, session: str) -> list[str]:
+        found = []
+        for event in (e for e in self.events if e.get("sessionId") == session):
+            method, params = event["method"], event["params"]
+            if method == "Runtime.consoleAPICalled":
+                found.append(f"console.{params['type']}: {[a.get('value') for a in params['args']]}")
+            elif method == "Runtime.exceptionThrown":
+                found.append(f"exception: {params['exceptionDetails'].get('text')}")
+            elif method == "Log.entryAdded" and params["entry"]["level"] in ("error", "warning"):
+                found.append(f"log {params['entry']['level']}: {params['entry']['text']}")
+            elif method == "Network.requestWillBeSent" and not params["request"]["url"].startswith(("file:", "data:")):
+                found.append(f"request: {params['request']['url']}")
+        return found
+
+    def close(self) -> None:
+        try:
+            self.send("Browser.close")
+        except (OSError, RuntimeError, TimeoutError):
+            pass
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        for fd in (self._to_browser, self._from_browser):
+            os.close(fd)
+        shutil.rmtree(self.profile, ignore_errors=True)
+
+
+def test_report_opens_in_headless_chromium_without_console_errors(tmp_path, data_file):
+    executable = shutil.which("chromium")
+    if executable is None:
+        pytest.skip("chromium is not installed (apt-get install -y chromium); .ci/run installs it")
+    _, result, _ = make_run(tmp_path / "a", data_file)
+    write_reports_from_run_dir(tmp_path / "a")
+    bad = tmp_path / "bad.html"  # the checks below must be able to fail
+    bad.write_text(f"<!DOCTYPE html><html><body><p>{INJECTED}</p><script>missing()</script></body></html>")
+    browser = Chromium(executable)
+    try:
+        report = browser.open((tmp_path / "a" / REPORT_FILE).as_uri())
+        assert browser.evaluate(report, "document.getElementById('all-around').textContent") == f"{result.all_around:.4f}"
+        assert browser.evaluate(report, "document.getElementById('score-chart').naturalWidth") > 500
+        assert browser.evaluate(report, "document.querySelectorAll('#task-table tbody tr').length") == len(result.tasks)
+        assert browser.problems(report) == []
+        control = browser.open(bad.as_uri())
+        problems = "\n".join(browser.problems(control))
+        assert "injected" in problems and "example.com" in problems and "exception" in problems
+    finally:
+        browser.close()
