@@ -276,12 +276,16 @@ class Chromium:
         shutil.rmtree(self.profile, ignore_errors=True)
 
 
-def test_report_opens_in_headless_chromium_without_console_errors(tmp_path, data_file):
+def test_report_and_comparison_open_in_headless_chromium_without_console_errors(tmp_path, data_file):
     executable = shutil.which("chromium")
     if executable is None:
         pytest.skip("chromium is not installed (apt-get install -y chromium); .ci/run installs it")
+    from submission.compare import main_compare
+
     _, result, _ = make_run(tmp_path / "a", data_file)
+    make_run(tmp_path / "b", data_file, seed=1)
     write_reports_from_run_dir(tmp_path / "a")
+    assert main_compare([str(tmp_path / "a"), str(tmp_path / "b"), "--output", str(tmp_path / "compare.html")]) == 0
     bad = tmp_path / "bad.html"  # the checks below must be able to fail
     bad.write_text(f"<!DOCTYPE html><html><body><p>{INJECTED}</p><script>missing()</script></body></html>")
     browser = Chromium(executable)
@@ -291,6 +295,10 @@ def test_report_opens_in_headless_chromium_without_console_errors(tmp_path, data
         assert browser.evaluate(report, "document.getElementById('score-chart').naturalWidth") > 500
         assert browser.evaluate(report, "document.querySelectorAll('#task-table tbody tr').length") == len(result.tasks)
         assert browser.problems(report) == []
+        compare = browser.open((tmp_path / "compare.html").as_uri())
+        assert browser.evaluate(compare, "document.getElementById('all-around-delta').textContent").startswith(("+", "-"))
+        assert browser.evaluate(compare, "document.getElementById('delta-chart').naturalWidth") > 500
+        assert browser.problems(compare) == []
         control = browser.open(bad.as_uri())
         problems = "\n".join(browser.problems(control))
         assert "injected" in problems and "example.com" in problems and "exception" in problems
