@@ -27,6 +27,7 @@ from .intervals import (RESAMPLES, RIGHT_THRESHOLD, Comparison, Difference, Task
 from .report import short_track
 
 COMPARE_FILE = "compare.html"
+PROG = "python -m submission compare"
 MAX_FLIPS_SHOWN = 50
 BETTER, WORSE, UNCLEAR = "#55a868", "#c44e52", "#9a9a9a"
 
@@ -286,25 +287,29 @@ def render_compare(rc: RunComparison, chart_png: bytes) -> str:
 # --- command line -----------------------------------------------------------------------------------
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m submission compare", description=__doc__.split("\n\n")[0], epilog=EPILOG,
+        prog=prog, description=__doc__.split("\n\n")[0], epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("run_a", metavar="RUN_A", help="output folder of the first run (the baseline)")
     parser.add_argument("run_b", metavar="RUN_B", help="output folder of the second run (the change)")
-    parser.add_argument("--output", default=COMPARE_FILE, help="HTML file to write (default: ./compare.html)")
-    parser.add_argument("--resamples", type=int, default=RESAMPLES,
+    parser.add_argument("--output", default=COMPARE_FILE, metavar="FILE",
+                        help="HTML file to write (default: ./compare.html)")
+    parser.add_argument("--resamples", type=int, default=RESAMPLES, metavar="N",
                         help=f"paired bootstrap resamples (default: {RESAMPLES})")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the resampling (default: 0)")
-    parser.add_argument("--data", help="the data file both runs used, when the path in their results.json "
-                        "is not on this machine (e.g. a grader's container path)")
+    parser.add_argument("--seed", type=int, default=0, metavar="S", help="seed of the resampling (default: 0)")
+    parser.add_argument("--data", metavar="FILE", help="the data file both runs used, when the path in their "
+                        "results.json is not on this machine (e.g. a grader's container path)")
     return parser
 
 
-def main_compare(argv: list[str]) -> int:
-    """``python -m submission compare RUN_A RUN_B``: print the comparison, write the HTML; 0, or 2 on bad input."""
-    parser = build_parser()
+def main_compare(argv: list[str], prog: str = PROG) -> int:
+    """``python -m submission compare RUN_A RUN_B``: print the comparison, write the HTML; 0, or 2 on bad input.
+
+    ``prog`` is the program name for --help and usage errors (the dispatcher passes its own).
+    """
+    parser = build_parser(prog)
     args = parser.parse_args(argv)
     if args.resamples < 1:
         parser.error("--resamples must be at least 1")

@@ -34,7 +34,8 @@ def test_deltas_and_flips_match_the_two_runs_own_results(runs):
     a, b = load_run_dir(runs[0]), load_run_dir(runs[1])
     rc = compare_runs(a, b, seed=0)
     for name, d in rc.result.tasks.items():
-        assert d.delta == pytest.approx(b.results["tasks"][name]["score"] - a.results["tasks"][name]["score"], abs=1e-12)
+        own = b.results["tasks"][name]["score"] - a.results["tasks"][name]["score"]
+        assert d.delta == pytest.approx(own, abs=1e-12)
     assert rc.result.all_around.delta == pytest.approx(b.results["all_around"] - a.results["all_around"], abs=1e-12)
     fixed = [row for row in a.records if not is_right(a.records[row]["score"]) and is_right(b.records[row]["score"])]
     broken = [row for row in a.records if is_right(a.records[row]["score"]) and not is_right(b.records[row]["score"])]
@@ -107,7 +108,9 @@ def test_runs_on_different_question_subsets_are_paired_on_the_shared_ones(tmp_pa
     assert sum(rc.task_n.values()) == 30 and "the 30 questions both answered" in rc.notes[0]
 
 
-def test_bad_arguments_exit_2(runs):
+def test_bad_arguments_exit_2_naming_the_program(runs, capsys):
     with pytest.raises(SystemExit) as exit_info:
-        main_compare([str(runs[0]), str(runs[1]), "--resamples", "0"])
+        main_compare([str(runs[0]), str(runs[1]), "--resamples", "0"], "python -m submission compare")
     assert exit_info.value.code == 2
+    error = capsys.readouterr().err
+    assert error.startswith("usage: python -m submission compare") and "--resamples must be at least 1" in error
