@@ -5,23 +5,26 @@ URLs): the all-around and track scores with bootstrap intervals, a bar chart per
 table, the slowest batches and the time budget, and the worst-scoring examples of every task.
 ``scores.png`` is the same chart as a file. Both are built either right after scoring
 (``write_reports``) or later from a run folder alone (``write_reports_from_run_dir``), so the folders
-of local_evaluation.py, the Docker runner and the grader all get the same report.
+of local_evaluation.py, the Docker runner and the grader all get the same report
+(``python -m submission report RUN_DIR``: ``main_report``).
 """
 
 from __future__ import annotations
 
+import argparse
 import base64
 import hashlib
 import html
 import io
 import json
 import logging
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
 from .data import TRACKS, Question, load_questions
-from .errors import DataError
+from .errors import DataError, KitError
 from .intervals import (RESAMPLES, Interval, Intervals, TaskSamples, bootstrap, samples_from_records,
                         samples_from_result)
 from .predictions import PREDICTIONS_FILE, read_records
@@ -280,7 +283,8 @@ th { background: #f5f5f7; } td.num { text-align: right; font-variant-numeric: ta
 pre { white-space: pre-wrap; word-break: break-word; margin: 0; font-size: .8rem; max-height: 14rem;
       overflow: auto; background: #f8f8f8; padding: .3rem; }
 .banner { padding: .6rem 1rem; border-radius: 6px; margin: 1rem 0; }
-.banner.bad { background: #fde8e8; border: 1px solid #e0a0a0; } .banner.ok { background: #e8f6ea; border: 1px solid #a0d0a8; }
+.banner.bad { background: #fde8e8; border: 1px solid #e0a0a0; }
+.banner.ok { background: #e8f6ea; border: 1px solid #a0d0a8; }
 .banner.info { background: #eef3fb; border: 1px solid #b8c8e8; }
 .fail { color: #b00020; font-weight: 600; } .good { color: #1b7f3b; } .bad { color: #b00020; }
 img.chart { max-width: 100%; height: auto; } details { margin: .4rem 0; } summary { cursor: pointer; }
@@ -470,20 +474,26 @@ def _time_section(view: RunView) -> str:
     latency = timings.get("latency")
     if isinstance(latency, dict) and isinstance(latency.get("batch_s"), dict):
         b, q = latency["batch_s"], latency.get("per_question_s", {})
-        parts.append(f'<p class="note">batch latency p50 {fmt_seconds(b.get("p50"))}, p90 {fmt_seconds(b.get("p90"))}, '
-                     f'max {fmt_seconds(b.get("max"))}; per question p50 {fmt_seconds(q.get("p50"))}, '
-                     f'max {fmt_seconds(q.get("max"))}</p>')
+        parts.append(f'<p class="note">batch latency p50 {fmt_seconds(b.get("p50"))}, '
+                     f'p90 {fmt_seconds(b.get("p90"))}, max {fmt_seconds(b.get("max"))}; '
+                     f'per question p50 {fmt_seconds(q.get("p50"))}, max {fmt_seconds(q.get("max"))}</p>')
     slowest = slowest_batches(view)
     if slowest:
-        rows = [[str(s.get("batch")), str(s.get("prompts")), fmt_seconds(s.get("latency_s")),
-                 fmt_seconds(s["latency_s"] / s["prompts"]) if s.get("prompts") and s.get("latency_s") is not None else "",
-                 fmt_seconds(s.get("limit_s")) if s.get("limit_s") else "n/a",
-                 f"{s['share_of_limit']:.1%}" if s.get("share_of_limit") is not None else "n/a",
-                 esc(", ".join(str(t) for t in s.get("tasks", [])))] for s in slowest]
         headers = ["batch", "prompts", "latency", "per prompt", "limit", "share of limit", "tasks"]
+        rows = [_slowest_row(s) for s in slowest]
         parts.append("<h3>Slowest batches</h3>" + table(headers, rows, numeric=(0, 1, 2, 3, 4, 5), id_="slowest"))
     parts.append(_track_times(timings.get("tracks")))
     return "\n".join(parts) + "</section>"
+
+
+def _slowest_row(batch: dict[str, Any]) -> list[str]:
+    latency, prompts = batch.get("latency_s"), batch.get("prompts")
+    share = batch.get("share_of_limit")
+    return [str(batch.get("batch")), str(prompts), fmt_seconds(latency),
+            fmt_seconds(latency / prompts) if latency is not None and prompts else "",
+            fmt_seconds(batch["limit_s"]) if batch.get("limit_s") else "n/a",
+            f"{share:.1%}" if share is not None else "n/a",
+            esc(", ".join(str(t) for t in batch.get("tasks", [])))]
 
 
 def _budget_text(results: dict[str, Any], total: float, n_batches: int) -> str:
@@ -498,18 +508,23 @@ def _budget_text(results: dict[str, Any], total: float, n_batches: int) -> str:
     verdict = "" if within is None else (' <span class="good">within budget</span>' if within
                                          else ' <span class="bad">over budget</span>')
     track = short_track(str(budget.get("track") or "?"))
-    text = (f"time budget ({esc(track)}): used {fmt_seconds(used)} of {fmt_seconds(limit)} ({used / limit:.1%})"
-            + (f"; projected for the full split {fmt_seconds(projected)} ({projected / limit:.1%})" if projected else ""))
+    text = f"time budget ({esc(track)}): used {fmt_seconds(used)} of {fmt_seconds(limit)} ({used / limit:.1%})"
+    if projected:
+        text += f"; projected for the full split {fmt_seconds(projected)} ({projected / limit:.1%})"
     return f'<p id="budget">{text}{verdict}. {esc(predicted)}.</p>'
 
 
 def _track_times(tracks: Any) -> str:
     if not isinstance(tracks, dict) or not tracks:
         return ""
-    rows = [[esc(short_track(t)), str(v.get("questions", "")), fmt_seconds(v.get("predict_s")),
-             fmt_seconds(v.get("budget_s")) if v.get("budget_s") else "n/a",
-             f"{v['predict_s'] / v['budget_s']:.1%}" if v.get("budget_s") and v.get("predict_s") is not None else "n/a"]
-            for t, v in tracks.items() if isinstance(v, dict)]
+    rows = []
+    for track, v in tracks.items():
+        if not isinstance(v, dict):
+            continue
+        budget, used = v.get("budget_s"), v.get("predict_s")
+        rows.append([esc(short_track(track)), str(v.get("questions", "")), fmt_seconds(used),
+                     fmt_seconds(budget) if budget else "n/a",
+                     f"{used / budget:.1%}" if budget and used is not None else "n/a"])
     return "<h3>Time per track</h3>" + table(["track", "questions", "predicting", "budget", "used"], rows,
                                               numeric=(1, 2, 3, 4))
 
@@ -554,3 +569,37 @@ def _worst_section(view: RunView) -> str:
                      + table(["row", "score", "prompt", "output", "parsed", "truth"], rows, numeric=(0, 1))
                      + "</details>")
     return "\n".join(parts) + "</section>"
+
+
+# --- command line -----------------------------------------------------------------------------------
+
+REPORT_EPILOG = """examples:
+  python -m submission report runs/try1
+  python -m submission report grader-out/ --data data/development.json
+"""
+
+
+def main_report(argv: list[str], prog: str = "python -m submission report") -> int:
+    """``python -m submission report RUN_DIR``: (re)write report.html and scores.png; 0, or 2 on bad input."""
+    parser = argparse.ArgumentParser(
+        prog=prog, description="Write report.html and scores.png into a run folder of local_evaluation.py, the "
+        "Docker runner or the grader.", epilog=REPORT_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("run_dir", metavar="RUN_DIR", help="the run folder (results.json, predictions.jsonl)")
+    parser.add_argument("--data", metavar="FILE", help="the data file, when the path in results.json is not here")
+    parser.add_argument("--seed", type=int, metavar="S", help="seed of the resampling (default: the run's seed)")
+    parser.add_argument("--resamples", type=int, default=RESAMPLES, metavar="N",
+                        help=f"bootstrap resamples (default: {RESAMPLES})")
+    args = parser.parse_args(argv)
+    if args.resamples < 1:
+        parser.error("--resamples must be at least 1")
+    try:
+        intervals = write_reports_from_run_dir(args.run_dir, args.data, args.seed, args.resamples)
+    except KitError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    results = json.loads((Path(args.run_dir) / RESULTS_FILE).read_text(encoding="utf-8"))
+    low, high = intervals["all_around"]
+    level = f"{intervals['confidence']:.0%}"
+    print(f"all-around score: {results['all_around']:.4f}  {level} interval [{low:.4f}, {high:.4f}]")
+    print(f"wrote {Path(args.run_dir) / REPORT_FILE} and {Path(args.run_dir) / CHART_FILE}")
+    return 0

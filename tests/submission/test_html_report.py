@@ -16,8 +16,8 @@ import pytest
 from reference_grader import TRICKY, perfect_output
 from submission.data import load_questions
 from submission.errors import DataError
-from submission.html_report import (CHART_FILE, REPORT_FILE, excerpt, load_run_dir, points_lost, write_reports,
-                                    write_reports_from_run_dir)
+from submission.html_report import (CHART_FILE, REPORT_FILE, excerpt, load_run_dir, main_report, points_lost,
+                                    write_reports, write_reports_from_run_dir)
 from submission.report import format_table, results_dict, scored_records, write_json
 
 SAMPLE_DATA = Path(__file__).resolve().parents[2] / "data" / "sample.json"
@@ -148,6 +148,16 @@ def test_a_folder_without_results_or_scores_is_refused_with_the_fix(tmp_path, ru
                                                       for r in lines))
     with pytest.raises(DataError, match="not scored"):
         write_reports_from_run_dir(folder)
+
+
+def test_the_report_command_writes_both_files_and_prints_the_interval(run, tmp_path, capsys):
+    folder, _, result, _ = run
+    assert main_report([str(folder), "--resamples", "100", "--seed", "2"]) == 0
+    printed = capsys.readouterr().out
+    assert f"all-around score: {result.all_around:.4f}  95% interval [" in printed
+    assert str(folder / REPORT_FILE) in printed
+    assert (folder / CHART_FILE).is_file()
+    assert main_report([str(tmp_path / "missing")]) == 2 and "results.json" in capsys.readouterr().err
 
 
 def test_terminal_table_shows_intervals_and_is_unchanged_without_them(run):
@@ -291,12 +301,14 @@ def test_report_and_comparison_open_in_headless_chromium_without_console_errors(
     browser = Chromium(executable)
     try:
         report = browser.open((tmp_path / "a" / REPORT_FILE).as_uri())
-        assert browser.evaluate(report, "document.getElementById('all-around').textContent") == f"{result.all_around:.4f}"
+        shown = browser.evaluate(report, "document.getElementById('all-around').textContent")
+        assert shown == f"{result.all_around:.4f}"
         assert browser.evaluate(report, "document.getElementById('score-chart').naturalWidth") > 500
         assert browser.evaluate(report, "document.querySelectorAll('#task-table tbody tr').length") == len(result.tasks)
         assert browser.problems(report) == []
         compare = browser.open((tmp_path / "compare.html").as_uri())
-        assert browser.evaluate(compare, "document.getElementById('all-around-delta').textContent").startswith(("+", "-"))
+        delta = browser.evaluate(compare, "document.getElementById('all-around-delta').textContent")
+        assert re.fullmatch(r"[+-]\d\.\d{4}", delta)
         assert browser.evaluate(compare, "document.getElementById('delta-chart').naturalWidth") > 500
         assert browser.problems(compare) == []
         control = browser.open(bad.as_uri())
