@@ -20,6 +20,7 @@ from submission.errors import KitError
 from submission.harness import HarnessOptions, ModelSpec, Progress, RunOutcome, run_model
 from submission.predictions import PREDICTIONS_FILE, outputs_for, read_records, write_scored
 from submission.profiles import DEFAULT_PROFILE, Limits, Profile, budget_track_for, get_profile, limits_for, load_profiles
+from submission.html_report import data_digest, write_reports
 from submission.report import RESULTS_FILE, format_table, results_dict, scored_records, write_json
 from submission.runstats import run_meta
 from submission.scoring import ScoringConfig, check_scoring_ready, score_outputs
@@ -261,15 +262,18 @@ def write_outputs(args, setup: Setup, outcome: RunOutcome | None, scoring: tuple
     if result is not None:
         write_scored(out_dir / PREDICTIONS_FILE, scored_records(answered, outputs, result, extra))
     meta = {
-        "data_file": str(setup.data_path), "n_questions": len(setup.questions), "limit": args.limit, "seed": args.seed,
+        "data_file": str(setup.data_path), "data_sha256": data_digest(setup.data_path), "n_questions": len(setup.questions), "limit": args.limit, "seed": args.seed,
         "model": args.model or "models.user_config:UserModel", "predictions_from": args.predictions,
         "embedding_models": setup.resolved, "timings": timings, **environment.describe(ROOT),
     }
     if outcome is not None:
         harness = run_meta(outcome, setup.profile, records, setup.questions)
         meta = {**meta, **harness, "timings": {**timings, **harness["timings"]}}
-    write_json(out_dir / RESULTS_FILE, results_dict(result, meta) if result else empty_results(meta))
-    report(outcome, result, answered, setup)
+    results = results_dict(result, meta) if result else empty_results(meta)
+    if result is not None:  # report.html and scores.png read the scored predictions.jsonl
+        results["intervals"] = write_reports(out_dir, answered, result, results, args.seed)
+    write_json(out_dir / RESULTS_FILE, results)
+    report(outcome, result, answered, setup, results.get("intervals"))
 
 
 def empty_results(meta: dict) -> dict:
@@ -278,7 +282,7 @@ def empty_results(meta: dict) -> dict:
             "parse_failures": 0, **meta}
 
 
-def report(outcome: RunOutcome | None, result, answered: list[Question], setup: Setup) -> None:
+def report(outcome: RunOutcome | None, result, answered: list[Question], setup: Setup, intervals=None) -> None:
     if outcome is not None and not outcome.verdict.ok:
         verdict = outcome.verdict
         what = "the model broke the interface" if verdict.status == "bad_output" else verdict.status
@@ -287,10 +291,11 @@ def report(outcome: RunOutcome | None, result, answered: list[Question], setup: 
         print(f"\nPARTIAL RESULTS: {len(answered)} of {len(setup.questions)} questions answered "
               f"(verdict: {verdict.status})")
     if result is not None:
-        print(format_table(result))
+        print(format_table(result, intervals))
     if outcome is not None:
         print(f"\nverdict: {outcome.verdict}")
-    print(f"\nwrote {setup.out_dir / RESULTS_FILE} and {setup.out_dir / PREDICTIONS_FILE}")
+    written = [RESULTS_FILE, PREDICTIONS_FILE] + (["report.html", "scores.png"] if result is not None else [])
+    print(f"\nwrote {', '.join(written)} in {setup.out_dir}")
 
 
 if __name__ == "__main__":
