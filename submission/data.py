@@ -11,7 +11,7 @@ import difflib
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from .errors import DataError
 
@@ -149,28 +149,34 @@ def _question(record: Any, row: int, where: str, require_truth: bool) -> Questio
     )
 
 
-def load_questions(path: str | Path, require_truth: bool = False) -> list[Question]:
-    """Load a ShopBench JSON Lines file. ``row`` is the 0-based line number; blank lines are skipped.
+def iter_json_lines(path: Path, kind: str, hint: str) -> Iterator[tuple[int, str, Any]]:
+    """(line number, "file:line", parsed value) for each non-blank line of a JSON Lines file.
 
-    Raises DataError naming the file, the line and the field for anything malformed.
+    A missing file or a line that is not JSON raises DataError naming the file and line, with ``hint``.
     """
-    path = Path(path)
     if not path.is_file():
-        raise DataError(f"{path}: no such data file; pass --data with a ShopBench JSON Lines file")
-    questions: list[Question] = []
+        raise DataError(f"{path}: no such {kind} file")
     with path.open(encoding="utf-8") as handle:
         for line_no, line in enumerate(handle, start=1):
             if not line.strip():
                 continue
             where = f"{path}:{line_no}"
             try:
-                record = json.loads(line)
+                yield line_no, where, json.loads(line)
             except json.JSONDecodeError as exc:
-                raise DataError(
-                    f"{where}: not valid JSON ({exc.msg} at column {exc.colno}); "
-                    "each line must hold one JSON object"
-                ) from None
-            questions.append(_question(record, line_no - 1, where, require_truth))
+                raise DataError(f"{where}: not valid JSON ({exc.msg} at column {exc.colno}); {hint}") from None
+
+
+def load_questions(path: str | Path, require_truth: bool = False) -> list[Question]:
+    """Load a ShopBench JSON Lines file. ``row`` is the 0-based line number; blank lines are skipped.
+
+    Raises DataError naming the file, the line and the field for anything malformed.
+    """
+    path = Path(path)
+    questions = [
+        _question(record, line_no - 1, where, require_truth)
+        for line_no, where, record in iter_json_lines(path, "data", "each line must hold one JSON object")
+    ]
     if not questions:
         raise DataError(f"{path}: the file holds no questions")
     _check_tasks_consistent(questions, path)

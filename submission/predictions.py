@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
-from .data import Question
+from .data import Question, iter_json_lines
 from .errors import DataError
 
 PREDICTIONS_FILE = "predictions.jsonl"
@@ -58,29 +58,18 @@ class PredictionWriter:
 
 def read_records(path: str | Path) -> list[dict[str, Any]]:
     """Every record of a predictions file, each checked to have an int ``row`` and a str ``output``."""
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(f"{path}: no such predictions file")
     records = []
-    with path.open(encoding="utf-8") as handle:
-        for line_no, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            where = f"{path}:{line_no}"
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise DataError(f"{where}: not valid JSON ({exc.msg}); a truncated last line means the run "
-                                "was cut off mid-write: delete that line and score again") from None
-            if not isinstance(record, dict):
-                raise DataError(f"{where}: expected a JSON object with 'row' and 'output'")
-            row, output = record.get("row"), record.get("output")
-            if not isinstance(row, int) or isinstance(row, bool):
-                raise DataError(f"{where}: field 'row' must be an int (the question's 0-based line), got {row!r}")
-            if not isinstance(output, str):
-                raise DataError(f"{where}: field 'output' must be a string, got {type(output).__name__}")
-            record["_where"] = where
-            records.append(record)
+    hint = "a truncated last line means the run was cut off mid-write: delete that line and score again"
+    for _, where, record in iter_json_lines(Path(path), "predictions", hint):
+        if not isinstance(record, dict):
+            raise DataError(f"{where}: expected a JSON object with 'row' and 'output'")
+        row, output = record.get("row"), record.get("output")
+        if not isinstance(row, int) or isinstance(row, bool):
+            raise DataError(f"{where}: field 'row' must be an int (the question's 0-based line), got {row!r}")
+        if not isinstance(output, str):
+            raise DataError(f"{where}: field 'output' must be a string, got {type(output).__name__}")
+        record["_where"] = where
+        records.append(record)
     return records
 
 
