@@ -1,0 +1,503 @@
+"""Building a submission's image and running it the grader's way, with the ``docker`` SDK.
+
+``build_image`` builds ``docker/Dockerfile`` of a repository (its ``.dockerignore`` respected) and says
+which steps came from the cache. ``run_container`` runs an image on questions in test format under a
+profile's limits, the grader's way:
+
+* no network (``network_mode="none"``), no Docker socket, no capability, no new privileges, a non-root
+  user (uid 1001), only the environment variables set here;
+* the inputs folder (questions in test format and the job) mounted read-only, the output folder
+  writable; the answers are never mounted;
+* the profile's CPUs, RAM (no swap) and GPUs (device requests), a large ``/dev/shm``;
+* the track's time budget enforced from outside as well: the container is killed at the budget plus a
+  short grace, whatever happens inside it.
+
+The kit's own ``submission/`` package and entry point are mounted read-only over the image's copies, so
+the harness that enforces the limits inside is the runner's, not whatever the image holds.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Mapping, Sequence
+
+from .container import (CONTAINER_HOME, ENTRYPOINT, INPUT_DIR, OUTPUT_DIR, REPORT_FILE, Job, write_inputs)
+from .data import Question
+from .errors import ConfigError, KitError
+from .predictions import PREDICTIONS_FILE
+from .profiles import Limits
+
+log = logging.getLogger(__name__)
+
+KIT_ROOT = Path(__file__).resolve().parent.parent
+DOCKERFILE = "docker/Dockerfile"
+DEFAULT_BASE_IMAGE = "nvidia/cuda:12.1.1-runtime-ubuntu22.04"  # the Dockerfile's default BASE_IMAGE
+RUN_USER = "1001:1001"  # docker/Dockerfile's user aicrowd: the grader never runs a submission as root
+DEFAULT_GRACE_S = 60.0  # the outer deadline: the track budget plus this
+NO_LIMIT_SHM_BYTES = 2 * 1024**3  # /dev/shm when no RAM limit applies
+PIDS_LIMIT = 32768  # processes and threads in the container: a fork bomb stops here
+LOG_TAIL = 40  # lines of the container's log shown when it fails
+
+
+class DockerUnavailable(KitError):
+    """No Docker daemon answers."""
+
+
+def connect():
+    """A docker client whose daemon answers, or DockerUnavailable saying how to start one."""
+    try:
+        import docker
+    except ImportError:
+        raise DockerUnavailable("the docker SDK is not installed: pip install docker") from None
+    try:
+        client = docker.from_env(timeout=300)
+        client.ping()
+    except Exception as exc:  # noqa: BLE001 - any failure to reach the daemon
+        raise DockerUnavailable(
+            f"cannot reach the Docker daemon ({exc}); start it (e.g. `sudo systemctl start docker`, or "
+            "`sudo dockerd &`), check DOCKER_HOST, and that your user may use it (`docker info`)") from None
+    return client
+
+
+# ---------------------------------------------------------------- building
+
+
+@dataclass(frozen=True)
+class BuildOptions:
+    tag: str
+    base_image: str | None = None  # None: the Dockerfile's default (the CUDA image)
+    build_args: Mapping[str, str] = field(default_factory=dict)
+    no_cache: bool = False
+
+
+@dataclass(frozen=True)
+class BuildStep:
+    number: int
+    instruction: str
+    cached: bool
+
+
+@dataclass(frozen=True)
+class BuildResult:
+    tag: str
+    image_id: str
+    size_bytes: int
+    seconds: float
+    steps: tuple[BuildStep, ...]
+
+    def cached_steps(self, prefix: str) -> list[bool]:
+        """Whether each step whose instruction starts with ``prefix`` came from the cache."""
+        return [s.cached for s in self.steps if s.instruction.startswith(prefix)]
+
+
+def default_tag(repo: str | Path) -> str:
+    name = re.sub(r"[^a-z0-9_.-]+", "-", Path(repo).resolve().name.lower()).strip("-.") or "submission"
+    return f"shopbench-{name}:latest"
+
+
+def build_image(client, repo: str | Path, options: BuildOptions, echo: Callable[[str], None] | None = None
+                ) -> BuildResult:
+    """Build ``repo``/docker/Dockerfile with ``repo`` as the context; raises KitError if it fails."""
+    repo = Path(repo).resolve()
+    if not (repo / DOCKERFILE).is_file():
+        raise ConfigError(f"{repo / DOCKERFILE}: no such file; copy docker/ from the ShopBench kit into your "
+                          "repository")
+    args = dict(options.build_args)
+    if options.base_image:
+        args["BASE_IMAGE"] = options.base_image
+    started = time.perf_counter()
+    steps: list[BuildStep] = []
+    current: tuple[int, str] | None = None
+    tail: list[str] = []
+    image_id = None
+    stream = client.api.build(path=str(repo), dockerfile=DOCKERFILE, tag=options.tag, buildargs=args, rm=True,
+                              forcerm=True, decode=True, nocache=options.no_cache, pull=False)
+    for chunk in stream:
+        if "error" in chunk:
+            raise KitError(f"docker build of {repo} failed: {chunk['error'].strip()}\n" + "".join(tail[-LOG_TAIL:]))
+        if "aux" in chunk and "ID" in chunk["aux"]:
+            image_id = chunk["aux"]["ID"]
+        text = chunk.get("stream", "")
+        if not text:
+            continue
+        tail.append(text)
+        if echo:
+            echo(text.rstrip("\n"))
+        match = re.match(r"Step (\d+)/\d+ : (.*)", text.strip())
+        if match:
+            if current:
+                steps.append(BuildStep(current[0], current[1], False))
+            current = (int(match.group(1)), match.group(2))
+        elif current and text.strip() == "---> Using cache":
+            steps.append(BuildStep(current[0], current[1], True))
+            current = None
+    if current:
+        steps.append(BuildStep(current[0], current[1], False))
+    image = client.images.get(image_id or options.tag)
+    return BuildResult(options.tag, image.id, int(image.attrs.get("Size", 0)), time.perf_counter() - started,
+                       tuple(steps))
+
+
+def save_image(client, ref: str, path: str | Path) -> int:
+    """Write the image as a tarball that ``docker load -i`` (and ``grade --image-file``) reads; its size."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    image = client.images.get(ref)
+    tmp = path.with_name(path.name + ".tmp")
+    with tmp.open("wb") as handle:
+        for chunk in image.save(named=True):
+            handle.write(chunk)
+    os.replace(tmp, path)
+    return path.stat().st_size
+
+
+def load_image(client, path: str | Path) -> str:
+    """Load a tarball written by ``save_image`` (or ``docker save``); the loaded image's reference."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"--image-file {path}: no such file")
+    with path.open("rb") as handle:
+        images = client.images.load(handle)
+    if not images:
+        raise ConfigError(f"{path}: holds no image; make it with `python -m submission docker build --save FILE`")
+    image = images[0]
+    return image.tags[0] if image.tags else image.id
+
+
+def read_file_from_image(client, ref: str, path: str) -> str | None:
+    """A text file of an image, read without starting it (None if absent)."""
+    import io
+    import tarfile
+
+    import docker
+
+    container = client.containers.create(ref, command=["true"], network_disabled=True)
+    try:
+        stream, _ = container.get_archive(path)
+        data = b"".join(stream)
+    except docker.errors.NotFound:
+        return None
+    finally:
+        container.remove(force=True)
+    with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+        member = tar.next()
+        handle = tar.extractfile(member) if member else None
+        return handle.read().decode("utf-8") if handle else None
+
+
+# ---------------------------------------------------------------- resources
+
+
+@dataclass(frozen=True)
+class Resources:
+    """What the container is given. ``gpus``: how many to request (0 none, -1 every GPU of the host)."""
+
+    nano_cpus: int | None
+    mem_bytes: int | None
+    shm_bytes: int
+    gpus: int
+    notes: tuple[str, ...] = ()
+
+
+def host_gpu_count() -> int:
+    """NVIDIA GPUs on this host: NVML if available, else ``nvidia-smi -L``, else 0."""
+    from .limits import load_nvml
+
+    nvml = load_nvml()
+    if nvml is not None:
+        return int(nvml.nvmlDeviceGetCount())
+    if shutil.which("nvidia-smi") is None:
+        return 0
+    try:
+        out = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True, timeout=20)
+    except (OSError, subprocess.TimeoutExpired):
+        return 0
+    return sum(1 for line in out.stdout.splitlines() if line.startswith("GPU "))
+
+
+def container_resources(limits: Limits, host_cpus: int, host_gpus: int, shm_bytes: int | None = None) -> Resources:
+    """The profile's CPUs, RAM, shared memory and GPUs, as far as this host can give them."""
+    notes = []
+    nano_cpus = None
+    if limits.vcpus is not None:
+        cpus = limits.vcpus
+        if cpus > host_cpus:
+            notes.append(f"the profile's {cpus} CPUs capped at this host's {host_cpus}")
+            cpus = host_cpus
+        nano_cpus = int(cpus * 1e9)
+    mem = limits.ram_bytes
+    if shm_bytes is None:
+        shm_bytes = mem // 2 if mem is not None else NO_LIMIT_SHM_BYTES
+    wanted = -1 if limits.gpus is None else limits.gpus
+    if wanted != 0 and host_gpus == 0:
+        if wanted > 0:
+            notes.append(f"no NVIDIA GPU on this host: the profile's {wanted} GPU(s) are not given to the container")
+        gpus = 0
+    elif wanted > host_gpus:
+        notes.append(f"the profile has {wanted} GPUs but this host has {host_gpus}: the container gets {host_gpus}")
+        gpus = host_gpus
+    else:
+        gpus = wanted
+    return Resources(nano_cpus, mem, shm_bytes, gpus, tuple(notes))
+
+
+# ---------------------------------------------------------------- running
+
+
+@dataclass(frozen=True)
+class ContainerSettings:
+    image: str
+    model: str | None = None  # 'module:Class' inside the image; None: models.user_config:UserModel
+    seed: int = 0
+    grace_s: float = DEFAULT_GRACE_S
+    shm_bytes: int | None = None  # None: half the profile's RAM
+    mount_kit: bool = True  # mount this kit's submission/ and entry point over the image's copies
+
+
+@dataclass(frozen=True)
+class ContainerRun:
+    """How the container ended, as the host saw it, and what it was given (the security audit)."""
+
+    image: str
+    image_id: str
+    exit_code: int | None
+    oom_killed: bool
+    killed_at_deadline: bool
+    deadline_s: float | None
+    wall_s: float
+    report: dict[str, Any] | None  # run_report.json as written inside (untrusted), or None
+    report_error: str | None  # why run_report.json could not be read
+    output_dir: Path  # predictions.jsonl, run_report.json, container.log
+    resources: Resources
+    audit: dict[str, Any]
+    log_tail: str
+
+    @property
+    def predictions_path(self) -> Path:
+        return self.output_dir / PREDICTIONS_FILE
+
+
+def container_environment(limits: Limits, seed: int) -> dict[str, str]:
+    """Every variable the container gets beyond its image's ENV: nothing from the host."""
+    return {
+        "SHOPBENCH_SEED": str(seed),
+        "SHOPBENCH_PROFILE": limits.profile,
+        "HOME": CONTAINER_HOME,
+        "HF_HUB_OFFLINE": "1",  # no network: fail fast instead of retrying downloads
+        "TRANSFORMERS_OFFLINE": "1",
+    }
+
+
+def _volumes(inputs: Path, outputs: Path, mount_kit: bool) -> dict[str, dict[str, str]]:
+    volumes = {str(inputs): {"bind": INPUT_DIR, "mode": "ro"}, str(outputs): {"bind": OUTPUT_DIR, "mode": "rw"}}
+    if mount_kit:
+        volumes[str(KIT_ROOT / "submission")] = {"bind": f"{CONTAINER_HOME}/submission", "mode": "ro"}
+        volumes[str(KIT_ROOT / "docker" / "entrypoint.py")] = {"bind": ENTRYPOINT, "mode": "ro"}
+    return volumes
+
+
+def create_container(client, settings: ContainerSettings, limits: Limits, resources: Resources, inputs: Path,
+                     outputs: Path):
+    import docker
+
+    requests = []
+    if resources.gpus:
+        requests = [docker.types.DeviceRequest(count=resources.gpus, capabilities=[["gpu"]])]
+    return client.containers.create(
+        settings.image, entrypoint=["python3", ENTRYPOINT], command=["--input", INPUT_DIR, "--output", OUTPUT_DIR],
+        user=RUN_USER, working_dir=CONTAINER_HOME, environment=container_environment(limits, settings.seed),
+        network_mode="none", volumes=_volumes(inputs, outputs, settings.mount_kit),
+        mem_limit=resources.mem_bytes, memswap_limit=resources.mem_bytes, shm_size=resources.shm_bytes,
+        nano_cpus=resources.nano_cpus, device_requests=requests, cap_drop=["ALL"],
+        security_opt=["no-new-privileges"], pids_limit=PIDS_LIMIT, init=True, privileged=False,
+        labels={"shopbench.role": "submission-run"}, detach=True,
+    )
+
+
+def audit(container) -> dict[str, Any]:
+    """What the container was actually given, from the daemon's own record of it."""
+    host, config = container.attrs["HostConfig"], container.attrs["Config"]
+    return {
+        "user": config.get("User"), "network_mode": host.get("NetworkMode"),
+        "mounts": [{"source": m.get("Source"), "destination": m.get("Destination"), "rw": m.get("RW")}
+                   for m in container.attrs.get("Mounts", [])],
+        "memory_bytes": host.get("Memory") or None, "memory_swap_bytes": host.get("MemorySwap") or None,
+        "nano_cpus": host.get("NanoCpus") or None, "shm_bytes": host.get("ShmSize"),
+        "gpus": [r.get("Count") for r in host.get("DeviceRequests") or []],
+        "cap_drop": host.get("CapDrop"), "security_opt": host.get("SecurityOpt"), "privileged": host.get("Privileged"),
+        "pids_limit": host.get("PidsLimit"), "env_names": sorted(e.split("=", 1)[0] for e in config.get("Env") or []),
+    }
+
+
+def _writable_folder(path: Path) -> Path:
+    """A fresh folder the container's non-root user may write to."""
+    if path.exists():
+        shutil.rmtree(path)
+    path.mkdir(parents=True)
+    path.chmod(0o777)
+    return path
+
+
+class _LineCounter:
+    """How many complete lines predictions.jsonl holds so far, read incrementally."""
+
+    def __init__(self, path: Path):
+        self.path, self.offset, self.lines = path, 0, 0
+
+    def count(self) -> int:
+        try:
+            with self.path.open("rb") as handle:
+                handle.seek(self.offset)
+                data = handle.read()
+        except OSError:
+            return self.lines
+        self.offset += len(data)
+        self.lines += data.count(b"\n")
+        return self.lines
+
+
+def _wait(container, deadline_s: float | None, counter: _LineCounter, on_progress, poll_s: float
+          ) -> tuple[bool, float]:
+    """Wait for the container to exit, killing it at the deadline; (killed at the deadline, wall seconds)."""
+    started = time.monotonic()
+    while True:
+        container.reload()
+        elapsed = time.monotonic() - started
+        if container.status in ("exited", "dead"):
+            if on_progress is not None:
+                on_progress(counter.count(), elapsed)
+            return False, elapsed
+        if on_progress is not None:
+            on_progress(counter.count(), elapsed)
+        if deadline_s is not None and elapsed > deadline_s:
+            log.warning("the container ran past its deadline (%.0f s): killing it", deadline_s)
+            container.kill()
+            container.wait(timeout=60)
+            return True, time.monotonic() - started
+        time.sleep(poll_s)
+
+
+def _read_report(path: Path) -> tuple[dict | None, str | None]:
+    if not path.is_file():
+        return None, f"the container wrote no {REPORT_FILE}"
+    try:
+        report = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        return None, f"{path}: unreadable ({exc})"
+    return (report, None) if isinstance(report, dict) else (None, f"{path}: not a JSON object")
+
+
+def run_container(client, questions: Sequence[Question], output_dir: str | Path, limits: Limits,
+                  settings: ContainerSettings, on_progress: Callable[[int, float], None] | None = None,
+                  poll_s: float = 0.25) -> ContainerRun:
+    """Run ``settings.image`` on ``questions`` (only their prompts and is_multiple_choice leave this process)
+    under ``limits``; the container's files land in ``output_dir``. The container is removed afterwards."""
+    output_dir = _writable_folder(Path(output_dir).resolve())
+    resources = container_resources(limits, os.cpu_count() or 1, host_gpu_count(), settings.shm_bytes)
+    image = client.images.get(settings.image)
+    deadline = None if limits.budget_s is None else limits.budget_s + settings.grace_s
+    with tempfile.TemporaryDirectory(prefix="shopbench-inputs-") as tmp:
+        inputs = Path(tmp)
+        inputs.chmod(0o755)
+        write_inputs(inputs, questions, Job(settings.model, settings.seed, limits))
+        container = create_container(client, settings, limits, resources, inputs, output_dir)
+        try:
+            container.reload()
+            record = audit(container)
+            container.start()
+            killed, wall = _wait(container, deadline, _LineCounter(output_dir / PREDICTIONS_FILE), on_progress, poll_s)
+            container.reload()
+            state = container.attrs["State"]
+            logs = container.logs(stdout=True, stderr=True).decode("utf-8", "replace")
+        finally:
+            container.remove(force=True)
+    (output_dir / "container.log").write_text(logs, encoding="utf-8")
+    report, report_error = _read_report(output_dir / REPORT_FILE)
+    return ContainerRun(
+        image=settings.image, image_id=image.id, exit_code=state.get("ExitCode"),
+        oom_killed=bool(state.get("OOMKilled")),
+        killed_at_deadline=killed, deadline_s=deadline, wall_s=wall, report=report, report_error=report_error,
+        output_dir=output_dir, resources=resources, audit=record,
+        log_tail="\n".join(logs.splitlines()[-LOG_TAIL:]),
+    )
+
+
+# ---------------------------------------------------------------- command line: docker build
+
+BUILD_EPILOG = """examples:
+  python -m submission docker build                           # ./docker/Dockerfile, tag shopbench-<folder>:latest
+  python -m submission docker build --repo ../my-submission --tag team-a:v3 --save team-a-v3.tar
+  python -m submission docker build --base-image my-cuda:12.1-py310
+
+--save FILE writes the image as a tarball: `docker load -i FILE` loads it, and
+`python -m submission grade --image-file FILE ...` grades it.
+"""
+
+
+def describe_build(result: BuildResult) -> str:
+    cached = sum(s.cached for s in result.steps)
+    return (f"built {result.tag} ({result.image_id[7:19]}): {result.size_bytes / 1e9:.2f} GB, "
+            f"in {result.seconds:.1f} s; {cached} of {len(result.steps)} steps from the cache")
+
+
+def build_for(client, repo: str | Path, options: BuildOptions, verbose: bool = False) -> BuildResult:
+    """build_image, showing each step as it starts (every line with ``verbose``) and the summary."""
+    import sys
+
+    def echo(line: str) -> None:
+        if verbose or line.startswith("Step "):
+            print(line, file=sys.stderr, flush=True)
+
+    if not (Path(repo) / ".dockerignore").is_file():
+        print(f"note: {Path(repo) / '.dockerignore'} is missing: .git, data and runs go into the build context; "
+              "copy docker/dockerignore.template there", file=sys.stderr)
+    result = build_image(client, repo, options, echo)
+    print(describe_build(result))
+    return result
+
+
+def docker_build_main(argv: list[str], prog: str) -> int:
+    import argparse
+    import sys
+
+    from .aicrowd import load_aicrowd
+
+    parser = argparse.ArgumentParser(prog=prog, description="Build the submission's image from docker/Dockerfile, "
+                                     "the grader's way.", epilog=BUILD_EPILOG,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--repo", default=".", help="the submission's repository (default: the current folder)")
+    parser.add_argument("--tag", help="image tag (default: shopbench-<repository folder>:latest)")
+    parser.add_argument("--base-image", help=f"BASE_IMAGE build argument (default: {DEFAULT_BASE_IMAGE})")
+    parser.add_argument("--build-arg", action="append", default=[], metavar="KEY=VALUE", help="more build arguments")
+    parser.add_argument("--no-cache", action="store_true", help="rebuild every layer")
+    parser.add_argument("--save", metavar="FILE", help="also write the image as a tarball (docker load -i FILE)")
+    parser.add_argument("-v", "--verbose", action="store_true", help="show the whole build log")
+    args = parser.parse_args(argv)
+    from .grader import key_values
+
+    try:
+        repo = Path(args.repo).resolve()
+        config = load_aicrowd(repo)
+        print(f"{repo}: track {config.challenge_id}, profile {config.profile_name}, "
+              f"authors {', '.join(config.authors)}")
+        client = connect()
+        build_args = key_values(args.build_arg, "--build-arg")
+        options = BuildOptions(args.tag or default_tag(repo), args.base_image, build_args, args.no_cache)
+        result = build_for(client, repo, options, args.verbose)
+        if args.save:
+            size = save_image(client, result.tag, args.save)
+            print(f"saved {args.save} ({size / 1e9:.2f} GB): `docker load -i {args.save}` loads it; "
+                  f"`python -m submission grade --image-file {args.save} ...` grades it")
+    except KitError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0

@@ -1,0 +1,53 @@
+"""What a container is given, decided without Docker: resources from the profile, the environment, tags."""
+
+import pytest
+
+from submission.docker_runner import NO_LIMIT_SHM_BYTES, container_environment, container_resources, default_tag
+from submission.profiles import load_profiles, limits_for
+
+PROFILES = load_profiles()
+
+
+def limits(name, enabled=True):
+    return limits_for(PROFILES[name], "amazon-kdd-cup-24-all-around", enabled=enabled)
+
+
+@pytest.mark.parametrize("profile, host_cpus, host_gpus, cpus, gpus, notes", [
+    ("phase2", 64, 4, 40, 4, []),
+    ("phase2", 64, 8, 40, 4, []),
+    ("phase2", 16, 1, 16, 1, ["the profile's 40 CPUs capped at this host's 16",
+                              "the profile has 4 GPUs but this host has 1: the container gets 1"]),
+    ("phase1", 2, 0, 2, 0, ["the profile's 20 CPUs capped at this host's 2",
+                            "no NVIDIA GPU on this host: the profile's 2 GPU(s) are not given to the container"]),
+    ("cpu", 8, 4, 4, 0, []),  # "gpu": false: no GPU even where there are some
+])
+def test_the_profile_as_far_as_the_host_can_give_it(profile, host_cpus, host_gpus, cpus, gpus, notes):
+    given = container_resources(limits(profile), host_cpus, host_gpus)
+    assert given.nano_cpus == cpus * 10**9 and given.gpus == gpus and list(given.notes) == notes
+    ram = int(PROFILES[profile].ram_gb * 1e9)
+    assert given.mem_bytes == ram and given.shm_bytes == ram // 2
+
+
+def test_shared_memory_can_be_set():
+    assert container_resources(limits("phase2"), 64, 4, shm_bytes=123).shm_bytes == 123
+
+
+def test_without_limits_the_container_gets_the_whole_host():
+    given = container_resources(limits("phase2", enabled=False), 8, 2)
+    assert (given.nano_cpus, given.mem_bytes, given.gpus, given.notes) == (None, None, -1, ())
+    assert given.shm_bytes == NO_LIMIT_SHM_BYTES
+    assert container_resources(limits("phase2", enabled=False), 8, 0).gpus == 0
+
+
+def test_the_environment_holds_nothing_of_the_host(monkeypatch):
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "host-secret")
+    env = container_environment(limits("cpu"), 5)
+    assert env["SHOPBENCH_SEED"] == "5" and env["SHOPBENCH_PROFILE"] == "cpu" and env["HF_HUB_OFFLINE"] == "1"
+    assert "host-secret" not in env.values() and "PATH" not in env
+
+
+@pytest.mark.parametrize("folder, tag", [("my-submission", "shopbench-my-submission:latest"),
+                                         ("Team A (v2)", "shopbench-team-a-v2:latest"),
+                                         ("...", "shopbench-submission:latest")])
+def test_default_tags_are_valid_docker_names(tmp_path, folder, tag):
+    assert default_tag(tmp_path / folder) == tag
