@@ -1,0 +1,127 @@
+"""python -m submission check on small repositories, each broken one way."""
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from submission.check import CheckOptions, check_main, run_checks
+
+ROOT = Path(__file__).resolve().parents[2]
+LFS_POINTER = "version https://git-lfs.github.com/spec/v1\noid sha256:4d7a2146\nsize 4404019200\n"
+NO_SMOKE = CheckOptions(smoke=False)
+
+
+def make_repo(tmp_path: Path, user_model: str = "from models.dummy_model import DummyModel as UserModel\n") -> Path:
+    repo = tmp_path / "repo"
+    shutil.copytree(ROOT / "models", repo / "models", ignore=shutil.ignore_patterns("__pycache__"))
+    (repo / "models" / "user_config.py").write_text(user_model)
+    (repo / "aicrowd.json").write_text(json.dumps({"challenge_id": "amazon-kdd-cup-24-all-around",
+                                                   "authors": ["alice"], "gpu": True}))
+    shutil.copy2(ROOT / ".dockerignore", repo / ".dockerignore")
+    return repo
+
+
+def statuses(repo, options=NO_SMOKE) -> dict[str, tuple[str, str]]:
+    return {r.name: (r.status, r.detail) for r in run_checks(repo, options)}
+
+
+def test_the_dummy_submission_passes_every_check(tmp_path):
+    found = statuses(make_repo(tmp_path), CheckOptions())
+    assert {name: status for name, (status, _) in found.items()} == {
+        "user_config": "ok", "aicrowd.json": "ok", "weights": "ok", ".dockerignore": "ok", "size": "ok",
+        "smoke run": "ok"}
+    assert found["user_config"][1] == "UserModel = models.dummy_model.DummyModel"
+    assert found["smoke run"][1].startswith("3 answers")
+
+
+@pytest.mark.parametrize("source, message", [
+    ("import vllm_that_is_not_installed\n", "ModuleNotFoundError: No module named 'vllm_that_is_not_installed'"),
+    ("Model = 1\n", "defines no UserModel; add `UserModel = YourModelClass`"),
+    ("UserModel = 'models.dummy_model:DummyModel'\n", "UserModel must be a class"),
+    ("class UserModel:\n    pass\n", "lacks get_batch_size, batch_predict"),
+])
+def test_a_broken_user_config_fails_and_skips_the_smoke_run(tmp_path, source, message):
+    found = statuses(make_repo(tmp_path, source), CheckOptions())
+    assert found["user_config"][0] == "fail" and message in found["user_config"][1]
+    assert found["smoke run"] == ("skip", "UserModel cannot be imported")
+
+
+def test_a_model_that_raises_fails_the_smoke_run(tmp_path):
+    source = ("from models.dummy_model import DummyModel\n\nclass UserModel(DummyModel):\n"
+              "    def batch_predict(self, batch, is_multiple_choice):\n        raise RuntimeError('CUDA not found')\n")
+    status, detail = statuses(make_repo(tmp_path, source), CheckOptions())["smoke run"]
+    assert status == "fail" and detail.startswith("model_error: batch_predict (batch 0, ")
+    assert "RuntimeError: CUDA not found" in detail
+
+
+def test_invalid_aicrowd_json_fails(tmp_path):
+    repo = make_repo(tmp_path)
+    (repo / "aicrowd.json").write_text(json.dumps({"challenge_id": "amazon-kdd-cup-24-all-around", "gpu": True}))
+    status, detail = statuses(repo)["aicrowd.json"]
+    assert status == "fail" and "missing 'authors'" in detail
+
+
+def test_lfs_pointers_and_weights_left_out_of_the_image_fail(tmp_path):
+    repo = make_repo(tmp_path)
+    (repo / "weights").mkdir()
+    (repo / "weights" / "model-00001-of-00002.safetensors").write_text(LFS_POINTER)
+    (repo / "weights" / "model-00002-of-00002.safetensors").write_bytes(bytes(2048))
+    (repo / "data").mkdir()
+    (repo / "data" / "adapter.bin").write_bytes(bytes(2048))  # data/ is excluded by .dockerignore
+    status, detail = statuses(repo)["weights"]
+    assert status == "fail"
+    assert ("weights/model-00001-of-00002.safetensors is a Git LFS pointer, not the weights (run `git lfs pull`)"
+            in detail)
+    assert "data/adapter.bin is excluded by .dockerignore, so the image will not have it" in detail
+    assert "model-00002" not in detail
+
+
+def test_real_weights_pass(tmp_path):
+    repo = make_repo(tmp_path)
+    (repo / "weights").mkdir()
+    (repo / "weights" / "model.safetensors").write_bytes(bytes(3000))
+    assert statuses(repo)["weights"] == ("ok", "1 weight file(s), 0.00 GB, none an LFS pointer")
+
+
+def test_baseline_weights_that_do_not_exist_fail(tmp_path):
+    repo = make_repo(tmp_path)
+    config = repo / "models" / "baseline.yaml"
+    config.write_text(config.read_text().replace("weights: smollm2", "weights: ../weights/my-finetune"))
+    status, detail = statuses(repo)["weights"]
+    assert status == "fail" and "models/baseline.yaml names" in detail and "my-finetune, which does not exist" in detail
+
+
+@pytest.mark.parametrize("content, status, message", [
+    (None, "fail", "missing, so .git, data and runs go into the image"),
+    ("data\nruns\n.venv\n", "fail", "does not exclude .git (.git/HEAD)"),
+    (".git\nruns\n.venv\n", "fail", "does not exclude local data (data/development.json)"),
+    (".git\ndata\n", "warn", "does not exclude virtual environments, run outputs"),
+    (".git\ndata\nruns\n.venv\nmodels\n", "fail", "excludes models/user_config.py; the image would lack it"),
+    ("*\n!models\n", "fail", "excludes aicrowd.json, requirements.txt"),
+])
+def test_dockerignore(tmp_path, content, status, message):
+    repo = make_repo(tmp_path)
+    (repo / ".dockerignore").unlink()
+    if content is not None:
+        (repo / ".dockerignore").write_text(content)
+    found = statuses(repo)[".dockerignore"]
+    assert found[0] == status and message in found[1], found
+
+
+def test_the_size_cap(tmp_path):
+    repo = make_repo(tmp_path)
+    (repo / "blob.bin").write_bytes(bytes(200_000))
+    size = sum(p.stat().st_size for p in repo.rglob("*") if p.is_file())
+    assert statuses(repo, CheckOptions(smoke=False, max_bytes=size - 1))["size"][0] == "fail"
+    assert statuses(repo, CheckOptions(smoke=False, max_bytes=int(size / 0.95)))["size"][0] == "warn"
+    assert statuses(repo, CheckOptions(smoke=False, max_bytes=size * 2))["size"][0] == "ok"
+
+
+def test_the_command_fails_when_a_check_fails(tmp_path, capsys):
+    repo = make_repo(tmp_path)
+    assert check_main(["--repo", str(repo), "--no-smoke"], "check") == 0
+    (repo / ".dockerignore").unlink()
+    assert check_main(["--repo", str(repo), "--no-smoke"], "check") == 1
+    assert "1 check(s) failed: .dockerignore" in capsys.readouterr().out
