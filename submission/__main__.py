@@ -1,0 +1,7 @@
+"""``python -m submission``: see submission/cli.py for the commands."""
+
+import sys
+
+from .cli import main
+
+sys.exit(main())

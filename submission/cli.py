@@ -1,0 +1,73 @@
+"""``python -m submission COMMAND ...``: the kit's commands, one table.
+
+Each entry names the command, the function that runs it (``module:function``, imported only when that
+command runs, so ``--help`` stays fast) and one line of help. A command function takes its own argument
+list and its program name and returns the exit status; it parses its arguments itself. To add a
+command, add a row.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from dataclasses import dataclass
+
+PROG = "python -m submission"
+
+
+@dataclass(frozen=True)
+class Command:
+    name: str  # one or more words: "check", "docker build"
+    target: str  # "module:function", function(argv: list[str], prog: str) -> int
+    help: str
+
+
+COMMANDS: tuple[Command, ...] = (
+    Command("docker build", "submission.docker_runner:docker_build_main",
+            "build the submission's image from docker/Dockerfile; prints its size and build time (--save FILE)"),
+    Command("docker run", "submission.grader:docker_run_main",
+            "run the image the grader's way on a split, score it on the host, write results.json"),
+    Command("check", "submission.check:check_main",
+            "validate a submission before pushing: UserModel, aicrowd.json, weights, .dockerignore, size, smoke run"),
+    Command("grade", "submission.grader:grade_main",
+            "organiser: run one submission on test inputs, score it against the truth, write scores.json"),
+    Command("leaderboard", "submission.leaderboard:leaderboard_main",
+            "organiser: merge graded runs (scores.json) into a Markdown and CSV leaderboard"),
+    Command("report", "submission.html_report:main_report",
+            "write report.html and scores.png for a run folder"),
+    Command("compare", "submission.compare:main_compare",
+            "compare two run folders: paired bootstrap deltas per task, track and all-around"),
+)
+
+
+def usage() -> str:
+    width = max(len(c.name) for c in COMMANDS)
+    lines = [f"usage: {PROG} COMMAND [options]   ({PROG} COMMAND --help for its options)", "", "commands:"]
+    lines += [f"  {c.name:<{width}}  {c.help}" for c in COMMANDS]
+    return "\n".join(lines)
+
+
+def find_command(argv: list[str]) -> tuple[Command | None, list[str]]:
+    """The command whose words start ``argv`` (the longest match), and the arguments after them."""
+    for command in sorted(COMMANDS, key=lambda c: -len(c.name.split())):
+        words = command.name.split()
+        if argv[: len(words)] == words:
+            return command, argv[len(words):]
+    return None, argv
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if not argv or argv[0] in ("-h", "--help", "help"):
+        print(usage())
+        return 0
+    command, rest = find_command(argv)
+    if command is None:
+        known = sorted({c.name for c in COMMANDS} | {c.name.split()[0] for c in COMMANDS})
+        group = [c.name for c in COMMANDS if c.name.split()[0] == argv[0]]
+        hint = f"'{argv[0]}' needs one of: {', '.join(group)}" if group else f"known: {', '.join(known)}"
+        print(f"{PROG}: unknown command '{' '.join(argv[:2])}'; {hint}\n\n{usage()}", file=sys.stderr)
+        return 2
+    module_name, _, function = command.target.partition(":")
+    run = getattr(importlib.import_module(module_name), function)
+    return run(rest, f"{PROG} {command.name}")
