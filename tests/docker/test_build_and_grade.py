@@ -1,0 +1,190 @@
+"""The organiser's side with real containers: a code-only rebuild reuses the dependency layers, an image
+saved to a file is graded from it, and a probe model proves from inside the container that it has no
+network, no privileges, no Docker socket, no host environment, read-only inputs and no access to the truth.
+"""
+
+import contextlib
+import hashlib
+import io
+import json
+import os
+import shutil
+import uuid
+from pathlib import Path
+
+import pytest
+
+from submission import cli
+from submission.container import CONTAINER_HOME
+from submission.data import ALL_AROUND
+from submission.docker_runner import BuildOptions, build_image, container_environment
+from submission.profiles import Limits
+
+pytestmark = pytest.mark.docker
+
+SAMPLE_DATA = Path(__file__).resolve().parents[2] / "data" / "sample.json"
+WEIGHTS_BYTES = 2_000_000  # conftest.make_submission's weights/tiny.safetensors, about
+PROBE_TAG = "shopbench-test-probe:latest"
+HOST_CANARY = "SHOPBENCH_HOST_CANARY"
+DEPENDENCY_STEPS = ("RUN sh /tmp/deps/install_system_packages.sh", "RUN (getent passwd",
+                    "RUN sh /tmp/deps/install_requirements.sh", "COPY --from=context --chown=1001:1001 /weights")
+CODE_STEP = "COPY --from=context --chown=1001:1001 /context"
+
+
+@pytest.fixture(scope="module")
+def probe_submission(dummy_submission, tmp_path_factory) -> Path:
+    """The dummy submission with a code-only change: user_config.py names the probe (unique per run, so that
+    the code layer can never come from an earlier run's cache)."""
+    repo = tmp_path_factory.mktemp("probe") / "probe"
+    shutil.copytree(dummy_submission, repo)
+    (repo / "models" / "user_config.py").write_text(
+        f"# build {uuid.uuid4()}\nfrom models.docker_test_models import Probe\n\nUserModel = Probe\n")
+    return repo
+
+
+@pytest.fixture(scope="module")
+def probe_build(docker_client, base_image, dummy_image, probe_submission):
+    return build_image(docker_client, probe_submission, BuildOptions(PROBE_TAG, base_image=base_image))
+
+
+def test_a_code_only_change_rebuilds_only_the_code_layer(docker_client, dummy_image, probe_build):
+    for prefix in DEPENDENCY_STEPS:
+        assert probe_build.cached_steps(prefix) == [True], prefix
+    assert probe_build.cached_steps(CODE_STEP) == [False]
+    before = docker_client.images.get(dummy_image).attrs["RootFS"]["Layers"]
+    after = docker_client.images.get(PROBE_TAG).attrs["RootFS"]["Layers"]
+    assert len(before) == len(after) and before[:-1] == after[:-1] and before[-1] != after[-1]
+
+
+def test_the_image_runs_as_a_non_root_user_with_the_weights_in_their_own_layer(docker_client, probe_build):
+    config = docker_client.images.get(PROBE_TAG).attrs["Config"]
+    assert config["User"] == "1001:1001" and config["WorkingDir"] == CONTAINER_HOME
+    layers = {h["CreatedBy"].rsplit(" in ", 1)[-1].strip(): h["Size"]
+              for h in docker_client.images.get(PROBE_TAG).history() if "COPY --chown=1001:1001dir:" in h["CreatedBy"]}
+    assert layers[f"{CONTAINER_HOME}/weights"] > WEIGHTS_BYTES > layers[CONTAINER_HOME]  # the code layer lacks them
+
+
+@pytest.fixture(scope="module")
+def saved_probe(probe_build, probe_submission, base_image, tmp_path_factory):
+    """`docker build --save` through the command line (every layer cached by now), and what it printed."""
+    tar = tmp_path_factory.mktemp("images") / "probe.tar"
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        code = cli.main(["docker", "build", "--repo", str(probe_submission), "--tag", PROBE_TAG, "--base-image",
+                         base_image, "--save", str(tar)])
+    return code, tar, printed.getvalue()
+
+
+def test_docker_build_prints_size_and_time_and_saves_a_loadable_tarball(saved_probe):
+    code, tar, printed = saved_probe
+    assert code == 0, printed
+    assert "built shopbench-test-probe:latest" in printed and " GB, in " in printed
+    assert "steps from the cache" in printed and f"saved {tar}" in printed
+    assert tar.stat().st_size > 10_000_000
+
+
+def write_split(folder: Path, questions: list[dict], with_truth: bool) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / ("truth.jsonl" if with_truth else "inputs.jsonl")
+    keys = None if with_truth else ("input_field", "is_multiple_choice")
+    path.write_text("".join(json.dumps({k: v for k, v in q.items() if keys is None or k in keys}) + "\n"
+                            for q in questions))
+    return path
+
+
+@pytest.fixture(scope="module")
+def graded(saved_probe, tmp_path_factory):
+    """`grade --image-file` of the probe, whose first prompt names the truth file's path on the host; the
+    truth carries a canary answer, and the host environment a canary variable."""
+    code, tar, _ = saved_probe
+    assert code == 0
+    base = tmp_path_factory.mktemp("grade")
+    canary = f"CANARY-{uuid.uuid4()}"
+    questions = [json.loads(line) for line in SAMPLE_DATA.read_text().splitlines()[:8]]
+    truth_path = base / "secret" / "truth.jsonl"
+    questions[0]["input_field"] += f"\nTRUTH-PATH: {truth_path}"
+    questions[0]["output_field"] += f" {canary}"
+    truth = write_split(base / "secret", questions, with_truth=True)
+    inputs = write_split(base / "public", questions, with_truth=False)
+    out = base / "graded" / "probe" / "all-around"
+    os.environ[HOST_CANARY] = canary
+    try:
+        code = cli.main(["grade", "--image-file", str(tar), "--track", ALL_AROUND, "--inputs", str(inputs),
+                         "--truth", str(truth), "--output-dir", str(out), "--name", "probe"])
+    finally:
+        del os.environ[HOST_CANARY]
+    records = [json.loads(line) for line in (out / "predictions.jsonl").read_text().splitlines()]
+    findings = json.loads(next(r["output"] for r in records if r["output"].startswith("{")))
+    return {"code": code, "out": out, "truth": truth, "canary": canary, "findings": findings,
+            "results": json.loads((out / "results.json").read_text()),
+            "scores": json.loads((out / "scores.json").read_text())}
+
+
+def test_grade_finishes_and_writes_scores(graded):
+    assert graded["code"] == 0
+    scores = graded["scores"]
+    assert scores["submission"] == "probe" and scores["track"] == ALL_AROUND and scores["verdict"]["status"] == "ok"
+    assert scores["authors"] == ["shopbench-tests"] and scores["profile"] == "cpu"  # from the image's aicrowd.json
+    assert scores["n_answered"] == scores["n_questions"] == 8 and isinstance(scores["score"], float)
+    assert scores["truth_sha256"] == hashlib.sha256(graded["truth"].read_bytes()).hexdigest()
+
+
+def test_the_truth_never_enters_the_container(graded):
+    findings, truth = graded["findings"], graded["truth"]
+    assert findings["truth"] == {str(truth): f"FileNotFoundError: [Errno 2] No such file or directory: '{truth}'"}
+    assert findings["input_listing"] == ["job.json", "questions.jsonl"]
+    shown = json.dumps(findings["input_contents"])
+    assert graded["canary"] not in shown and "output_field" not in shown and "task_name" not in shown
+    mounts = graded["results"]["docker"]["given"]["mounts"]
+    assert not any(str(truth.parent) in m["source"] or m["source"] in str(truth) for m in mounts)
+    assert {m["destination"]: m["rw"] for m in mounts}["/shopbench/input"] is False
+
+
+def test_the_container_has_no_network(graded):
+    findings = graded["findings"]
+    assert findings["interfaces"] == ["lo"]
+    assert findings["network"] and not any(result.startswith("ok") for result in findings["network"].values())
+    assert graded["results"]["docker"]["given"]["network_mode"] == "none"
+
+
+def test_the_model_runs_as_a_non_root_user_without_capabilities(graded):
+    findings = graded["findings"]
+    assert findings["uid"] == findings["euid"] == findings["gid"] == 1001 and 0 not in findings["groups"]
+    assert int(findings["cap_eff"], 16) == 0 and findings["no_new_privs"] == "1"
+
+
+def test_there_is_no_docker_socket(graded):
+    attempts = graded["findings"]["docker_socket"]
+    assert attempts and all(result.startswith("FileNotFoundError") for result in attempts.values())
+
+
+def test_inputs_are_read_only_and_the_output_is_writable(graded):
+    findings = graded["findings"]
+    mounts = findings["mounts"]
+    assert "ro" in mounts["/shopbench/input"] and "rw" in mounts["/shopbench/output"]
+    assert "ro" in mounts[f"{CONTAINER_HOME}/submission"]  # the runner's harness, not the image's
+    for attempt in (findings["input_append"], findings["input_create"]):
+        assert attempt.startswith(("OSError: [Errno 30] Read-only file system", "PermissionError")), attempt
+    assert findings["output_create"] == "ok: appended"
+
+
+def test_the_environment_holds_only_what_the_image_and_the_runner_set(graded, docker_client):
+    environment = graded["findings"]["environment"]
+    image_env = {e.split("=", 1)[0] for e in docker_client.images.get(PROBE_TAG).attrs["Config"]["Env"]}
+    harness = {"HOSTNAME", "PYTHONPATH", "CUDA_VISIBLE_DEVICES", "CUDA_DEVICE_ORDER"}  # docker's and the harness's
+    runner = set(container_environment(Limits(profile="cpu", budget_track=ALL_AROUND), 0))
+    assert set(environment) <= image_env | runner | harness, set(environment) - image_env - runner - harness
+    assert HOST_CANARY not in environment and graded["canary"] not in json.dumps(environment)
+
+
+def test_requirements_were_installed_from_the_wheelhouse(graded):
+    assert graded["findings"]["requirement"] == "ok: installed from the wheelhouse"
+
+
+def test_the_leaderboard_merges_the_graded_run(graded, tmp_path):
+    board = tmp_path / "board"
+    assert cli.main(["leaderboard", str(graded["out"].parent.parent), "--output-dir", str(board)]) == 0
+    markdown = (board / "leaderboard.md").read_text()
+    assert "| 1 | probe | shopbench-tests |" in markdown
+    csv_lines = (board / "leaderboard.csv").read_text().splitlines()
+    assert csv_lines[1].startswith("1,probe,shopbench-tests,,,,,")  # graded on the all-around track only

@@ -1,0 +1,89 @@
+"""Submissions built and run in real containers: the same scores as local_evaluation.py, and every limit
+ending the run with its verdict (the per-batch deadline inside, the track budget and the RAM from outside)."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+import local_evaluation
+from submission.grader import docker_run_main
+
+pytestmark = pytest.mark.docker
+
+SAMPLE_DATA = Path(__file__).resolve().parents[2] / "data" / "sample.json"
+
+SEED = "3"
+
+
+def docker_run(out: Path, image: str, *args: str) -> int:
+    return docker_run_main(["--image", image, "--output-dir", str(out), "--grace-s", "1", *args], "docker run")
+
+
+def results(out: Path) -> dict:
+    return json.loads((out / "results.json").read_text())
+
+
+def test_dummy_in_a_container_scores_as_local_evaluation(dummy_image, dummy_submission, tmp_path, capsys):
+    local, container = tmp_path / "local", tmp_path / "container"
+    assert local_evaluation.main(["--model", "models.dummy_model:DummyModel", "--data", str(SAMPLE_DATA),
+                                  "--seed", SEED, "--profile", "cpu", "--output-dir", str(local)]) == 0
+    local_table = capsys.readouterr().out
+    assert docker_run(container, dummy_image, "--repo", str(dummy_submission), "--data", str(SAMPLE_DATA),
+                      "--seed", SEED) == 0
+    container_table = capsys.readouterr().out
+    mine, theirs = results(container), results(local)
+    assert mine["tasks"] == theirs["tasks"]
+    assert (mine["all_around"], mine["tracks"], mine["task_mean"]) == (theirs["all_around"], theirs["tracks"],
+                                                                      theirs["task_mean"])
+    assert set(theirs) <= set(mine)  # the same results.json, with the container's side added
+    assert mine["verdict"]["status"] == "ok" and mine["profile"]["name"] == "cpu"  # "gpu": false
+    assert mine["container"]["uid"] == 1001 and mine["docker"]["given"]["network_mode"] == "none"
+    assert scored_outputs(container) == scored_outputs(local)
+    assert table(container_table) == table(local_table)  # the same report on the terminal
+
+
+def scored_outputs(out: Path) -> list[tuple]:
+    return [(r["row"], r["output"], r["score"]) for r in map(json.loads, (out / "predictions.jsonl").open())]
+
+
+def table(printed: str) -> str:
+    return printed[printed.index("task "):printed.index("parse failures")]
+
+
+def test_a_batch_past_its_deadline_is_a_timeout_with_the_first_batch_scored(dummy_image, test_profiles, tmp_path):
+    out = tmp_path / "run"
+    code = docker_run(out, dummy_image, "--model", "models.docker_test_models:SleepsInBatch", "--limit", "12",
+                      "--profile", "docker-test", "--profiles-file", str(test_profiles), "--data", str(SAMPLE_DATA))
+    assert code == 1
+    run = results(out)
+    assert run["verdict"]["status"] == "timeout" and run["verdict"]["detail"].startswith("batch 1 (")
+    assert run["n_answered"] == 4 and run["partial"] is True
+    assert not run["docker"]["killed_at_deadline"]  # the harness inside stopped it
+    assert len((out / "predictions.jsonl").read_text().splitlines()) == 4
+
+
+def test_the_track_budget_is_enforced_from_outside_when_the_harness_is_frozen(dummy_image, test_profiles, tmp_path):
+    out = tmp_path / "run"
+    code = docker_run(out, dummy_image, "--model", "models.docker_test_models:StopsItsSupervisor", "--limit", "12",
+                      "--profile", "docker-test", "--profiles-file", str(test_profiles), "--data", str(SAMPLE_DATA))
+    assert code == 1
+    run = results(out)
+    docker = run["docker"]
+    assert docker["killed_at_deadline"] and docker["deadline_s"] == pytest.approx(0.1 * 60 + 1)
+    assert docker["deadline_s"] <= docker["wall_s"] < docker["deadline_s"] + 10
+    assert run["verdict"]["status"] == "timeout" and "stopped from outside" in run["verdict"]["detail"]
+    assert run["n_answered"] == 4  # the batch answered before the freeze is kept and scored
+    assert sum(t["n"] for t in run["tasks"].values()) == 4
+
+
+def test_memory_beyond_the_container_limit_is_a_memory_verdict(dummy_image, test_profiles, tmp_path):
+    out = tmp_path / "run"
+    code = docker_run(out, dummy_image, "--model", "models.docker_test_models:HogsMemory", "--limit", "12",
+                      "--profile", "docker-test", "--profiles-file", str(test_profiles), "--data", str(SAMPLE_DATA))
+    assert code == 1
+    run = results(out)
+    assert run["docker"]["given"]["memory_bytes"] == 250_000_000 == run["docker"]["given"]["memory_swap_bytes"]
+    assert run["docker"]["oom_killed"]  # the model lifted its RLIMIT_AS: the cgroup limit stopped it
+    assert run["verdict"]["status"] == "memory", run["verdict"]
+    assert run["n_answered"] == 4
