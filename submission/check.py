@@ -197,7 +197,7 @@ def check_weights(repo: Path, options: CheckOptions) -> CheckResult:
         return CheckResult(name, "ok", "no weight files in the repository (the grader has no network: nothing can be "
                            "downloaded at run time)")
     total = sum(p.stat().st_size for p in weights)
-    return CheckResult(name, "ok", f"{len(weights)} weight file(s), {total / 1e9:.2f} GB, none an LFS pointer")
+    return CheckResult(name, "ok", f"{len(weights)} weight file(s), {human_bytes(total)}, none an LFS pointer")
 
 
 def repository_files(repo: Path) -> list[Path]:
@@ -210,9 +210,16 @@ def repository_files(repo: Path) -> list[Path]:
     return list(_walk(repo))
 
 
+def human_bytes(n: float) -> str:
+    for unit, size in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if n >= size:
+            return f"{n / size:.2f} {unit}"
+    return f"{n:.0f} bytes"
+
+
 def check_size(repo: Path, options: CheckOptions) -> CheckResult:
     total = sum(p.stat().st_size for p in repository_files(repo) if p.is_file())
-    text = f"{total / 1e9:.2f} GB of the {options.max_bytes / 1e9:g} GB cap"
+    text = f"{human_bytes(total)} of the {options.max_bytes / 1e9:g} GB cap"
     if total > options.max_bytes:
         return CheckResult("size", "fail",
                            f"{text}: too large; move what the model does not need out of the repository")

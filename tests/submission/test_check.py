@@ -82,7 +82,7 @@ def test_real_weights_pass(tmp_path):
     repo = make_repo(tmp_path)
     (repo / "weights").mkdir()
     (repo / "weights" / "model.safetensors").write_bytes(bytes(3000))
-    assert statuses(repo)["weights"] == ("ok", "1 weight file(s), 0.00 GB, none an LFS pointer")
+    assert statuses(repo)["weights"] == ("ok", "1 weight file(s), 3.00 kB, none an LFS pointer")
 
 
 def test_baseline_weights_that_do_not_exist_fail(tmp_path):
@@ -125,3 +125,11 @@ def test_the_command_fails_when_a_check_fails(tmp_path, capsys):
     (repo / ".dockerignore").unlink()
     assert check_main(["--repo", str(repo), "--no-smoke"], "check") == 1
     assert "1 check(s) failed: .dockerignore" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("n, text", [(0, "0 bytes"), (999, "999 bytes"), (3000, "3.00 kB"), (25 * 10**9, "25.00 GB"),
+                                     (1_500_000, "1.50 MB")])
+def test_sizes_are_shown_in_readable_units(n, text):
+    from submission.check import human_bytes
+
+    assert human_bytes(n) == text
