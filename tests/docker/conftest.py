@@ -16,11 +16,11 @@ import json
 import os
 import shutil
 import subprocess
-import time
 import zipfile
 from pathlib import Path
 
 import pytest
+from docker_daemon import ensure_daemon
 
 from submission.data import ALL_AROUND
 
@@ -28,46 +28,10 @@ ROOT = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
 FIXTURES = HERE / "fixtures"
 BASE_SCRIPT = HERE / "build_base_image.sh"
-DOCKERD_LOG = Path(os.environ.get("SHOPBENCH_DOCKERD_LOG", "/tmp/shopbench-dockerd.log"))
 KIT_PARTS = ("submission", "models", "docker", ".dockerignore")
 REQUIREMENT = "shopbench-fixture-dep"
 REQUIREMENT_VALUE = "installed from the wheelhouse"
 WEIGHTS_BYTES = 2_000_000  # large enough to tell the weights layer from the code layer by size
-
-
-# ---------------------------------------------------------------- the daemon
-
-
-def _ping() -> bool:
-    import docker
-
-    try:
-        docker.from_env(timeout=10).ping()
-        return True
-    except Exception:  # noqa: BLE001 - any failure means "no daemon here"
-        return False
-
-
-def ensure_daemon(wait_s: float = 60.0) -> str | None:
-    """None when a daemon answers (after starting dockerd if needed), else why none can be had."""
-    if _ping():
-        return None
-    dockerd = shutil.which("dockerd")
-    if dockerd is None:
-        return "no Docker daemon answers and dockerd is not installed (apt-get install docker.io)"
-    if os.geteuid() != 0:
-        return "no Docker daemon answers and only root can start dockerd here"
-    log = DOCKERD_LOG.open("ab")
-    # Left running after the tests, like a system daemon: the next run finds it.
-    subprocess.Popen([dockerd], stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                     start_new_session=True)
-    deadline = time.monotonic() + wait_s
-    while time.monotonic() < deadline:
-        if _ping():
-            return None
-        time.sleep(0.5)
-    tail = DOCKERD_LOG.read_text(errors="replace").splitlines()[-5:]
-    return f"dockerd did not answer within {wait_s:g} s; its log ({DOCKERD_LOG}) ends: " + " | ".join(tail)
 
 
 @pytest.fixture(scope="session")

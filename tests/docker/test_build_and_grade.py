@@ -18,6 +18,7 @@ from submission import cli
 from submission.container import CONTAINER_HOME
 from submission.data import ALL_AROUND
 from submission.docker_runner import BuildOptions, build_image, container_environment
+from submission.errors import KitError
 from submission.profiles import Limits
 
 pytestmark = pytest.mark.docker
@@ -54,6 +55,22 @@ def test_a_code_only_change_rebuilds_only_the_code_layer(docker_client, dummy_im
     before = docker_client.images.get(dummy_image).attrs["RootFS"]["Layers"]
     after = docker_client.images.get(PROBE_TAG).attrs["RootFS"]["Layers"]
     assert len(before) == len(after) and before[:-1] == after[:-1] and before[-1] != after[-1]
+
+
+def test_a_failed_build_names_the_reason(docker_client, base_image, dummy_submission, tmp_path):
+    repo = tmp_path / "broken"
+    shutil.copytree(dummy_submission, repo)
+    (repo / "requirements.txt").write_text("not-in-the-wheelhouse==1.0\n")
+    with pytest.raises(KitError) as error:
+        build_image(docker_client, repo, BuildOptions("shopbench-test-broken:latest", base_image=base_image))
+    assert f"docker build of {repo} failed" in str(error.value)
+    assert "No matching distribution found for not-in-the-wheelhouse==1.0" in str(error.value)
+
+
+def test_running_an_absent_image_says_how_to_get_one(docker_client, tmp_path, capsys):
+    assert cli.main(["docker", "run", "--image", "shopbench-test-absent:latest", "--output-dir", str(tmp_path),
+                     "--repo", str(SAMPLE_DATA.parents[1]), "--data", str(SAMPLE_DATA)]) == 2
+    assert "no such image here; build it with `python -m submission docker build`" in capsys.readouterr().err
 
 
 def test_the_image_runs_as_a_non_root_user_with_the_weights_in_their_own_layer(docker_client, probe_build):
