@@ -301,7 +301,9 @@ def _volumes(inputs: Path, outputs: Path, mount_kit: bool) -> dict[str, dict[str
     volumes = {str(inputs): {"bind": INPUT_DIR, "mode": "ro"}, str(outputs): {"bind": OUTPUT_DIR, "mode": "rw"}}
     if mount_kit:
         volumes[str(KIT_ROOT / "submission")] = {"bind": f"{CONTAINER_HOME}/submission", "mode": "ro"}
-        volumes[str(KIT_ROOT / "docker" / "entrypoint.py")] = {"bind": ENTRYPOINT, "mode": "ro"}
+        entrypoint = KIT_ROOT / "docker" / "entrypoint.py"
+        if entrypoint.is_file():  # absent when the kit is installed as a package: the image's copy runs
+            volumes[str(entrypoint)] = {"bind": ENTRYPOINT, "mode": "ro"}
     return volumes
 
 
