@@ -18,10 +18,11 @@ from submission import environment
 from submission.data import Question, load_questions
 from submission.errors import KitError
 from submission.harness import HarnessOptions, ModelSpec, Progress, RunOutcome, run_model
-from submission.predictions import PREDICTIONS_FILE, outputs_for, read_records, write_scored
+from submission.predictions import PREDICTIONS_FILE, outputs_for, read_records
 from submission.profiles import DEFAULT_PROFILE, Limits, Profile, budget_track_for, get_profile, limits_for, load_profiles
-from submission.html_report import data_digest, write_reports
-from submission.report import RESULTS_FILE, format_table, results_dict, scored_records, write_json
+from submission.html_report import data_digest
+from submission.run_folder import write_run_folder
+from submission.report import RESULTS_FILE, format_table, write_json
 from submission.runstats import run_meta
 from submission.scoring import ScoringConfig, check_scoring_ready, score_outputs
 
@@ -256,30 +257,17 @@ def main(argv: list[str] | None = None) -> int:
 
 def write_outputs(args, setup: Setup, outcome: RunOutcome | None, scoring: tuple, timings: dict) -> None:
     answered, outputs, records, result = scoring
-    out_dir = setup.out_dir
-    kept = ("batch", "batch_size", "latency_s", "elapsed_s")  # elapsed_s: a later --resume keeps the budget
-    extra = {r["row"]: {k: v for k, v in r.items() if k in kept} for r in records}
-    if result is not None:
-        write_scored(out_dir / PREDICTIONS_FILE, scored_records(answered, outputs, result, extra))
     meta = {
-        "data_file": str(setup.data_path), "data_sha256": data_digest(setup.data_path), "n_questions": len(setup.questions), "limit": args.limit, "seed": args.seed,
-        "model": args.model or "models.user_config:UserModel", "predictions_from": args.predictions,
-        "embedding_models": setup.resolved, "timings": timings, **environment.describe(ROOT),
+        "data_file": str(setup.data_path), "data_sha256": data_digest(setup.data_path), "n_questions": len(setup.questions),
+        "limit": args.limit, "seed": args.seed, "model": args.model or "models.user_config:UserModel",
+        "predictions_from": args.predictions, "embedding_models": setup.resolved, "timings": timings,
+        **environment.describe(ROOT),
     }
     if outcome is not None:
         harness = run_meta(outcome, setup.profile, records, setup.questions)
         meta = {**meta, **harness, "timings": {**timings, **harness["timings"]}}
-    results = results_dict(result, meta) if result else empty_results(meta)
-    if result is not None:  # report.html and scores.png read the scored predictions.jsonl
-        results["intervals"] = write_reports(out_dir, answered, result, results, args.seed)
-    write_json(out_dir / RESULTS_FILE, results)
+    results = write_run_folder(setup.out_dir, answered, outputs, records, result, meta, args.seed)
     report(outcome, result, answered, setup, results.get("intervals"))
-
-
-def empty_results(meta: dict) -> dict:
-    """results.json when no question was answered: no scores, everything else."""
-    return {"all_around": None, "task_mean": None, "tracks": {}, "missing_tracks": [], "tasks": {},
-            "parse_failures": 0, **meta}
 
 
 def report(outcome: RunOutcome | None, result, answered: list[Question], setup: Setup, intervals=None) -> None:

@@ -26,16 +26,16 @@ from .docker_runner import (DEFAULT_GRACE_S, KIT_ROOT, BuildOptions, ContainerRu
                             connect, default_tag, load_image, read_file_from_image, run_container)
 from .errors import ConfigError, DataError, KitError
 from .harness import RunOutcome
-from .html_report import data_digest, write_reports
+from .html_report import data_digest
 from .leaderboard import SCORES_FILE
-from .predictions import PREDICTIONS_FILE, outputs_for, read_records, write_scored
+from .predictions import PREDICTIONS_FILE, outputs_for, read_records
 from .profiles import DEFAULT_PROFILE, Limits, Profile, budget_track_for, get_profile, limits_for, load_profiles
-from .report import RESULTS_FILE, format_table, results_dict, scored_records, short_track, write_json
+from .report import RESULTS_FILE, format_table, short_track, write_json
+from .run_folder import write_run_folder
 from .runstats import run_meta
 from .scoring import ScoringConfig, check_scoring_ready, score_outputs
 
 CONTAINER_DIR = "container"  # inside --output-dir: what the container wrote, and its log
-KEPT_FIELDS = ("batch", "batch_size", "latency_s", "elapsed_s")  # run fields kept in the scored predictions
 
 
 @dataclass(frozen=True)
@@ -158,10 +158,7 @@ def write_results(request: RunRequest, run: ContainerRun, outcome: RunOutcome, s
                   extra_meta: dict[str, Any]) -> dict[str, Any]:
     """predictions.jsonl (scored), results.json, report.html and scores.png, as local_evaluation.py writes them."""
     answered, outputs, records, result = scoring
-    out_dir, questions = request.out_dir, list(request.questions)
-    extra = {r["row"]: {k: v for k, v in r.items() if k in KEPT_FIELDS} for r in records}
-    if result is not None:
-        write_scored(out_dir / PREDICTIONS_FILE, scored_records(answered, outputs, result, extra))
+    questions = list(request.questions)
     harness = run_meta(outcome, request.profile, records, questions)
     meta = {
         "data_file": str(request.data_path), "data_sha256": data_digest(request.data_path),
@@ -171,11 +168,7 @@ def write_results(request: RunRequest, run: ContainerRun, outcome: RunOutcome, s
         "timings": {**extra_meta["timings"], **harness["timings"]},
         "docker": docker_meta(run), "container": (run.report or {}).get("container"),
     }
-    results = results_dict(result, meta) if result else empty_results(meta)
-    if result is not None:  # report.html and scores.png read the scored predictions.jsonl
-        results["intervals"] = write_reports(out_dir, answered, result, results, request.settings.seed)
-    write_json(out_dir / RESULTS_FILE, results)
-    return results
+    return write_run_folder(request.out_dir, answered, outputs, records, result, meta, request.settings.seed)
 
 
 def docker_meta(run: ContainerRun) -> dict[str, Any]:
@@ -184,12 +177,6 @@ def docker_meta(run: ContainerRun) -> dict[str, Any]:
         "killed_at_deadline": run.killed_at_deadline, "deadline_s": run.deadline_s, "wall_s": round(run.wall_s, 3),
         "resources": asdict(run.resources), "given": run.audit, "report_error": run.report_error,
     }
-
-
-def empty_results(meta: dict) -> dict:
-    """results.json when no question was answered: no scores, everything else (as local_evaluation.py)."""
-    return {"all_around": None, "task_mean": None, "tracks": {}, "missing_tracks": [], "tasks": {},
-            "parse_failures": 0, **meta}
 
 
 def print_report(scored: ScoredRun, out_dir: Path) -> None:
