@@ -152,6 +152,25 @@ def shape_generation(text: str) -> str:
     return _PARAGRAPH_BREAK.split(text.strip(), maxsplit=1)[0].strip()
 
 
+def answer_complete(task_type: str, text: str, ids: list[int]) -> bool:
+    """Whether more generated text could no longer change ``shape_output`` of ``text``.
+
+    NER keeps the first line, generation the first paragraph; retrieval needs three distinct listed
+    ids and ranking all of them, not counting a number still being written at the end of ``text``.
+    """
+    if task_type == NER:
+        return "\n" in text.lstrip()
+    if task_type == GENERATION:
+        return _PARAGRAPH_BREAK.search(text.lstrip()) is not None
+    settled = re.sub(r"[0-9]+$", "", text)
+    found = _valid_distinct(settled, ids)
+    if task_type == RETRIEVAL:
+        return len(found) >= min(RETRIEVAL_K, len(ids))
+    if task_type == RANKING:
+        return len(found) == len(ids)
+    raise ValueError(f"unknown task type {task_type!r}; expected one of {', '.join(OPEN_TASK_TYPES)}")
+
+
 def shape_output(task_type: str, text: str, prompt: str) -> str:
     """Shape raw generated ``text`` for ``prompt`` into what the parser of ``task_type`` accepts."""
     if task_type == RETRIEVAL:

@@ -12,21 +12,31 @@ How it answers:
 - other prompts: the task type is inferred from the prompt (``models/task_inference.py``), each type
   is generated greedily with its own token budget, and the text is shaped to what its parser accepts;
 - each batch is sorted by prompt length and split so that one forward pass holds at most
-  ``max_batch_tokens`` padded tokens; answers come back in the original order.
+  ``max_batch_tokens`` padded tokens (multiple choice, where the forward pass is all the work, also
+  splits where lengths differ by more than ``mc_length_ratio``); answers come back in the original order.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import torch
+from transformers import StoppingCriteria
 
 from models.base_model import ShopBenchBaseModel
 from models.baseline_config import BaselineConfig, ConfigError, config_from_mapping, load_config
-from models.task_inference import OPEN_TASK_TYPES, infer_task_type, mc_choices, shape_output
+from models.task_inference import (
+    OPEN_TASK_TYPES,
+    answer_complete,
+    infer_task_type,
+    listed_ids,
+    mc_choices,
+    shape_output,
+)
 from models.weights import WeightsError, resolve_weights
 
 logger = logging.getLogger(__name__)
@@ -157,6 +167,20 @@ def load_tokenizer(folder: Path, use_chat_template: bool):
     return tokenizer
 
 
+class StopWhenComplete(StoppingCriteria):
+    """A stopping criterion: a row is done once more text could not change its shaped answer.
+
+    ``complete[i]`` tells, from row i's new text so far, whether it is done (see ``answer_complete``).
+    """
+
+    def __init__(self, tokenizer, prompt_width: int, complete: list[Callable[[str], bool]]) -> None:
+        self.tokenizer, self.prompt_width, self.complete = tokenizer, prompt_width, complete
+
+    def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor, **kwargs: Any) -> torch.Tensor:
+        texts = self.tokenizer.batch_decode(input_ids[:, self.prompt_width:], skip_special_tokens=True)
+        return torch.tensor([done(text) for done, text in zip(self.complete, texts)], device=input_ids.device)
+
+
 # --- the model -----------------------------------------------------------------------------------
 
 class TransformersModel(ShopBenchBaseModel):
@@ -198,7 +222,7 @@ class TransformersModel(ShopBenchBaseModel):
         """One digit per prompt, always among the prompt's choices."""
         answers = [""] * len(prompts)
         encoded = self.encode(prompts)
-        for rows in self.chunks(encoded):
+        for rows in self.chunks(encoded, length_ratio=self.config.mc_length_ratio):
             logits = self.last_logits([encoded[row] for row in rows])
             for row, row_logits in zip(rows, logits):
                 choices = mc_choices(prompts[row])
@@ -236,23 +260,30 @@ class TransformersModel(ShopBenchBaseModel):
             group = [row for row, found in enumerate(task_types) if found == task_type]
             budget = getattr(self.config.max_new_tokens, task_type)
             for rows in self.chunks(encoded, group):
-                texts = self.generate([encoded[row] for row in rows], budget)
+                complete = [partial(answer_complete, task_type, ids=listed_ids(prompts[row])) for row in rows]
+                texts = self.generate([encoded[row] for row in rows], budget, complete)
                 for row, text in zip(rows, texts):
                     answers[row] = shape_output(task_type, text, prompts[row])
         return answers
 
     @torch.inference_mode()
-    def generate(self, sequences: list[list[int]], max_new_tokens: int) -> list[str]:
-        """Greedy continuations of ``sequences`` (token ids), decoded without special tokens."""
-        from transformers import GenerationConfig
+    def generate(self, sequences: list[list[int]], max_new_tokens: int,
+                 complete: list[Callable[[str], bool]] | None = None) -> list[str]:
+        """Greedy continuations of ``sequences`` (token ids), decoded without special tokens.
+
+        A row stops at end of sequence, after ``max_new_tokens``, or once ``complete[row](text)`` holds.
+        """
+        from transformers import GenerationConfig, StoppingCriteriaList
 
         input_ids, attention_mask = self.left_pad(sequences)
         eos = self.model.generation_config.eos_token_id
         settings = GenerationConfig(max_new_tokens=max_new_tokens, do_sample=False, num_beams=1,
                                     eos_token_id=eos if eos is not None else self.tokenizer.eos_token_id,
                                     pad_token_id=self.tokenizer.pad_token_id)
+        criteria = StoppingCriteriaList([StopWhenComplete(self.tokenizer, input_ids.shape[1], complete)]
+                                        if complete else [])
         output = self.model.generate(input_ids=input_ids, attention_mask=attention_mask,
-                                     generation_config=settings)
+                                     generation_config=settings, stopping_criteria=criteria)
         new_tokens = output[:, input_ids.shape[1]:]
         return self.tokenizer.batch_decode(new_tokens, skip_special_tokens=True)
 
@@ -274,13 +305,17 @@ class TransformersModel(ShopBenchBaseModel):
         encoded = self.tokenizer(texts, add_special_tokens=not self.config.use_chat_template)
         return [list(ids) for ids in encoded["input_ids"]]
 
-    def chunks(self, encoded: list[list[int]], rows: list[int] | None = None) -> Iterator[list[int]]:
-        """Row indices sorted by length, cut so each forward pass holds <= max_batch_tokens padded tokens."""
+    def chunks(self, encoded: list[list[int]], rows: list[int] | None = None,
+               length_ratio: float | None = None) -> Iterator[list[int]]:
+        """Row indices sorted by length, cut into forward passes of at most ``max_batch_tokens`` padded
+        tokens and, if ``length_ratio`` is given, whose longest row is at most that many times the shortest."""
         rows = list(range(len(encoded))) if rows is None else rows
         chunk: list[int] = []
         for row in sorted(rows, key=lambda index: len(encoded[index])):
             longest = len(encoded[row])  # rows come shortest first, so the newest row is the longest
-            if chunk and longest * (len(chunk) + 1) > self.config.max_batch_tokens:
+            too_many = longest * (len(chunk) + 1) > self.config.max_batch_tokens
+            too_uneven = length_ratio is not None and chunk and longest > length_ratio * len(encoded[chunk[0]])
+            if chunk and (too_many or too_uneven):
                 yield chunk
                 chunk = []
             chunk.append(row)

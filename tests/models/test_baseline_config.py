@@ -36,6 +36,10 @@ def test_shipped_yaml_loads_the_smollm2_defaults():
     assert config.base_dir == DEFAULT_CONFIG_PATH.parent
 
 
+def test_dataclass_defaults_equal_the_shipped_yaml():
+    assert config_from_mapping({}) == load_config(DEFAULT_CONFIG_PATH)
+
+
 def test_overrides_replace_yaml_values_and_merge_the_token_budget():
     config = load_config(DEFAULT_CONFIG_PATH, batch_size=2, max_new_tokens={"generation": 5})
     assert config.batch_size == 2

@@ -12,6 +12,7 @@ from models.task_inference import (
     NER,
     RANKING,
     RETRIEVAL,
+    answer_complete,
     infer_task_type,
     listed_ids,
     mc_choices,
@@ -204,3 +205,45 @@ def test_shape_output_dispatches_and_refuses_unknown_types():
     assert shape_output(RETRIEVAL, "9", RETRIEVAL_PROMPTS[0]) == "9, 1, 2"
     with pytest.raises(ValueError, match="unknown task type 'multiple-choice'"):
         shape_output("multiple-choice", "1", prompt)
+
+
+@pytest.mark.parametrize(
+    ("task_type", "text", "ids", "expected"),
+    [
+        (NER, "acme", [], False),
+        (NER, "\n\nacme", [], False),
+        (NER, "acme\n", [], True),
+        (GENERATION, "First line\nsecond", [], False),
+        (GENERATION, "\n\nFirst paragraph", [], False),
+        (GENERATION, "First paragraph\n\n", [], True),
+        (RETRIEVAL, "6, 9, 1", list(range(1, 16)), False),  # the last id may still become 15
+        (RETRIEVAL, "6, 9, 15,", list(range(1, 16)), True),
+        (RETRIEVAL, "6, 6, 9, 2 ", list(range(1, 16)), True),
+        (RETRIEVAL, "6, 6, 9, 20 ", list(range(1, 16)), False),
+        (RETRIEVAL, "2 ", [1, 2], False),  # only two listed: both are needed
+        (RETRIEVAL, "2, 1,", [1, 2], True),
+        (RANKING, "3, 1, 2, 5, 4", [1, 2, 3, 4, 5], False),
+        (RANKING, "3, 1, 2, 5, 4.", [1, 2, 3, 4, 5], True),
+    ],
+)
+def test_answer_complete(task_type, text, ids, expected):
+    assert answer_complete(task_type, text, ids) is expected
+
+
+def test_a_complete_answer_is_not_changed_by_more_text():
+    """Stopping generation once ``answer_complete`` holds gives the answer the full text would give."""
+    rng = random.Random(11)
+    alphabet = "0123456789 ,.\n\nab"
+    prompts = {RETRIEVAL: RETRIEVAL_PROMPTS[0], RANKING: RANKING_PROMPTS[0], NER: NER_PROMPTS[0],
+               GENERATION: GENERATION_PROMPTS[0]}
+    checked = 0
+    for _ in range(3000):
+        task_type = rng.choice(list(prompts))
+        prompt = prompts[task_type]
+        text = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 30)))
+        for cut in range(len(text) + 1):
+            if answer_complete(task_type, text[:cut], listed_ids(prompt)):
+                assert shape_output(task_type, text[:cut], prompt) == shape_output(task_type, text, prompt), text
+                checked += 1
+                break
+    assert checked > 500

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from models.task_inference import integers_in, listed_ids, mc_choices
+from models.task_inference import integers_in, listed_ids, mc_choices, shape_output
 from models.transformers_model import TransformersModel
 from submission.parsers import parse
 
@@ -100,9 +100,9 @@ def _order_prompts() -> tuple[list[str], list[str]]:
     filler = "This product is sold online. "
     names = ["tent", "stove", "lamp", "kettle", "mat", "rope"]
     repeats = (6, 3, 9, 1, 12, 4)
-    multiple_choice = [
+    multiple_choice = [  # lengths close enough to share forward passes under mc_length_ratio
         f"{filler * repeat}Rate it on a scale of 0 to 9. Answer for the {name}"
-        for name, repeat in zip(names, repeats)
+        for name, repeat in zip(names, (14, 12, 16, 11, 17, 13))
     ]
     generation = [f"{filler * repeat}Describe the {name}" for name, repeat in zip(names, repeats)]
     ids = [
@@ -124,13 +124,45 @@ def test_order_is_preserved_after_length_sorting(tiny_llama_dir):
                               use_chat_template=False, system_prompt="")
     multiple_choice, open_ended = _order_prompts()
     for prompts, is_mc in ((multiple_choice, True), (open_ended, False)):
-        chunks = list(model.chunks(model.encode(prompts)))
+        ratio = model.config.mc_length_ratio if is_mc else None  # as batch_predict cuts them
+        chunks = list(model.chunks(model.encode(prompts), length_ratio=ratio))
         one_by_one = [model.batch_predict({"prompt": [p]}, is_mc)[0] for p in prompts]
         # The test can see a mix-up only if a chunk is out of data order and its rows' answers differ.
         assert any(chunk != sorted(chunk) and len({one_by_one[row] for row in chunk}) > 1 for chunk in chunks)
         assert model.batch_predict({"prompt": prompts}, is_mc) == one_by_one
     for prompt, answer in zip(open_ended[-3:], one_by_one[-3:]):
         assert set(integers_in(answer)) <= set(listed_ids(prompt))
+
+
+def test_stop_when_complete_judges_each_row_on_its_own_new_text(tiny):
+    from functools import partial
+
+    from models.task_inference import NER, answer_complete
+    from models.transformers_model import StopWhenComplete
+
+    tokenizer = tiny.tokenizer
+    prompt = tokenizer("Output: ", add_special_tokens=False).input_ids
+    rows = ["acme", "acme\nmore", "\nacme", "\nacme\n"]
+    encoded = [tokenizer(text, add_special_tokens=False).input_ids for text in rows]
+    longest = max(len(ids) for ids in encoded)
+    pad = tokenizer.pad_token_id
+    input_ids = torch.tensor([prompt + ids + [pad] * (longest - len(ids)) for ids in encoded])
+    complete = [partial(answer_complete, NER, ids=[])] * len(rows)
+    done = StopWhenComplete(tokenizer, len(prompt), complete)(input_ids, scores=None)
+    assert done.tolist() == [False, True, False, True]  # leading line breaks do not count
+
+
+def test_open_answers_stop_early_without_changing_the_answer(tiny_llama_dir):
+    budget = {"retrieval": 30, "ranking": 30, "ner": 30, "generation": 30}
+    model = TransformersModel(weights=str(tiny_llama_dir), max_new_tokens=budget)
+    encoded = model.encode(OPEN_PROMPTS)
+    from models.task_inference import infer_task_type
+
+    for prompt, ids in zip(OPEN_PROMPTS, encoded):
+        task_type = infer_task_type(prompt)
+        full = model.generate([ids], 30)[0]
+        answer = model.batch_predict({"prompt": [prompt]}, is_multiple_choice=False)[0]
+        assert answer == shape_output(task_type, full, prompt)
 
 
 def test_chunks_are_sorted_by_length_and_within_the_token_budget(tiny):
@@ -140,6 +172,12 @@ def test_chunks_are_sorted_by_length_and_within_the_token_budget(tiny):
     assert flat == [1, 4, 2, 0, 3]
     for chunk in chunks:
         assert len(chunk) == 1 or max(len(encoded[r]) for r in chunk) * len(chunk) <= tiny.config.max_batch_tokens
+
+
+def test_chunks_split_uneven_lengths_when_asked(tiny):
+    encoded = [[1] * n for n in (100, 10, 12, 30, 26, 11)]
+    assert list(tiny.chunks(encoded, length_ratio=1.25)) == [[1, 5, 2], [4, 3], [0]]
+    assert list(tiny.chunks(encoded)) == [[1, 5, 2, 4, 3, 0]]
 
 
 def test_left_padding_gives_the_same_last_logits_as_one_by_one(tiny):
