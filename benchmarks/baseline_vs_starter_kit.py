@@ -10,7 +10,10 @@ text returned. The baseline is ``models.transformers_model.TransformersModel`` a
 
 The two take turns on each batch, so that load from other processes on a shared machine falls on
 both alike. Reported per data file: questions per second, seconds per track (each batch's time shared equally by
-its questions), the all-around score and the task mean, for both.
+its questions), the all-around score and the task mean, for both; and, independent of the machine,
+the model's forward passes (one per prefill and per decoding step) and the token positions they
+computed, padding included. On a CPU the positions (prefill) set the time; on a GPU, where a forward
+pass of a small batch costs about the same whatever its length, the passes do.
 
     python benchmarks/baseline_vs_starter_kit.py                      # development split and sample split
     python benchmarks/baseline_vs_starter_kit.py --data data/sample.json --limit 20
@@ -78,6 +81,8 @@ class Measured:
     task_mean: float
     tracks: dict[str, float]
     parse_failures: int
+    forward_passes: int
+    token_positions: int
 
 
 @dataclass
@@ -85,6 +90,20 @@ class Timing:
     outputs: dict[int, str] = field(default_factory=dict)
     per_track: dict[str, float] = field(default_factory=lambda: defaultdict(float))
     seconds: float = 0.0
+    forward_passes: int = 0  # calls of the model's forward: one per decoding step, one per prefill
+    token_positions: int = 0  # input positions those calls computed, padding included
+
+
+def count_forwards(module, timings: dict[str, Timing], current: list[str]):
+    """A forward pre-hook crediting each forward call and its input positions to ``current[0]``."""
+
+    def hook(_module, args, kwargs):
+        input_ids = kwargs.get("input_ids", args[0] if args else None)
+        timing = timings[current[0]]
+        timing.forward_passes += 1
+        timing.token_positions += int(input_ids.numel()) if input_ids is not None else 0
+
+    return module.register_forward_pre_hook(hook, with_kwargs=True)
 
 
 def predict_interleaved(models: dict, questions: list[Question]) -> dict[str, Timing]:
@@ -98,10 +117,13 @@ def predict_interleaved(models: dict, questions: list[Question]) -> dict[str, Ti
     timings = {label: Timing() for label in models}
     labels = list(models)
     first = models[labels[0]]
+    current = [labels[0]]
+    handle = count_forwards(first.model, timings, current)  # both loops run this same module
     with tqdm(total=len(questions), desc="both models", unit="q", file=sys.stderr) as bar:
         for index, batch in enumerate(iter_batches(first, questions)):
             prompts = {"prompt": [q.prompt for q in batch]}
             for label in labels if index % 2 == 0 else labels[::-1]:
+                current[0] = label
                 started = time.perf_counter()
                 answers = models[label].batch_predict(prompts, batch[0].is_multiple_choice)
                 seconds = time.perf_counter() - started
@@ -111,6 +133,7 @@ def predict_interleaved(models: dict, questions: list[Question]) -> dict[str, Ti
                     timing.outputs[question.row] = answer
                     timing.per_track[question.track] += seconds / len(batch)
             bar.update(len(batch))
+    handle.remove()
     return timings
 
 
@@ -121,6 +144,7 @@ def measure(timing: Timing, questions: list[Question], config: ScoringConfig) ->
         seconds=timing.seconds, questions_per_second=len(questions) / timing.seconds,
         seconds_per_track=dict(timing.per_track), all_around=result.all_around, task_mean=result.task_mean,
         tracks=dict(result.tracks), parse_failures=sum(task.parse_failures for task in result.tasks.values()),
+        forward_passes=timing.forward_passes, token_positions=timing.token_positions,
     )
 
 
@@ -154,6 +178,8 @@ def table(name: str, n: int, baseline: Measured, starter: Measured) -> str:
         if track in baseline.tracks:
             row(f"  score, {short(track)}", baseline.tracks[track], starter.tracks[track])
     row("parse failures", baseline.parse_failures, starter.parse_failures, "{:d}")
+    row("forward passes (prefills + decoding steps)", baseline.forward_passes, starter.forward_passes, "{:d}")
+    row("token positions computed (padding included)", baseline.token_positions, starter.token_positions, "{:d}")
     ratio = baseline.questions_per_second / starter.questions_per_second
     lines.append(f"speed-up: {ratio:.2f}x questions per second; all-around {baseline.all_around - starter.all_around:+.3f}")
     return "\n".join(lines)

@@ -148,8 +148,11 @@ def test_stop_when_complete_judges_each_row_on_its_own_new_text(tiny):
     pad = tokenizer.pad_token_id
     input_ids = torch.tensor([prompt + ids + [pad] * (longest - len(ids)) for ids in encoded])
     complete = [partial(answer_complete, NER, ids=[])] * len(rows)
-    done = StopWhenComplete(tokenizer, len(prompt), complete)(input_ids, scores=None)
-    assert done.tolist() == [False, True, False, True]  # leading line breaks do not count
+    stop = StopWhenComplete(tokenizer, len(prompt), [100] * len(rows), complete)
+    assert stop(input_ids, scores=None).tolist() == [False, True, False, True]  # leading line breaks do not count
+    budgets = [longest, longest + 1, 1, 100]
+    stop = StopWhenComplete(tokenizer, len(prompt), budgets, [lambda text: False] * len(rows))
+    assert stop(input_ids, scores=None).tolist() == [True, False, True, False]  # budgets are per row
 
 
 def test_open_answers_stop_early_without_changing_the_answer(tiny_llama_dir):
@@ -160,9 +163,20 @@ def test_open_answers_stop_early_without_changing_the_answer(tiny_llama_dir):
 
     for prompt, ids in zip(OPEN_PROMPTS, encoded):
         task_type = infer_task_type(prompt)
-        full = model.generate([ids], 30)[0]
+        full = model.generate([ids], [30])[0]
         answer = model.batch_predict({"prompt": [prompt]}, is_multiple_choice=False)[0]
         assert answer == shape_output(task_type, full, prompt)
+
+
+def test_rows_of_one_generate_call_keep_their_own_budgets(tiny):
+    encoded = tiny.encode([GENERATION_PROMPT, NER_PROMPT, OPEN_PROMPTS[0]])
+    budgets = [2, 9, 5]
+    together = tiny.generate(encoded, budgets)
+    alone = [tiny.generate([ids], [budget])[0] for ids, budget in zip(encoded, budgets)]
+    assert together == alone
+    for text, budget in zip(together, budgets):
+        assert len(tiny.tokenizer(text, add_special_tokens=False).input_ids) <= budget
+    assert len(set(together)) == 3
 
 
 def test_chunks_are_sorted_by_length_and_within_the_token_budget(tiny):
