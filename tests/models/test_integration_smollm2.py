@@ -74,6 +74,7 @@ def test_local_evaluation_runs_the_baseline_end_to_end(smollm2_gguf, handful, tm
     command = [
         sys.executable, "local_evaluation.py", "--model", "models.transformers_model:TransformersModel",
         "--data", str(handful), "--limit", str(n), "--output-dir", str(tmp_path),
+        "--no-limits",  # the grader's T4 deadlines say nothing about a shared 2-core CI machine
     ]
     done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, done.stderr[-3000:]
