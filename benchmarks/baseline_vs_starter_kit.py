@@ -9,15 +9,11 @@ text returned. The baseline is ``models.transformers_model.TransformersModel`` a
 (``submission.harness.iter_batches``), of the baseline's batch size.
 
 The two take turns on each batch, so that load from other processes on a shared machine falls on
-both alike. Reported per data file: questions per second, seconds per track (each batch's time shared equally by
-its questions), the all-around score and the task mean, for both; and, independent of the machine,
-the model's forward passes (one per prefill and per decoding step) and the token positions they
-computed, padding included. On a CPU the positions (prefill) set the time; on a GPU, where a forward
-pass of a small batch costs about the same whatever its length, the passes do.
-
-    python benchmarks/baseline_vs_starter_kit.py                      # development split and sample split
-    python benchmarks/baseline_vs_starter_kit.py --data data/sample.json --limit 20
-    python benchmarks/baseline_vs_starter_kit.py --json runs/benchmark.json
+both alike. Reported per data file: questions per second, seconds per track (each batch's time shared
+equally by its questions), the all-around score and the task mean, for both; and, independent of the
+machine, the model's forward passes (one per prefill and per decoding step) and the token positions
+they computed, padding included. On a CPU the positions (prefill) set the time; on a GPU, where a
+forward pass of a small batch costs about the same whatever its length, the passes do.
 """
 
 from __future__ import annotations
@@ -39,6 +35,11 @@ from submission.data import TRACKS, Question, load_questions  # noqa: E402
 from submission.harness import iter_batches  # noqa: E402
 from submission.scoring import ScoringConfig, check_scoring_ready, score_outputs  # noqa: E402
 
+EXAMPLES = """examples:
+  python benchmarks/baseline_vs_starter_kit.py                  # development split and sample split
+  python benchmarks/baseline_vs_starter_kit.py --data data/sample.json --limit 20
+  python benchmarks/baseline_vs_starter_kit.py --json runs/benchmark.json
+"""
 DEFAULT_DATA = (ROOT.parent / "shared" / "data" / "development.json", ROOT / "data" / "sample.json")
 STARTER_SYSTEM_PROMPT = (
     "You are a helpful online shopping assistant. Please answer the following question about online "
@@ -150,7 +151,8 @@ def measure(timing: Timing, questions: list[Question], config: ScoringConfig) ->
 
 def warm_up(baseline, starter, questions: list[Question]) -> None:
     """One small multiple-choice and one open batch through each loop, so neither pays first-call costs."""
-    for group in ([q for q in questions if q.is_multiple_choice][:2], [q for q in questions if not q.is_multiple_choice][:2]):
+    for is_mc in (True, False):
+        group = [q for q in questions if q.is_multiple_choice == is_mc][:2]
         if group:
             for model in (baseline, starter):
                 model.batch_predict({"prompt": [q.prompt for q in group]}, group[0].is_multiple_choice)
@@ -186,7 +188,7 @@ def table(name: str, n: int, baseline: Measured, starter: Measured) -> str:
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], epilog=__doc__.split("\n\n", 3)[-1],
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], epilog=EXAMPLES,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", action="append", type=Path,
                         help="a data file in development format (repeatable); default: the development split "
