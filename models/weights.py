@@ -10,6 +10,8 @@ On first use the GGUF is dequantised by transformers (with the ``gguf`` package)
 safetensors folder in the cache (``~/.cache/shopbench-kit/smollm2-135m-instruct``, or
 ``$SHOPBENCH_CACHE_DIR/smollm2-135m-instruct``). The folder is written under a temporary name and
 renamed when complete, so a crash mid-conversion never leaves a folder that later loads.
+``python -m models.weights`` converts ahead of time and prints the folder (for a Docker image, run it
+at build time with ``SHOPBENCH_CACHE_DIR`` pointing inside the image).
 """
 
 from __future__ import annotations
@@ -103,7 +105,13 @@ def convert_gguf(gguf_path: Path, target: Path) -> Path:
         marker = {"source": str(gguf_path), "source_bytes": gguf_path.stat().st_size, "dtype": "float32"}
         (folder / MARKER).write_text(json.dumps(marker, indent=2) + "\n", encoding="utf-8")
 
-    write_atomically(target, write)
+    try:
+        write_atomically(target, write)
+    except OSError as error:
+        raise WeightsError(
+            f"cannot write the converted weights to {target} ({error}); set {CACHE_ENV} to a writable "
+            f"folder with 600 MB free, or convert ahead of time with `python -m models.weights`"
+        ) from error
     logger.info("converted in %.1f s", time.perf_counter() - started)
     return target
 
@@ -164,3 +172,18 @@ def resolve_weights(weights: str, base_dir: Path) -> Path:
             f"{path} has no config.json; expected a Hugging Face model folder as written by save_pretrained"
         )
     return path
+
+
+def main() -> int:
+    """``python -m models.weights``: convert the default weights now (e.g. while building an image)."""
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    try:
+        print(smollm2_folder())
+    except WeightsError as error:
+        print(f"error: {error}")
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

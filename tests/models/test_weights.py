@@ -86,6 +86,14 @@ def test_a_gguf_that_fails_to_convert_gives_a_clear_error(tmp_path):
     assert list(target.parent.iterdir()) == []
 
 
+def test_an_unwritable_cache_says_how_to_fix_it(monkeypatch, tmp_path):
+    blocker = tmp_path / "file-not-folder"
+    blocker.write_text("")
+    monkeypatch.setattr(weights, "_load_gguf", lambda path: pytest.fail("must fail before loading"))
+    with pytest.raises(WeightsError, match="cannot write the converted weights.*SHOPBENCH_CACHE_DIR"):
+        convert_gguf(tmp_path / "x.gguf", blocker / "converted")
+
+
 def test_cached_folder_is_used_without_converting(monkeypatch, tmp_path):
     monkeypatch.setenv("SHOPBENCH_CACHE_DIR", str(tmp_path))
     folder = tmp_path / SMOLLM2_FOLDER
