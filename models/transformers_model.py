@@ -112,6 +112,7 @@ def quantization_config(quantization: str, compute_dtype: torch.dtype):
 def load_model(config: BaselineConfig):
     """Load ``(model, tokenizer)`` as the config says: weights, device, dtype, quantisation, LoRA."""
     from transformers import AutoModelForCausalLM
+    from transformers.utils import logging as hf_logging
 
     folder = resolve_weights(config.weights, config.base_dir)
     device = resolve_device(config.device, torch.cuda.is_available())
@@ -127,6 +128,7 @@ def load_model(config: BaselineConfig):
     if quantization is not None:
         kwargs["quantization_config"] = quantization
     logger.info("loading %s on %s as %s (quantization %s)", folder, device, dtype, config.quantization)
+    hf_logging.disable_progress_bar()  # its per-tensor bar would interleave with the evaluator's own
     model = AutoModelForCausalLM.from_pretrained(folder, **kwargs)
     if config.lora_adapter:
         model = apply_lora(model, _adapter_folder(config), config.merge_lora)
