@@ -36,6 +36,7 @@ _RETRIEVAL = re.compile(
     r"\b(?:select|choose|pick|retrieve)\b|\bindices\b|\b(?:output|generate|respond with)\b[^.\n]*\bnumbers?\b",
     re.IGNORECASE,
 )
+_LIST_MARKER = re.compile(r"^(?:[-*\u2022]|\d+[.)])\s+")  # "- acme", "1. acme", "2) acme"
 _LABEL = re.compile(r"^\s*(?:output|answer|entities|entity|response)\s*:\s*", re.IGNORECASE)
 _PARAGRAPH_BREAK = re.compile(r"\n[ \t]*\n")
 
@@ -125,10 +126,22 @@ def shape_ranking(text: str, ids: list[int]) -> str:
     return ", ".join(str(number) for number in chosen)
 
 
+def _ner_line(text: str) -> tuple[str, bool]:
+    """The first non-empty line of ``text`` that is no preamble ("The entities are:"), and whether it
+    is finished (a newline follows it)."""
+    lines = text.lstrip().split("\n")
+    for i, line in enumerate(lines):
+        if line.strip() and not line.rstrip().endswith(":"):
+            return line, i < len(lines) - 1
+    return "", False
+
+
 def shape_ner(text: str) -> str:
-    """Entities from the first line of ``text``, comma separated, unquoted, without repeats."""
-    line = next((line for line in text.strip().splitlines() if line.strip()), "")
-    line = _LABEL.sub("", line).strip()
+    """Entities from the first answer line of ``text``, comma separated, unquoted, without repeats.
+
+    A preamble line ending in ':' is skipped; text that is only preamble gives no entity (an empty
+    answer costs no false positive)."""
+    line = _LABEL.sub("", _ner_line(text)[0]).strip()
     pieces: list[str] = []
     if line.startswith("["):
         try:
@@ -141,7 +154,7 @@ def shape_ner(text: str) -> str:
         pieces = line.strip("[]").split(",")
     entities: list[str] = []
     for piece in pieces:
-        entity = piece.strip().strip("\"'`").strip().rstrip(".").strip()
+        entity = _LIST_MARKER.sub("", piece.strip()).strip("\"'`").strip().rstrip(".").strip()
         if entity and entity not in entities:
             entities.append(entity)
     return ", ".join(entities)
@@ -155,11 +168,11 @@ def shape_generation(text: str) -> str:
 def answer_complete(task_type: str, text: str, ids: list[int]) -> bool:
     """Whether more generated text could no longer change ``shape_output`` of ``text``.
 
-    NER keeps the first line, generation the first paragraph; retrieval needs three distinct listed
+    NER keeps the first answer line, generation the first paragraph; retrieval needs three distinct listed
     ids and ranking all of them, not counting a number still being written at the end of ``text``.
     """
     if task_type == NER:
-        return "\n" in text.lstrip()
+        return _ner_line(text)[1]
     if task_type == GENERATION:
         return _PARAGRAPH_BREAK.search(text.lstrip()) is not None
     settled = re.sub(r"[0-9]+$", "", text)

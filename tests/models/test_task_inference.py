@@ -179,6 +179,11 @@ def test_shaped_ids_always_parse_to_valid_ids_for_random_text():
         ('"acme", "acme", contoso.', "acme, contoso", ["acme", "contoso"]),
         ("", "", []),
         ("  \n\n  tablette  ", "tablette", ["tablette"]),
+        ("The phrases extracted from the query are:\nlumaforge, kovalo", "lumaforge, kovalo",
+         ["lumaforge", "kovalo"]),
+        ("The phrases extracted from the query are:", "", []),  # only a preamble: no false positive
+        ("The entities are:\n1. zapatillas\n2. nike", "zapatillas", ["zapatillas"]),
+        ("- damen regenjacke", "damen regenjacke", ["damen regenjacke"]),
     ],
 )
 def test_shape_ner(text, expected, parsed):
@@ -213,6 +218,8 @@ def test_shape_output_dispatches_and_refuses_unknown_types():
         (NER, "acme", [], False),
         (NER, "\n\nacme", [], False),
         (NER, "acme\n", [], True),
+        (NER, "The entities are:\n", [], False),  # a preamble is not the answer
+        (NER, "The entities are:\nacme\n", [], True),
         (GENERATION, "First line\nsecond", [], False),
         (GENERATION, "\n\nFirst paragraph", [], False),
         (GENERATION, "First paragraph\n\n", [], True),
@@ -233,7 +240,7 @@ def test_answer_complete(task_type, text, ids, expected):
 def test_a_complete_answer_is_not_changed_by_more_text():
     """Stopping generation once ``answer_complete`` holds gives the answer the full text would give."""
     rng = random.Random(11)
-    alphabet = "0123456789 ,.\n\nab"
+    alphabet = "0123456789 ,.:\n\nab"
     prompts = {RETRIEVAL: RETRIEVAL_PROMPTS[0], RANKING: RANKING_PROMPTS[0], NER: NER_PROMPTS[0],
                GENERATION: GENERATION_PROMPTS[0]}
     checked = 0
