@@ -20,9 +20,8 @@ from submission.errors import KitError
 from submission.harness import HarnessOptions, ModelSpec, Progress, RunOutcome, run_model
 from submission.predictions import PREDICTIONS_FILE, outputs_for, read_records
 from submission.profiles import DEFAULT_PROFILE, Limits, Profile, budget_track_for, get_profile, limits_for, load_profiles
-from submission.html_report import data_digest
-from submission.run_folder import write_run_folder
-from submission.report import RESULTS_FILE, format_table, write_json
+from submission.run_folder import base_meta, write_run_folder, written_files
+from submission.report import format_table, write_json
 from submission.runstats import run_meta
 from submission.scoring import ScoringConfig, check_scoring_ready, score_outputs
 
@@ -258,10 +257,8 @@ def main(argv: list[str] | None = None) -> int:
 def write_outputs(args, setup: Setup, outcome: RunOutcome | None, scoring: tuple, timings: dict) -> None:
     answered, outputs, records, result = scoring
     meta = {
-        "data_file": str(setup.data_path), "data_sha256": data_digest(setup.data_path), "n_questions": len(setup.questions),
-        "limit": args.limit, "seed": args.seed, "model": args.model or "models.user_config:UserModel",
-        "predictions_from": args.predictions, "embedding_models": setup.resolved, "timings": timings,
-        **environment.describe(ROOT),
+        **base_meta(setup.data_path, len(setup.questions), args.limit, args.seed, args.model, args.predictions),
+        "embedding_models": setup.resolved, "timings": timings, **environment.describe(ROOT),
     }
     if outcome is not None:
         harness = run_meta(outcome, setup.profile, records, setup.questions)
@@ -282,8 +279,7 @@ def report(outcome: RunOutcome | None, result, answered: list[Question], setup: 
         print(format_table(result, intervals))
     if outcome is not None:
         print(f"\nverdict: {outcome.verdict}")
-    written = [RESULTS_FILE, PREDICTIONS_FILE] + (["report.html", "scores.png"] if result is not None else [])
-    print(f"\nwrote {', '.join(written)} in {setup.out_dir}")
+    print(f"\nwrote {', '.join(written_files(result))} in {setup.out_dir}")
 
 
 if __name__ == "__main__":

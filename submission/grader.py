@@ -26,12 +26,11 @@ from .docker_runner import (DEFAULT_GRACE_S, KIT_ROOT, BuildOptions, ContainerRu
                             connect, default_tag, load_image, read_file_from_image, run_container)
 from .errors import ConfigError, DataError, KitError
 from .harness import RunOutcome
-from .html_report import data_digest
 from .leaderboard import SCORES_FILE
-from .predictions import PREDICTIONS_FILE, outputs_for, read_records
+from .predictions import outputs_for, read_records
 from .profiles import DEFAULT_PROFILE, Limits, Profile, budget_track_for, get_profile, limits_for, load_profiles
-from .report import RESULTS_FILE, format_table, short_track, write_json
-from .run_folder import write_run_folder
+from .report import format_table, short_track, write_json
+from .run_folder import base_meta, write_run_folder, written_files
 from .runstats import run_meta
 from .scoring import ScoringConfig, check_scoring_ready, score_outputs
 
@@ -161,9 +160,7 @@ def write_results(request: RunRequest, run: ContainerRun, outcome: RunOutcome, s
     questions = list(request.questions)
     harness = run_meta(outcome, request.profile, records, questions)
     meta = {
-        "data_file": str(request.data_path), "data_sha256": data_digest(request.data_path),
-        "n_questions": len(questions), "limit": request.limit, "seed": request.settings.seed,
-        "model": request.settings.model or "models.user_config:UserModel", "predictions_from": None,
+        **base_meta(request.data_path, len(questions), request.limit, request.settings.seed, request.settings.model),
         **extra_meta, **environment.describe(KIT_ROOT), **harness,
         "timings": {**extra_meta["timings"], **harness["timings"]},
         "docker": docker_meta(run), "container": (run.report or {}).get("container"),
@@ -194,8 +191,7 @@ def print_report(scored: ScoredRun, out_dir: Path) -> None:
         print(format_table(scored.result, scored.results.get("intervals")))
     print(f"\nverdict: {outcome.verdict}")
     print(f"container: {scored.container.wall_s:.1f} s wall time, exit code {scored.container.exit_code}")
-    written = [RESULTS_FILE, PREDICTIONS_FILE] + (["report.html", "scores.png"] if scored.result is not None else [])
-    print(f"\nwrote {', '.join(written)} in {out_dir}")
+    print(f"\nwrote {', '.join(written_files(scored.result))} in {out_dir}")
 
 
 # ---------------------------------------------------------------- the organiser's grade

@@ -10,12 +10,25 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from .data import Question
-from .html_report import write_reports
+from .html_report import data_digest, write_reports
+from .loading import DEFAULT_MODEL
 from .predictions import PREDICTIONS_FILE, write_scored
 from .report import RESULTS_FILE, results_dict, scored_records, write_json
 from .scoring import RunResult
 
 KEPT_FIELDS = ("batch", "batch_size", "latency_s", "elapsed_s")  # run fields kept in the scored predictions
+
+
+def base_meta(data_path: Path, n_questions: int, limit: int | None, seed: int, model: str | None,
+              predictions_from: str | None = None) -> dict[str, Any]:
+    """The results.json fields every producer of a run folder records: what was run on what."""
+    return {"data_file": str(data_path), "data_sha256": data_digest(data_path), "n_questions": n_questions,
+            "limit": limit, "seed": seed, "model": model or DEFAULT_MODEL, "predictions_from": predictions_from}
+
+
+def written_files(result: RunResult | None) -> list[str]:
+    """The files a run folder holds: the report and chart only when something was scored."""
+    return [RESULTS_FILE, PREDICTIONS_FILE] + (["report.html", "scores.png"] if result is not None else [])
 
 
 def empty_results(meta: dict[str, Any]) -> dict[str, Any]:
