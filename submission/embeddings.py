@@ -179,11 +179,11 @@ class TruthEmbeddingCache:
 
     def embed(self, model, texts: Sequence[str]) -> dict[str, np.ndarray]:
         """Like ``embed``, reading and filling the cache."""
-        distinct = list(dict.fromkeys(texts))
-        found = {t: self.vectors[self.key(t)] for t in distinct if self.key(t) in self.vectors}
-        fresh = embed(model, [t for t in distinct if t not in found])
+        keys = {text: self.key(text) for text in texts}
+        found = {t: self.vectors[k] for t, k in keys.items() if k in self.vectors}
+        fresh = embed(model, [t for t in keys if t not in found])
         for text, vector in fresh.items():
-            self.vectors[self.key(text)] = vector
+            self.vectors[keys[text]] = vector
         self._dirty = self._dirty or bool(fresh)
         return {**found, **fresh}
 
