@@ -15,15 +15,25 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from submission import environment
-from submission.data import Question, load_questions
 from submission.errors import KitError
-from submission.harness import HarnessOptions, ModelSpec, Progress, RunOutcome, run_model
-from submission.predictions import PREDICTIONS_FILE, outputs_for, read_records
-from submission.profiles import DEFAULT_PROFILE, Limits, Profile, budget_track_for, get_profile, limits_for, load_profiles
-from submission.run_folder import base_meta, write_run_folder, written_files
-from submission.report import format_table, write_json
-from submission.runstats import run_meta
-from submission.scoring import ScoringConfig, check_scoring_ready, score_outputs
+from submission.harness.outcome import HarnessOptions, ModelSpec, Progress, RunOutcome
+from submission.harness.predictions import PREDICTIONS_FILE, outputs_for, read_records
+from submission.harness.profiles import (
+    DEFAULT_PROFILE,
+    Limits,
+    Profile,
+    budget_track_for,
+    get_profile,
+    limits_for,
+    load_profiles,
+)
+from submission.harness.runner import run_model
+from submission.reports.results import write_json
+from submission.reports.run_folder import base_meta, write_run_folder, written_files
+from submission.reports.runstats import run_meta
+from submission.reports.table import format_table
+from submission.scoring.data import Question, load_questions
+from submission.scoring.scorer import ScoringConfig, check_scoring_ready, score_outputs
 
 log = logging.getLogger("local_evaluation")
 ROOT = Path(__file__).resolve().parent
@@ -76,11 +86,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def add_limit_args(parser: argparse.ArgumentParser) -> None:
     """The grader's limits: shared with the container entry point."""
-    group = parser.add_argument_group("grader limits (submission/profiles.yaml)")
+    group = parser.add_argument_group("grader limits (submission/harness/profiles.yaml)")
     group.add_argument("--profile", default=DEFAULT_PROFILE,
                        help=f"hardware profile whose limits apply: phase2, phase1, cpu or your own (default: {DEFAULT_PROFILE})")
     group.add_argument("--profiles-file", action="append", default=[], metavar="YAML",
-                       help="add (or replace) profiles from this YAML file, same shape as submission/profiles.yaml")
+                       help="add (or replace) profiles from this YAML file, same shape as submission/harness/profiles.yaml")
     group.add_argument("--track", help="track whose time budget applies (a challenge_id, e.g. "
                        "amazon-kdd-cup-24-shopping-knowledge-reasoning); default: the data's only track, "
                        "else amazon-kdd-cup-24-all-around")

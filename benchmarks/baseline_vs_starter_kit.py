@@ -6,7 +6,7 @@ prompt prefixed with its system prompt (no chat template), one ``generate`` per 
 1 new token for multiple choice and 100 for everything else, greedy, no constrained decoding, the raw
 text returned. The baseline is ``models.transformers_model.TransformersModel`` as configured by
 ``models/baseline.yaml``. Both get the same batches, formed as the grader forms them
-(``submission.harness.iter_batches``), of the baseline's batch size.
+(``submission.harness.batches.iter_batches``), of the baseline's batch size.
 
 The two take turns on each batch, so that load from other processes on a shared machine falls on
 both alike. Reported per data file: questions per second, seconds per track (each batch's time shared
@@ -31,9 +31,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from submission.data import TRACKS, Question, load_questions  # noqa: E402
-from submission.harness import iter_batches  # noqa: E402
-from submission.scoring import ScoringConfig, check_scoring_ready, score_outputs  # noqa: E402
+from submission.harness.batches import iter_batches  # noqa: E402
+from submission.scoring.data import TRACKS, Question, load_questions  # noqa: E402
+from submission.scoring.scorer import ScoringConfig, check_scoring_ready, score_outputs  # noqa: E402
 
 EXAMPLES = """examples:
   python benchmarks/baseline_vs_starter_kit.py                  # development split and sample split
@@ -216,6 +216,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     import torch
+
     from models.transformers_model import TransformersModel
 
     paths = data_files(args.data)

@@ -18,8 +18,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from submission.data import TRACKS  # noqa: E402
-from submission.intervals import TaskSamples, bootstrap, paired_bootstrap  # noqa: E402
+from submission.reports.intervals import TaskSamples, bootstrap, paired_bootstrap  # noqa: E402
+from submission.scoring.data import TRACKS  # noqa: E402
 
 
 def tasks(seed: int, n: int = 350) -> list[TaskSamples]:

@@ -35,9 +35,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from submission.data import ALL_AROUND, TRACKS, Question  # noqa: E402
-from submission.harness import ModelSpec, RunOutcome, run_model  # noqa: E402
-from submission.profiles import limits_for, load_profiles, profile_from_dict  # noqa: E402
+from submission.harness.outcome import ModelSpec, RunOutcome
+from submission.harness.profiles import limits_for, load_profiles, profile_from_dict  # noqa: E402
+from submission.harness.runner import run_model  # noqa: E402
+from submission.scoring.data import ALL_AROUND, TRACKS, Question  # noqa: E402
 
 GIB = 1024**3
 QUESTIONS = [Question(row, f"question {row}", False) for row in range(4)]
@@ -114,7 +115,7 @@ def environment() -> dict:
     info = {"torch": torch.__version__, "cuda": torch.version.cuda, "devices": [
         {"name": torch.cuda.get_device_name(i), "total_gib": round(torch.cuda.get_device_properties(i).total_memory / GIB, 2)}
         for i in range(torch.cuda.device_count())]}
-    from submission.limits import load_nvml
+    from submission.harness.limits import load_nvml
 
     nvml = load_nvml()
     info["nvml"] = nvml is not None

@@ -24,10 +24,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from submission.data import ALL_AROUND, Question  # noqa: E402
-from submission.harness import ModelSpec, run_model, run_predictions  # noqa: E402
-from submission.predictions import PredictionWriter  # noqa: E402
-from submission.profiles import load_profiles, limits_for  # noqa: E402
+from submission.harness.batches import run_predictions  # noqa: E402
+from submission.harness.outcome import ModelSpec
+from submission.harness.predictions import PredictionWriter  # noqa: E402
+from submission.harness.profiles import limits_for, load_profiles  # noqa: E402
+from submission.harness.runner import run_model
+from submission.scoring.data import ALL_AROUND, Question  # noqa: E402
 
 
 class InstantModel:

@@ -26,10 +26,11 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
 import reference_grader  # noqa: E402
 from reference_grader import TRICKY, perfect_output  # noqa: E402
-from submission.data import load_questions  # noqa: E402
+
 from submission import embeddings  # noqa: E402
-from submission.embeddings import load_model, resolve_model_path  # noqa: E402
-from submission.scoring import ScoringConfig, score_outputs  # noqa: E402
+from submission.scoring.data import load_questions  # noqa: E402
+from submission.scoring.embeddings import load_model, resolve_model_path  # noqa: E402
+from submission.scoring.scorer import ScoringConfig, score_outputs  # noqa: E402
 
 DEV = ROOT.parent / "shared" / "data" / "development.json"
 
@@ -51,7 +52,7 @@ def replicate(questions, copies: int, seed: int):
 
 
 class EmbedTimer:
-    """Wraps submission.embeddings.embed to time the embedding share of scoring."""
+    """Wraps submission.scoring.embeddings.embed to time the embedding share of scoring."""
 
     def __init__(self):
         self.seconds, self.texts, self._embed = 0.0, 0, embeddings.embed

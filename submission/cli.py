@@ -23,19 +23,19 @@ class Command:
 
 
 COMMANDS: tuple[Command, ...] = (
-    Command("docker build", "submission.docker_runner:docker_build_main",
+    Command("docker build", "submission.grading.commands:docker_build_main",
             "build the submission's image from docker/Dockerfile; prints its size and build time (--save FILE)"),
-    Command("docker run", "submission.grader:docker_run_main",
+    Command("docker run", "submission.grading.commands:docker_run_main",
             "run the image the grader's way on a split, score it on the host, write results.json"),
-    Command("check", "submission.check:check_main",
+    Command("check", "submission.grading.check:check_main",
             "validate a submission before pushing: UserModel, aicrowd.json, weights, .dockerignore, size, smoke run"),
-    Command("grade", "submission.grader:grade_main",
+    Command("grade", "submission.grading.commands:grade_main",
             "organiser: run one submission on test inputs, score it against the truth, write scores.json"),
-    Command("leaderboard", "submission.leaderboard:leaderboard_main",
+    Command("leaderboard", "submission.grading.leaderboard:leaderboard_main",
             "organiser: merge graded runs (scores.json) into a Markdown and CSV leaderboard"),
-    Command("report", "submission.html_report:main_report",
+    Command("report", "submission.reports.html:main_report",
             "write report.html and scores.png for a run folder"),
-    Command("compare", "submission.compare:main_compare",
+    Command("compare", "submission.reports.compare:main_compare",
             "compare two run folders: paired bootstrap deltas per task, track and all-around"),
 )
 

@@ -1,4 +1,4 @@
-"""What a run records about where it ran: kit version, git revision, packages, device."""
+"""Where the kit is, and what a run records about where it ran: kit version, git revision, packages, device."""
 
 from __future__ import annotations
 
@@ -9,6 +9,8 @@ import sys
 from pathlib import Path
 
 from . import __version__
+
+KIT_ROOT = Path(__file__).resolve().parent.parent  # the kit's repository: submission/, models/, docker/, data/
 
 PACKAGES = (
     "torch", "transformers", "sentence-transformers", "sacrebleu", "rouge-score", "numpy",

@@ -9,12 +9,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Sequence
 
-from .data import Question
-from .html_report import data_digest, write_reports
-from .loading import DEFAULT_MODEL
-from .predictions import PREDICTIONS_FILE, write_scored
-from .report import RESULTS_FILE, results_dict, scored_records, write_json
-from .scoring import RunResult
+from ..harness.predictions import PREDICTIONS_FILE, write_scored
+from ..loading import DEFAULT_MODEL
+from ..scoring.data import Question
+from ..scoring.scorer import RunResult
+from .html import write_reports
+from .results import RESULTS_FILE, results_dict, scored_records, write_json
+from .run_view import data_digest
 
 KEPT_FIELDS = ("batch", "batch_size", "latency_s", "elapsed_s")  # run fields kept in the scored predictions
 

@@ -14,9 +14,9 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
+from ..errors import DataError
 from . import embeddings
 from .data import TRACKS, Question
-from .errors import DataError
 from .metrics import aggregate, cosine_score, f1_from_counts, get_metric
 from .parsers import Parsed, parse
 

@@ -3,7 +3,7 @@
 ``python -m submission compare RUN_A RUN_B`` reads two run folders (local_evaluation.py, the Docker
 runner or the grader), pairs their questions by row, and reports B minus A for every task, track, the
 all-around score and the task mean, each with a paired bootstrap interval and p-value
-(``submission.intervals.paired_bootstrap``). It lists the questions that flipped from right to wrong
+(``intervals.paired_bootstrap``). It lists the questions that flipped from right to wrong
 and back (right = sample score >= 0.5, ``intervals.is_right``), prints a table and writes
 ``compare.html`` with a chart of the deltas. Runs scored on different data files are refused.
 """
@@ -18,13 +18,21 @@ from typing import Sequence
 
 import numpy as np
 
-from .data import TRACKS
-from .errors import DataError, KitError
-from .html_report import (Bar, Panel, RunView, as_json, bar_chart, card, data_digest, esc, excerpt, fmt,
-                          load_run_dir, page, png_img, pre, table)
-from .intervals import (RESAMPLES, RIGHT_THRESHOLD, Comparison, Difference, TaskSamples, format_p, is_right,
-                        paired_bootstrap)
-from .report import short_track
+from ..errors import DataError, KitError
+from ..scoring.data import TRACKS, short_track
+from .charts import Bar, Panel, bar_chart
+from .pages import png_base64, render
+from .intervals import (
+    RESAMPLES,
+    RIGHT_THRESHOLD,
+    Comparison,
+    Difference,
+    TaskSamples,
+    format_p,
+    is_right,
+    paired_bootstrap,
+)
+from .run_view import RunView, data_digest, load_run_dir
 
 COMPARE_FILE = "compare.html"
 PROG = "python -m submission compare"
@@ -214,74 +222,38 @@ def delta_chart(rc: RunComparison) -> bytes:
                      f"delta (whiskers: {r.confidence:.0%} paired bootstrap interval; green/red: interval excludes 0)")
 
 
-def _diff_row(label: str, d: Difference, resamples: int) -> list[str]:
-    cls = "good" if d.low > 0 else "bad" if d.high < 0 else ""
-    return [label, fmt(d.a), fmt(d.b), f'<span class="{cls}">{d.delta:+.4f}</span>', _span(d),
-            esc(format_p(d.p_value, resamples)), esc(direction(d))]
+def _diff(label: str, d: Difference, resamples: int) -> dict:
+    """One difference as a table row shows it."""
+    return {"label": label, "a": d.a, "b": d.b, "delta": f"{d.delta:+.4f}", "span": _span(d),
+            "cls": "good" if d.low > 0 else "bad" if d.high < 0 else "", "p": format_p(d.p_value, resamples),
+            "direction": direction(d)}
 
 
-def _flip_table(rc: RunComparison, flips: list[Flip], title: str, id_: str) -> str:
-    rows = []
-    for flip in flips[:MAX_FLIPS_SHOWN]:
-        question = rc.a.questions.get(flip.row)
-        rows.append([str(flip.row), esc(flip.task_name), fmt(flip.score_a), fmt(flip.score_b),
-                     pre(excerpt(question.prompt)) if question else "",
-                     pre(excerpt(rc.a.records[flip.row].get("output", ""), 400, 0)),
-                     pre(excerpt(rc.b.records[flip.row].get("output", ""), 400, 0)),
-                     pre(as_json(question.truth)) if question else ""])
-    more = f" (first {MAX_FLIPS_SHOWN} shown)" if len(flips) > MAX_FLIPS_SHOWN else ""
-    headers = ["row", "task", "score A", "score B", "prompt", "output A", "output B", "truth"]
-    return (f"<h3>{esc(title)}: {len(flips):,}{esc(more)}</h3>"
-            + (table(headers, rows, numeric=(0, 2, 3), id_=id_) if rows else '<p class="note">none</p>'))
-
-
-def _summary_section(rc: RunComparison) -> str:
-    r, level = rc.result, f"{rc.result.confidence:.0%}"
-    p_text = lambda d: format_p(d.p_value, r.resamples)  # noqa: E731
-    cards = [card("all-around delta (B - A)", f"{r.all_around.delta:+.4f}",
-                  f"{level} interval {_span(r.all_around)}, p {p_text(r.all_around)}", "all-around-delta", True)]
-    cards += [card(short_track(t), f"{d.delta:+.4f}", f"{_span(d)}, p {p_text(d)}", f"delta-{short_track(t)}")
-              for t, d in r.tracks.items()]
-    rows = [_diff_row("all-around", r.all_around, r.resamples), _diff_row("task mean", r.task_mean, r.resamples)]
-    rows += [_diff_row(esc(short_track(t)), d, r.resamples) for t, d in r.tracks.items()]
-    how = (f"delta = B - A. Intervals: {level} paired bootstrap: both runs are scored on the same resampled "
-           "questions (within tasks, official aggregation), so questions both runs get right or wrong add no noise. "
-           "When the interval excludes 0 (green or red) the change is unlikely to be noise. p: two-sided bootstrap "
-           "p-value, 2k / B where k of the B resampled deltas fall on the other side of 0 (0 included). Flips: a "
-           f"question is right when its sample score is at least {RIGHT_THRESHOLD} (for accuracy: the right answer).")
-    summary = table(["", "A", "B", "delta", f"{level} interval", "p", ""], rows, numeric=(1, 2, 3, 4, 5),
-                    id_="summary-table")
-    return (f'<section id="summary"><div class="cards">{"".join(cards)}</div>'
-            f'<p class="note">{how}</p>{summary}</section>')
-
-
-def _task_section(rc: RunComparison) -> str:
-    r, flips = rc.result, _flip_counts(rc)
-    rows = [[esc(name), esc(short_track(rc.a.results["tasks"][name]["track"])), str(rc.task_n[name]),
-             *_diff_row("", d, r.resamples)[1:], str(flips[name][0]), str(flips[name][1])]
-            for name, d in r.tasks.items()]
-    headers = ["task", "track", "n", "A", "B", "delta", f"{r.confidence:.0%} interval", "p", "", "fixed", "broken"]
-    return (f'<section id="tasks"><h2>Tasks</h2>'
-            f'{table(headers, rows, numeric=(2, 3, 4, 5, 6, 7, 9, 10), id_="task-table")}</section>')
+def _flips(rc: RunComparison, flips: list[Flip]) -> list[dict]:
+    return [{"row": f.row, "task": f.task_name, "score_a": f.score_a, "score_b": f.score_b,
+             "question": rc.a.questions.get(f.row), "output_a": rc.a.records[f.row].get("output", ""),
+             "output_b": rc.b.records[f.row].get("output", "")} for f in flips[:MAX_FLIPS_SHOWN]]
 
 
 def render_compare(rc: RunComparison, chart_png: bytes) -> str:
-    r = rc.result
+    r, level = rc.result, f"{rc.result.confidence:.0%}"
+    p_text = lambda d: format_p(d.p_value, r.resamples)  # noqa: E731
+    cards = [{"label": "all-around delta (B - A)", "value": f"{r.all_around.delta:+.4f}", "id": "all-around-delta",
+              "detail": f"{level} interval {_span(r.all_around)}, p {p_text(r.all_around)}", "main": True}]
+    cards += [{"label": short_track(t), "value": f"{d.delta:+.4f}", "detail": f"{_span(d)}, p {p_text(d)}",
+               "id": f"delta-{short_track(t)}", "main": False} for t, d in r.tracks.items()]
+    overall = [_diff("all-around", r.all_around, r.resamples), _diff("task mean", r.task_mean, r.resamples)]
+    overall += [_diff(short_track(t), d, r.resamples) for t, d in r.tracks.items()]
+    flips = _flip_counts(rc)
+    tasks = [{**_diff(name, d, r.resamples), "track": short_track(rc.a.results["tasks"][name]["track"]),
+              "n": rc.task_n[name], "fixed": flips[name][0], "broken": flips[name][1]} for name, d in r.tasks.items()]
     meta = (f"A = {rc.a.name} ({rc.a.results.get('model', '?')}) · B = {rc.b.name} "
             f"({rc.b.results.get('model', '?')}) · data {rc.a.results.get('data_file')} · "
             f"{n_paired(rc):,} questions paired · {r.resamples:,} resamples, seed {r.seed}")
-    chart = png_img(chart_png, "bar chart of B - A per task, track and all-around, with intervals", "delta-chart")
-    body = "\n".join([
-        f'<header><h1>ShopBench run comparison</h1><p class="meta">{esc(meta)}</p></header>',
-        *[f'<div class="banner info">{esc(note)}</div>' for note in rc.notes],
-        _summary_section(rc),
-        f'<section id="chart"><h2>Deltas</h2>{chart}</section>',
-        _task_section(rc),
-        '<section id="flips"><h2>Questions that flipped</h2>'
-        + _flip_table(rc, rc.fixed, "wrong in A, right in B", "fixed")
-        + _flip_table(rc, rc.broken, "right in A, wrong in B", "broken") + "</section>",
-    ])
-    return page(f"ShopBench comparison: {rc.a.name} vs {rc.b.name}", body)
+    return render("compare.html", title=f"ShopBench comparison: {rc.a.name} vs {rc.b.name}", meta=meta,
+                  notes=rc.notes, cards=cards, level=level, right_threshold=RIGHT_THRESHOLD, overall=overall,
+                  chart_png=png_base64(chart_png), tasks=tasks, fixed=_flips(rc, rc.fixed), fixed_total=len(rc.fixed),
+                  broken=_flips(rc, rc.broken), broken_total=len(rc.broken))
 
 
 # --- command line -----------------------------------------------------------------------------------

@@ -16,9 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
-from .data import ALL_AROUND, TRACKS
-from .errors import DataError, KitError
-from .report import short_track
+from ..errors import DataError, KitError
+from ..scoring.data import ALL_AROUND, TRACKS, short_track
 
 SCORES_FILE = "scores.json"  # written by `python -m submission grade` (grader.scores_dict)
 COLUMNS = (*TRACKS, ALL_AROUND)

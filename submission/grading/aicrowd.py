@@ -14,9 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .data import suggest
-from .errors import ConfigError
-from .profiles import ALL_TRACKS, profile_name_for_aicrowd
+from ..errors import ConfigError, suggest
+from ..harness.profiles import ALL_TRACKS, profile_name_for_aicrowd
 
 AICROWD_FILE = "aicrowd.json"
 REQUIRED = ("challenge_id", "authors", "gpu")

@@ -21,177 +21,35 @@ from __future__ import annotations
 import json
 import logging
 import os
-import re
 import shutil
 import subprocess
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Callable, Sequence
 
-from .container import (CONTAINER_HOME, ENTRYPOINT, INPUT_DIR, OUTPUT_DIR, REPORT_FILE, Job, write_inputs)
-from .data import Question
-from .errors import ConfigError, KitError
-from .predictions import PREDICTIONS_FILE
-from .profiles import Limits
+from ..environment import KIT_ROOT
+from ..harness.predictions import PREDICTIONS_FILE
+from ..harness.profiles import Limits
+from ..scoring.data import Question
+from .container import (
+    CONTAINER_HOME,
+    ENTRYPOINT,
+    INPUT_DIR,
+    OUTPUT_DIR,
+    REPORT_FILE,
+    Job,
+    write_inputs,
+)
 
 log = logging.getLogger(__name__)
 
-KIT_ROOT = Path(__file__).resolve().parent.parent
-DOCKERFILE = "docker/Dockerfile"
-DEFAULT_BASE_IMAGE = "nvidia/cuda:12.1.1-runtime-ubuntu22.04"  # the Dockerfile's default BASE_IMAGE
 RUN_USER = "1001:1001"  # docker/Dockerfile's user aicrowd: the grader never runs a submission as root
 DEFAULT_GRACE_S = 60.0  # the outer deadline: the track budget plus this
 NO_LIMIT_SHM_BYTES = 2 * 1024**3  # /dev/shm when no RAM limit applies
 PIDS_LIMIT = 32768  # processes and threads in the container: a fork bomb stops here
 LOG_TAIL = 40  # lines of the container's log shown when it fails
-
-
-class DockerUnavailable(KitError):
-    """No Docker daemon answers."""
-
-
-def connect():
-    """A docker client whose daemon answers, or DockerUnavailable saying how to start one."""
-    try:
-        import docker
-    except ImportError:
-        raise DockerUnavailable("the docker SDK is not installed: pip install docker") from None
-    try:
-        client = docker.from_env(timeout=300)
-        client.ping()
-    except Exception as exc:  # noqa: BLE001 - any failure to reach the daemon
-        raise DockerUnavailable(
-            f"cannot reach the Docker daemon ({exc}); start it (e.g. `sudo systemctl start docker`, or "
-            "`sudo dockerd &`), check DOCKER_HOST, and that your user may use it (`docker info`)") from None
-    return client
-
-
-# ---------------------------------------------------------------- building
-
-
-@dataclass(frozen=True)
-class BuildOptions:
-    tag: str
-    base_image: str | None = None  # None: the Dockerfile's default (the CUDA image)
-    build_args: Mapping[str, str] = field(default_factory=dict)
-    no_cache: bool = False
-
-
-@dataclass(frozen=True)
-class BuildStep:
-    number: int
-    instruction: str
-    cached: bool
-
-
-@dataclass(frozen=True)
-class BuildResult:
-    tag: str
-    image_id: str
-    size_bytes: int
-    seconds: float
-    steps: tuple[BuildStep, ...]
-
-    def cached_steps(self, prefix: str) -> list[bool]:
-        """Whether each step whose instruction starts with ``prefix`` came from the cache."""
-        return [s.cached for s in self.steps if s.instruction.startswith(prefix)]
-
-
-def default_tag(repo: str | Path) -> str:
-    name = re.sub(r"[^a-z0-9_.-]+", "-", Path(repo).resolve().name.lower()).strip("-.") or "submission"
-    return f"shopbench-{name}:latest"
-
-
-def build_image(client, repo: str | Path, options: BuildOptions, echo: Callable[[str], None] | None = None
-                ) -> BuildResult:
-    """Build ``repo``/docker/Dockerfile with ``repo`` as the context; raises KitError if it fails."""
-    repo = Path(repo).resolve()
-    if not (repo / DOCKERFILE).is_file():
-        raise ConfigError(f"{repo / DOCKERFILE}: no such file; copy docker/ from the ShopBench kit into your "
-                          "repository")
-    args = dict(options.build_args)
-    if options.base_image:
-        args["BASE_IMAGE"] = options.base_image
-    started = time.perf_counter()
-    steps: list[BuildStep] = []
-    current: tuple[int, str] | None = None
-    tail: list[str] = []
-    image_id = None
-    stream = client.api.build(path=str(repo), dockerfile=DOCKERFILE, tag=options.tag, buildargs=args, rm=True,
-                              forcerm=True, decode=True, nocache=options.no_cache, pull=False)
-    for chunk in stream:
-        if "error" in chunk:
-            raise KitError(f"docker build of {repo} failed: {chunk['error'].strip()}\n" + "".join(tail[-LOG_TAIL:]))
-        if "aux" in chunk and "ID" in chunk["aux"]:
-            image_id = chunk["aux"]["ID"]
-        text = chunk.get("stream", "")
-        if not text:
-            continue
-        tail.append(text)
-        if echo:
-            echo(text.rstrip("\n"))
-        match = re.match(r"Step (\d+)/\d+ : (.*)", text.strip())
-        if match:
-            if current:
-                steps.append(BuildStep(current[0], current[1], False))
-            current = (int(match.group(1)), match.group(2))
-        elif current and text.strip() == "---> Using cache":
-            steps.append(BuildStep(current[0], current[1], True))
-            current = None
-    if current:
-        steps.append(BuildStep(current[0], current[1], False))
-    image = client.images.get(image_id or options.tag)
-    return BuildResult(options.tag, image.id, int(image.attrs.get("Size", 0)), time.perf_counter() - started,
-                       tuple(steps))
-
-
-def save_image(client, ref: str, path: str | Path) -> int:
-    """Write the image as a tarball that ``docker load -i`` (and ``grade --image-file``) reads; its size."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    image = client.images.get(ref)
-    tmp = path.with_name(path.name + ".tmp")
-    with tmp.open("wb") as handle:
-        for chunk in image.save(named=True):
-            handle.write(chunk)
-    os.replace(tmp, path)
-    return path.stat().st_size
-
-
-def load_image(client, path: str | Path) -> str:
-    """Load a tarball written by ``save_image`` (or ``docker save``); the loaded image's reference."""
-    path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"--image-file {path}: no such file")
-    with path.open("rb") as handle:
-        images = client.images.load(handle)
-    if not images:
-        raise ConfigError(f"{path}: holds no image; make it with `python -m submission docker build --save FILE`")
-    image = images[0]
-    return image.tags[0] if image.tags else image.id
-
-
-def read_file_from_image(client, ref: str, path: str) -> str | None:
-    """A text file of an image, read without starting it (None if absent)."""
-    import io
-    import tarfile
-
-    import docker
-
-    container = client.containers.create(ref, command=["true"], network_disabled=True)
-    try:
-        stream, _ = container.get_archive(path)
-        data = b"".join(stream)
-    except docker.errors.NotFound:
-        return None
-    finally:
-        container.remove(force=True)
-    with tarfile.open(fileobj=io.BytesIO(data)) as tar:
-        member = tar.next()
-        handle = tar.extractfile(member) if member else None
-        return handle.read().decode("utf-8") if handle else None
 
 
 # ---------------------------------------------------------------- resources
@@ -210,7 +68,7 @@ class Resources:
 
 def host_gpu_count() -> int:
     """NVIDIA GPUs on this host: NVML if available, else ``nvidia-smi -L``, else 0."""
-    from .limits import load_nvml
+    from ..harness.limits import load_nvml
 
     nvml = load_nvml()
     if nvml is not None:
@@ -431,75 +289,3 @@ def run_container(client, questions: Sequence[Question], output_dir: str | Path,
         output_dir=output_dir, resources=resources, audit=record,
         log_tail="\n".join(logs.splitlines()[-LOG_TAIL:]),
     )
-
-
-# ---------------------------------------------------------------- command line: docker build
-
-BUILD_EPILOG = """examples:
-  python -m submission docker build                           # ./docker/Dockerfile, tag shopbench-<folder>:latest
-  python -m submission docker build --repo ../my-submission --tag team-a:v3 --save team-a-v3.tar
-  python -m submission docker build --base-image my-cuda:12.1-py310
-
---save FILE writes the image as a tarball: `docker load -i FILE` loads it, and
-`python -m submission grade --image-file FILE ...` grades it.
-"""
-
-
-def describe_build(result: BuildResult) -> str:
-    cached = sum(s.cached for s in result.steps)
-    return (f"built {result.tag} ({result.image_id[7:19]}): {result.size_bytes / 1e9:.2f} GB, "
-            f"in {result.seconds:.1f} s; {cached} of {len(result.steps)} steps from the cache")
-
-
-def build_for(client, repo: str | Path, options: BuildOptions, verbose: bool = False) -> BuildResult:
-    """build_image, showing each step as it starts (every line with ``verbose``) and the summary."""
-    import sys
-
-    def echo(line: str) -> None:
-        if verbose or line.startswith("Step "):
-            print(line, file=sys.stderr, flush=True)
-
-    if not (Path(repo) / ".dockerignore").is_file():
-        print(f"note: {Path(repo) / '.dockerignore'} is missing: .git, data and runs go into the build context; "
-              "copy docker/dockerignore.template there", file=sys.stderr)
-    result = build_image(client, repo, options, echo)
-    print(describe_build(result))
-    return result
-
-
-def docker_build_main(argv: list[str], prog: str) -> int:
-    import argparse
-    import sys
-
-    from .aicrowd import load_aicrowd
-
-    parser = argparse.ArgumentParser(prog=prog, description="Build the submission's image from docker/Dockerfile, "
-                                     "the grader's way.", epilog=BUILD_EPILOG,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--repo", default=".", help="the submission's repository (default: the current folder)")
-    parser.add_argument("--tag", help="image tag (default: shopbench-<repository folder>:latest)")
-    parser.add_argument("--base-image", help=f"BASE_IMAGE build argument (default: {DEFAULT_BASE_IMAGE})")
-    parser.add_argument("--build-arg", action="append", default=[], metavar="KEY=VALUE", help="more build arguments")
-    parser.add_argument("--no-cache", action="store_true", help="rebuild every layer")
-    parser.add_argument("--save", metavar="FILE", help="also write the image as a tarball (docker load -i FILE)")
-    parser.add_argument("-v", "--verbose", action="store_true", help="show the whole build log")
-    args = parser.parse_args(argv)
-    from .grader import key_values
-
-    try:
-        repo = Path(args.repo).resolve()
-        config = load_aicrowd(repo)
-        print(f"{repo}: track {config.challenge_id}, profile {config.profile_name}, "
-              f"authors {', '.join(config.authors)}")
-        client = connect()
-        build_args = key_values(args.build_arg, "--build-arg")
-        options = BuildOptions(args.tag or default_tag(repo), args.base_image, build_args, args.no_cache)
-        result = build_for(client, repo, options, args.verbose)
-        if args.save:
-            size = save_image(client, result.tag, args.save)
-            print(f"saved {args.save} ({size / 1e9:.2f} GB): `docker load -i {args.save}` loads it; "
-                  f"`python -m submission grade --image-file {args.save} ...` grades it")
-    except KitError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    return 0

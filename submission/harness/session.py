@@ -1,14 +1,9 @@
-"""The prediction loop: questions reach the model the grader's way, answers are checked and saved.
+"""Supervising one model process: its channel, deadlines, resources, predictions and verdict.
 
-Batches are formed as the grader forms them: questions are grouped only by ``is_multiple_choice``
-(non-multiple-choice first, then multiple choice, each in data order), and each batch holds
-``get_batch_size()`` prompts, asked again before every batch. The model never sees the task type.
-
-``run_model`` is the grader-faithful harness used by ``local_evaluation.py``, the container entry point
-and the grader: the model runs in its own process (``submission/child.py``) under a profile's limits
-(per-batch deadline, track budget, RAM, GPU count and memory), this process owns the deadlines, appends
-each batch's answers to predictions.jsonl as they arrive, and names how the run ended (``Verdict``).
-``run_predictions`` is the same loop in-process, without limits.
+``Session`` starts ``python -m submission.harness.child``, reads its messages (``Receiver``), enforces
+the per-batch deadline and the track budget, polls RAM and GPU memory (``limits.ResourceMonitor``),
+appends each answered batch to predictions.jsonl and decides the ``Verdict``. ``runner.run_model`` is
+the only caller.
 """
 
 from __future__ import annotations
@@ -19,210 +14,28 @@ import select
 import signal
 import subprocess
 import sys
-import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator, Mapping, Sequence
 
+from ..environment import KIT_ROOT
+from ..errors import ConfigError
+from ..scoring.data import Question
 from . import verdict as verdicts
-from .data import Question
-from .errors import ConfigError, DataError, ModelOutputError
-from .predictions import PREDICTIONS_FILE, PredictionWriter, ResumeState, prepare_resume
-from .profiles import UNLIMITED, Limits
-
-MIN_BATCH_SIZE, MAX_BATCH_SIZE = 1, 16
-KIT_ROOT = Path(__file__).resolve().parent.parent
-
-
-@dataclass(frozen=True)
-class BatchRecord:
-    index: int
-    rows: tuple[int, ...]
-    is_multiple_choice: bool
-    latency_s: float
+from .limits import ResourceMonitor, plan_gpus
+from .outcome import (
+    BatchRecord,
+    GpuUsage,
+    HarnessOptions,
+    ModelSpec,
+    Progress,
+    RunOutcome,
+)
+from .predictions import PredictionWriter, ResumeState
+from .profiles import Limits
 
 
-def batch_size_of(model) -> int:
-    size = model.get_batch_size()
-    if not isinstance(size, int) or isinstance(size, bool) or not MIN_BATCH_SIZE <= size <= MAX_BATCH_SIZE:
-        raise ModelOutputError(
-            f"get_batch_size() returned {size!r}; it must return an int from {MIN_BATCH_SIZE} to {MAX_BATCH_SIZE}"
-        )
-    return size
-
-
-def check_responses(responses, prompts: Sequence[str], batch_index: int) -> list[str]:
-    """The model's answers for one batch, or ModelOutputError saying what is wrong with them."""
-    if not isinstance(responses, (list, tuple)):
-        raise ModelOutputError(
-            f"batch {batch_index}: batch_predict returned {type(responses).__name__}; it must return a list "
-            f"of {len(prompts)} strings"
-        )
-    if len(responses) != len(prompts):
-        raise ModelOutputError(
-            f"batch {batch_index}: batch_predict returned {len(responses)} responses for {len(prompts)} "
-            "prompts; return exactly one string per prompt, in order"
-        )
-    for i, response in enumerate(responses):
-        if not isinstance(response, str):
-            raise ModelOutputError(
-                f"batch {batch_index}: response {i} is {type(response).__name__} ({response!r:.40}); "
-                "every response must be a str (for multiple choice, e.g. '2')"
-            )
-    return list(responses)
-
-
-def grader_order(questions: Sequence[Question]) -> list[Question]:
-    """Non-multiple-choice questions, then multiple-choice ones, each group in data order."""
-    return [q for q in questions if not q.is_multiple_choice] + [q for q in questions if q.is_multiple_choice]
-
-
-def iter_batches(model, questions: Sequence[Question]) -> Iterator[list[Question]]:
-    """Yield batches, asking the model for its batch size before each one; never mixes the groups."""
-    for is_mc in (False, True):
-        group = [q for q in questions if q.is_multiple_choice == is_mc]
-        start = 0
-        while start < len(group):
-            size = batch_size_of(model)
-            yield group[start : start + size]
-            start += size
-
-
-def run_predictions(
-    model,
-    questions: Sequence[Question],
-    writer: PredictionWriter,
-    on_batch: Callable[[BatchRecord], None] | None = None,
-) -> list[BatchRecord]:
-    """Run the model in this process, without limits, appending each batch's answers to ``writer``.
-
-    A model that breaks the interface raises ModelOutputError; every earlier batch is already on disk.
-    """
-    records = []
-    for index, batch in enumerate(iter_batches(model, questions)):
-        prompts = [q.prompt for q in batch]
-        is_mc = batch[0].is_multiple_choice
-        started = time.perf_counter()
-        responses = model.batch_predict({"prompt": prompts}, is_mc)
-        latency = time.perf_counter() - started
-        responses = check_responses(responses, prompts, index)
-        writer.write_batch(
-            {"row": q.row, "output": r, "batch": index, "latency_s": round(latency, 6)}
-            for q, r in zip(batch, responses)
-        )
-        record = BatchRecord(index, tuple(q.row for q in batch), is_mc, latency)
-        records.append(record)
-        if on_batch:
-            on_batch(record)
-    return records
-
-
-# ---------------------------------------------------------------- the grader-faithful harness
-
-
-@dataclass(frozen=True)
-class ModelSpec:
-    """Which model to build and how: 'module:Class' (None: models.user_config:UserModel), the folder
-    its module path is relative to, the seed (SHOPBENCH_SEED) and extra environment variables."""
-
-    model: str | None = None
-    repo: str = "."
-    seed: int = 0
-    env: Mapping[str, str] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class HarnessOptions:
-    resume: bool = False  # continue predictions.jsonl after its last complete batch
-    poll_s: float = 0.2  # how often RAM and GPU memory are sampled
-    kill_grace_s: float = 1.0  # SIGTERM, then SIGKILL after this long
-    exit_wait_s: float = 10.0  # how long a model that answered everything may take to exit
-    fsync_every_s: float = 1.0  # every batch is flushed; fsynced at most this often
-
-
-@dataclass(frozen=True)
-class Progress:
-    answered: int
-    total: int
-    elapsed_s: float
-    projected_s: float | None  # projected wall time of the whole run at the current rate
-    budget_s: float | None
-
-
-@dataclass(frozen=True)
-class GpuUsage:
-    index: int
-    name: str
-    peak_bytes: int | None  # this process's own memory as NVML reports it
-    torch_peak_bytes: int | None  # torch.cuda.max_memory_reserved
-    cap_bytes: int | None
-
-
-@dataclass(frozen=True)
-class RunOutcome:
-    verdict: verdicts.Verdict
-    limits: Limits
-    n_questions: int
-    n_answered: int  # including the rows of a resumed run
-    n_resumed: int
-    batches: tuple[BatchRecord, ...]  # this session's
-    init_s: float | None  # building the model (its constructor and the import of its module)
-    wall_s: float  # this session, from starting the process to its end
-    prior_elapsed_s: float  # a resumed run's earlier sessions
-    projected_s: float | None
-    peak_rss_bytes: int | None
-    gpus: tuple[GpuUsage, ...]
-    notes: tuple[str, ...]
-    traceback: str | None = None
-    startup_s: float | None = None  # from starting the process to the model being ready (includes init_s)
-
-    @property
-    def elapsed_s(self) -> float:
-        return self.prior_elapsed_s + self.wall_s
-
-
-def run_model(
-    spec: ModelSpec,
-    questions: Sequence[Question],
-    out_dir: str | Path,
-    limits: Limits = UNLIMITED,
-    options: HarnessOptions = HarnessOptions(),
-    on_progress: Callable[[Progress], None] | None = None,
-) -> RunOutcome:
-    """Run the model on ``questions`` (test format is enough) in a child process under ``limits``.
-
-    Answers are appended to ``out_dir``/predictions.jsonl batch by batch. Returns how the run ended;
-    raises ConfigError only when the model cannot be found (a bad spec, not a model failure).
-    """
-    from .limits import load_nvml
-
-    path = Path(out_dir) / PREDICTIONS_FILE
-    state = prepare_resume(path) if options.resume else ResumeState()
-    _check_resumable(state, questions, path)
-    todo = [q for q in grader_order(questions) if q.row not in state.rows]
-    work = _Work(tuple(todo), state, len(questions), load_nvml() if limits.gpus != 0 else None)
-    session = _Session(spec, limits, options, work, on_progress)
-    with PredictionWriter(path, append=options.resume, fsync_every_s=options.fsync_every_s) as writer:
-        if not todo:
-            return session.outcome(verdicts.ok(len(questions)))
-        with tempfile.TemporaryDirectory(prefix="shopbench-") as tmp:
-            session.start(Path(tmp), writer)
-            try:
-                verdict = session.supervise()
-            finally:
-                session.stop()
-    return session.outcome(verdict)
-
-
-def _check_resumable(state: ResumeState, questions: Sequence[Question], path: Path) -> None:
-    unknown = state.rows - {q.row for q in questions}
-    if unknown:
-        raise DataError(f"{path}: row {min(unknown)} is not a question of this data; resume with the same "
-                        "--data and --limit as the interrupted run")
-
-
-class _Receiver:
+class Receiver:
     """JSON lines from the child's pipe, with a timeout."""
 
     def __init__(self, fd: int):
@@ -240,19 +53,17 @@ class _Receiver:
 
 
 @dataclass(frozen=True)
-class _Work:
+class Work:
     todo: tuple[Question, ...]  # in grader order, without the rows a resumed run already answered
     state: ResumeState
     n_questions: int
     nvml: object  # the initialised pynvml module, or None
 
 
-class _Session:
+class Session:
     """One child process and its supervision: deadlines, resources, predictions, the verdict."""
 
-    def __init__(self, spec: ModelSpec, limits: Limits, options: HarnessOptions, work: _Work, on_progress):
-        from .limits import ResourceMonitor, plan_gpus
-
+    def __init__(self, spec: ModelSpec, limits: Limits, options: HarnessOptions, work: Work, on_progress):
         self.spec, self.limits, self.options, self.on_progress = spec, limits, options, on_progress
         self.todo, self.state, self.n_questions = work.todo, work.state, work.n_questions
         self.plan = plan_gpus(limits.gpus, work.nvml)
@@ -278,12 +89,12 @@ class _Session:
         self.started = time.monotonic()
         try:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "submission.child", str(job), str(write_fd)],
+                [sys.executable, "-m", "submission.harness.child", str(job), str(write_fd)],
                 pass_fds=(write_fd,), env=self._env(), stdin=subprocess.DEVNULL, start_new_session=True,
             )
         finally:
             os.close(write_fd)
-        self.receiver = _Receiver(read_fd)
+        self.receiver = Receiver(read_fd)
         self.next_poll = self.started
 
     def _job(self) -> dict:

@@ -14,8 +14,8 @@ from typing import Any, Mapping, Sequence
 
 import yaml
 
-from .data import ALL_AROUND, TRACKS, Question, suggest
-from .errors import ConfigError
+from ..errors import ConfigError, suggest
+from ..scoring.data import ALL_AROUND, TRACKS, Question
 
 PROFILES_FILE = Path(__file__).with_name("profiles.yaml")
 DEFAULT_PROFILE = "phase2"

@@ -2,7 +2,7 @@
 
 Each per-sample metric takes ``(parsed_prediction, truth)`` and returns a float (micro F1 returns
 ``(tp, fp, fn)`` counts). Embedding metrics score many samples at once, since embedding is the cost:
-see ``submission.embeddings``. Aggregation is separate: ``aggregate``.
+see ``submission.scoring.embeddings``. Aggregation is separate: ``aggregate``.
 """
 
 from __future__ import annotations
@@ -13,8 +13,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from .data import suggest
-from .errors import ConfigError
+from ..errors import ConfigError, suggest
 
 
 def accuracy(parsed: int, truth: int) -> float:

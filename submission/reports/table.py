@@ -1,63 +1,12 @@
-"""What a run writes and prints: results.json, scored predictions, the terminal table."""
+"""The terminal table a run prints: tasks, tracks, all-around, task mean, intervals, parse failures."""
 
 from __future__ import annotations
 
 import json
-import os
-from dataclasses import asdict
-from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
-from .data import TRACKS, Question
-from .scoring import RunResult
-
-RESULTS_FILE = "results.json"
-
-
-def short_track(track: str) -> str:
-    return track.replace("amazon-kdd-cup-24-", "")
-
-
-def results_dict(result: RunResult, meta: dict[str, Any]) -> dict[str, Any]:
-    """The results.json content: scores first, then everything needed to reproduce them."""
-    tasks = {}
-    for name, task in result.tasks.items():
-        entry = asdict(task)
-        del entry["task_name"]
-        tasks[name] = entry
-    return {
-        "all_around": result.all_around,
-        "task_mean": result.task_mean,
-        "tracks": result.tracks,
-        "missing_tracks": list(result.missing_tracks),
-        "tasks": tasks,
-        "parse_failures": sum(t.parse_failures for t in result.tasks.values()),
-        **meta,
-    }
-
-
-def write_json(path: str | Path, content: dict[str, Any]) -> None:
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(content, indent=2, ensure_ascii=False, default=str) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
-
-
-def scored_records(
-    questions: Sequence[Question], outputs: dict[int, str], result: RunResult, extra: dict[int, dict]
-) -> list[dict[str, Any]]:
-    """One record per question, in data order: row, output, parsed, score, parse_failed (+ run fields)."""
-    records = []
-    for q in questions:
-        sample = result.samples[q.row]
-        record = {"row": q.row, "task_name": q.task_name, "output": outputs[q.row], "parsed": sample.parsed,
-                  "score": sample.score, "parse_failed": sample.parse_failed}
-        if sample.counts is not None:
-            record["tp_fp_fn"] = list(sample.counts)
-        for key, value in extra.get(q.row, {}).items():
-            record.setdefault(key, value)
-        records.append(record)
-    return records
+from ..scoring.data import TRACKS, short_track
+from ..scoring.scorer import RunResult
 
 
 def format_table(result: RunResult, intervals: dict[str, Any] | None = None) -> str:

@@ -27,10 +27,10 @@ from typing import Any, Iterator, Mapping, Sequence
 
 import numpy as np
 
-from .data import TRACKS, Question
-from .errors import DataError
-from .metrics import get_metric
-from .scoring import RunResult
+from ..errors import DataError
+from ..scoring.data import TRACKS, Question
+from ..scoring.metrics import get_metric
+from ..scoring.scorer import RunResult
 
 RESAMPLES = 1000
 CONFIDENCE = 0.95

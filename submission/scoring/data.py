@@ -7,13 +7,12 @@ model): only ``input_field`` and ``is_multiple_choice``.
 
 from __future__ import annotations
 
-import difflib
 import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
-from .errors import DataError
+from ..errors import DataError, suggest
 
 TRACKS = (
     "amazon-kdd-cup-24-understanding-shopping-concepts",
@@ -40,6 +39,11 @@ DEV_FIELDS = ("input_field", "output_field", "task_name", "task_type", "metric",
 TEST_FIELDS = ("input_field", "is_multiple_choice")
 
 
+def short_track(track: str) -> str:
+    """'shopping-knowledge-reasoning' for 'amazon-kdd-cup-24-shopping-knowledge-reasoning'."""
+    return track.replace("amazon-kdd-cup-24-", "")
+
+
 @dataclass(frozen=True)
 class Question:
     """One line of a data file. ``row`` is its 0-based line number among the questions.
@@ -59,12 +63,6 @@ class Question:
     @property
     def has_truth(self) -> bool:
         return self.metric is not None
-
-
-def suggest(name: str, known: list[str] | tuple[str, ...]) -> str:
-    """A 'did you mean' hint for an unknown name, or '' when nothing is close."""
-    close = difflib.get_close_matches(name, list(known), n=1, cutoff=0.6)
-    return f"did you mean '{close[0]}'? " if close else ""
 
 
 def _known(name: str, value: str, allowed: tuple[str, ...] | list[str], where: str) -> str:

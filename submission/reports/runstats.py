@@ -11,9 +11,9 @@ from collections import defaultdict
 from dataclasses import asdict
 from typing import Any, Sequence
 
-from .data import Question
-from .harness import RunOutcome
-from .profiles import Limits, Profile
+from ..harness.outcome import RunOutcome
+from ..harness.profiles import Limits, Profile
+from ..scoring.data import Question
 
 SLOWEST = 5
 

@@ -1,4 +1,4 @@
-"""The model's own process: ``python -m submission.child JOB_FILE FD``.
+"""The model's own process: ``python -m submission.harness.child JOB_FILE FD``.
 
 The supervisor (``harness.run_model``) writes the job (model spec, prompts in grader order, limits) to
 JOB_FILE and reads JSON lines from the pipe FD. This process applies the resource limits, imports and
@@ -23,9 +23,9 @@ import time
 import traceback
 from typing import Any
 
+from ..errors import KitError, ModelOutputError
 from . import limits
-from .errors import KitError, ModelOutputError
-from .harness import batch_size_of, check_responses
+from .batches import batch_size_of, check_responses
 
 
 class Channel:
@@ -80,7 +80,7 @@ def seed_loaded(seed: int) -> None:
 
 def build_model(job: dict[str, Any], channel: Channel):
     """Import and construct the model; returns it, or None after reporting a failure."""
-    from .loading import load_model_class
+    from ..loading import load_model_class
 
     started = time.perf_counter()
     try:

@@ -25,12 +25,12 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any, Sequence
 
-from . import __version__
-from .data import Question, load_questions
-from .errors import DataError
-from .harness import BatchRecord, GpuUsage, RunOutcome
-from .profiles import Limits
-from .verdict import STATUSES, Verdict
+from .. import __version__
+from ..errors import DataError
+from ..harness.outcome import BatchRecord, GpuUsage, RunOutcome
+from ..harness.profiles import Limits
+from ..harness.verdict import STATUSES, Verdict
+from ..scoring.data import Question, load_questions
 
 CONTAINER_HOME = "/home/aicrowd"  # where docker/Dockerfile puts the repository
 INPUT_DIR = "/shopbench/input"

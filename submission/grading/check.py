@@ -24,11 +24,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+from ..environment import KIT_ROOT
+from ..errors import KitError
+from ..scoring.data import ALL_AROUND, Question, load_questions
 from .aicrowd import load_aicrowd
-from .data import ALL_AROUND, Question, load_questions
-from .errors import KitError
 
-KIT_ROOT = Path(__file__).resolve().parent.parent
 SAMPLE_DATA = KIT_ROOT / "data" / "sample.json"
 # "The maximum size of a submission is 25GB (including model checkpoints)": the challenge page's news of
 # March 25th, 2024 (aicrowd.com/challenges/amazon-kdd-cup-2024-multi-task-online-shopping-challenge-for-llms).
@@ -38,7 +38,7 @@ LFS_POINTER_PREFIX = b"version https://git-lfs.github.com/spec/v1"
 SKIP_DIRS = {".git", ".venv", "venv", "__pycache__", "node_modules", ".pytest_cache"}
 MUST_EXCLUDE = {".git": ".git/HEAD", "local data": "data/development.json"}
 SHOULD_EXCLUDE = {"virtual environments": ".venv/bin/python", "run outputs": "runs/run1/results.json"}
-MUST_INCLUDE = ("aicrowd.json", "requirements.txt", "models/user_config.py", "submission/harness.py",
+MUST_INCLUDE = ("aicrowd.json", "requirements.txt", "models/user_config.py", "submission/harness/runner.py",
                 "docker/entrypoint.py")
 
 
@@ -240,9 +240,10 @@ def check_smoke(repo: Path, options: CheckOptions) -> CheckResult:
     name = "smoke run"
     if not options.smoke:
         return CheckResult(name, "skip", "--no-smoke")
-    from .harness import ModelSpec, run_model
-    from .predictions import PREDICTIONS_FILE, read_records
-    from .profiles import Limits
+    from ..harness.outcome import ModelSpec
+    from ..harness.predictions import PREDICTIONS_FILE, read_records
+    from ..harness.profiles import Limits
+    from ..harness.runner import run_model
 
     questions = smoke_questions(options.data, options.smoke_questions)
     limits = Limits(profile="check", budget_track=ALL_AROUND, budget_s=options.smoke_timeout_s)

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
-from .data import Question, iter_json_lines
-from .errors import DataError
+from ..errors import DataError
+from ..scoring.data import Question, iter_json_lines
 
 PREDICTIONS_FILE = "predictions.jsonl"
 

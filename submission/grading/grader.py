@@ -1,0 +1,265 @@
+"""Scoring a container's run on the host: the verdict, results.json, predictions.jsonl, scores.json.
+
+The container only ever sees the questions in test format; its predictions and run report come back
+through the output folder and are checked here, at the trust boundary, before anything is scored. The
+answers stay on the host: ``score_outputs`` runs in this process. ``python -m submission docker run``
+(a participant, on the development or sample split) and ``python -m submission grade`` (the organiser,
+on the test inputs and their truth) both go through ``run_and_score``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+from .. import __version__, environment
+from ..environment import KIT_ROOT
+from ..errors import ConfigError, DataError
+from ..harness import verdict as verdicts
+from ..harness.outcome import RunOutcome
+from ..harness.predictions import outputs_for, read_records
+from ..harness.profiles import Limits, Profile
+from ..reports.results import write_json
+from ..reports.run_folder import base_meta, write_run_folder, written_files
+from ..reports.runstats import run_meta
+from ..reports.table import format_table
+from ..scoring.data import ALL_AROUND, Question, load_questions, short_track
+from ..scoring.scorer import ScoringConfig, check_scoring_ready, score_outputs
+from .aicrowd import AICROWD_FILE, AicrowdConfig, load_aicrowd, loads_aicrowd
+from .container import CONTAINER_HOME, ReportError, outcome_from_report
+from .containers import ContainerRun, ContainerSettings, run_container
+from .images import read_file_from_image
+from .leaderboard import SCORES_FILE
+
+CONTAINER_DIR = "container"  # inside --output-dir: what the container wrote, and its log
+
+
+@dataclass(frozen=True)
+class RunRequest:
+    """One scored container run: which image, which questions (with their answers, kept on the host)."""
+
+    settings: ContainerSettings
+    questions: tuple[Question, ...]
+    data_path: Path  # the questions with their answers (results.json's data_file)
+    out_dir: Path
+    profile: Profile
+    limits: Limits
+    scoring: ScoringConfig = ScoringConfig()
+    limit: int | None = None  # --limit, as results.json records it
+
+
+@dataclass(frozen=True)
+class ScoredRun:
+    outcome: RunOutcome
+    container: ContainerRun
+    result: Any  # scoring.RunResult, or None when nothing was answered
+    results: dict[str, Any]  # results.json
+    n_answered: int
+
+
+# ---------------------------------------------------------------- the verdict
+
+
+def _synthesized(verdict: verdicts.Verdict, run: ContainerRun, limits: Limits, n_questions: int, n_answered: int,
+                 notes: Sequence[str]) -> RunOutcome:
+    """An outcome made on the host when the container's own report is missing or cannot be used."""
+    return RunOutcome(verdict=verdict, limits=limits, n_questions=n_questions, n_answered=n_answered, n_resumed=0,
+                      batches=(), init_s=None, wall_s=run.wall_s, prior_elapsed_s=0.0, projected_s=None,
+                      peak_rss_bytes=None, gpus=(), notes=tuple(notes))
+
+
+def decide_outcome(run: ContainerRun, limits: Limits, n_questions: int, n_answered: int) -> RunOutcome:
+    """How the run ended. The host's own observations (the outer deadline, the kernel's OOM kill, the
+    exit code) overrule the container's report, which is only trusted once validated."""
+    notes = list(run.resources.notes)
+    if run.killed_at_deadline:
+        detail = (f"the container was stopped from outside at the track budget ({limits.budget_s / 60:g} min) plus "
+                  f"{run.deadline_s - limits.budget_s:g} s grace, after {n_answered:,} of {n_questions:,} questions")
+        return _synthesized(verdicts.Verdict("timeout", detail), run, limits, n_questions, n_answered, notes)
+    ram = f"{limits.ram_bytes / 1e9:g} GB" if limits.ram_bytes else "its RAM limit"
+    if run.report is not None and run.report.get("outcome") is None and isinstance(run.report.get("error"), str):
+        verdict = verdicts.Verdict("model_error", run.report["error"][:2000])
+        return _synthesized(verdict, run, limits, n_questions, n_answered, notes)
+    try:
+        if run.report is None:
+            raise ReportError(run.report_error or "no run report")
+        outcome = outcome_from_report(run.report, limits)
+    except ReportError as exc:
+        if run.oom_killed:
+            verdict = verdicts.Verdict("memory", f"the container was killed at its RAM limit ({ram}) by the kernel")
+        else:
+            verdict = verdicts.Verdict("crashed", f"the container exited with code {run.exit_code} without a usable "
+                                       f"run report ({exc}); see {run.output_dir / 'container.log'}")
+        return _synthesized(verdict, run, limits, n_questions, n_answered, notes)
+    verdict = outcome.verdict
+    if run.oom_killed and verdict.status == "crashed":
+        verdict = verdicts.Verdict("memory", f"the container reached its RAM limit ({ram}) and the kernel's "
+                                   f"out-of-memory killer stopped the model: {verdict.detail}")
+    if verdict.ok and n_answered != n_questions:
+        verdict = verdicts.Verdict("bad_output", f"the run report says every question was answered, but "
+                                   f"predictions.jsonl holds {n_answered:,} of {n_questions:,}")
+    return RunOutcome(**{**{f: getattr(outcome, f) for f in outcome.__dataclass_fields__},
+                         "verdict": verdict, "notes": tuple(notes) + outcome.notes})
+
+
+def answered_records(path: Path, questions: Sequence[Question]) -> tuple[list[Question], dict[int, str], list[dict]]:
+    """The questions the container answered, their outputs and records; DataError when the file breaks
+    the format (unknown or repeated rows, non-string outputs)."""
+    if not path.is_file():
+        return [], {}, []
+    records = read_records(path)
+    by_row = {q.row for q in questions}
+    unknown = [r for r in records if r["row"] not in by_row]
+    if unknown:
+        raise DataError(f"{unknown[0]['_where']}: row {unknown[0]['row']} is not a question that was asked")
+    rows = {r["row"] for r in records}
+    answered = [q for q in questions if q.row in rows]
+    return answered, outputs_for(records, answered, str(path)), records
+
+
+# ---------------------------------------------------------------- run, score, write
+
+
+def run_and_score(client, request: RunRequest, on_progress=None) -> ScoredRun:
+    """Run the container, decide the verdict, score what it answered, and write what local_evaluation.py
+    writes into ``request.out_dir``: the scored predictions.jsonl, results.json, report.html, scores.png."""
+    questions = list(request.questions)
+    resolved = check_scoring_ready(questions, request.scoring)  # fail before the model runs, not after
+    request.out_dir.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+    run = run_container(client, questions, request.out_dir / CONTAINER_DIR, request.limits, request.settings,
+                        on_progress)
+    predicted = time.perf_counter()
+    outcome, answered, outputs, records = collect(run, request)
+    result = score_outputs(answered, outputs, request.scoring) if answered else None
+    timings = {"predict_s": round(predicted - started, 3), "score_s": round(time.perf_counter() - predicted, 3),
+               "batches": len(outcome.batches)}
+    results = write_results(request, run, outcome, (answered, outputs, records, result), {
+        "embedding_models": resolved, "timings": timings})
+    return ScoredRun(outcome, run, result, results, len(answered))
+
+
+def collect(run: ContainerRun, request: RunRequest) -> tuple[RunOutcome, list[Question], dict[int, str], list[dict]]:
+    """The verdict and the answered questions, outputs and records; malformed predictions are bad_output."""
+    questions = request.questions
+    try:
+        answered, outputs, records = answered_records(run.predictions_path, questions)
+    except DataError as exc:
+        verdict = verdicts.Verdict("bad_output", f"the container's predictions: {exc}")
+        return _synthesized(verdict, run, request.limits, len(questions), 0, run.resources.notes), [], {}, []
+    return decide_outcome(run, request.limits, len(questions), len(answered)), answered, outputs, records
+
+
+def write_results(request: RunRequest, run: ContainerRun, outcome: RunOutcome, scoring: tuple,
+                  extra_meta: dict[str, Any]) -> dict[str, Any]:
+    """predictions.jsonl (scored), results.json, report.html and scores.png, as local_evaluation.py writes them."""
+    answered, outputs, records, result = scoring
+    questions = list(request.questions)
+    harness = run_meta(outcome, request.profile, records, questions)
+    meta = {
+        **base_meta(request.data_path, len(questions), request.limit, request.settings.seed, request.settings.model),
+        **extra_meta, **environment.describe(KIT_ROOT), **harness,
+        "timings": {**extra_meta["timings"], **harness["timings"]},
+        "docker": docker_meta(run), "container": (run.report or {}).get("container"),
+    }
+    return write_run_folder(request.out_dir, answered, outputs, records, result, meta, request.settings.seed)
+
+
+def docker_meta(run: ContainerRun) -> dict[str, Any]:
+    return {
+        "image": run.image, "image_id": run.image_id, "exit_code": run.exit_code, "oom_killed": run.oom_killed,
+        "killed_at_deadline": run.killed_at_deadline, "deadline_s": run.deadline_s, "wall_s": round(run.wall_s, 3),
+        "resources": asdict(run.resources), "given": run.audit, "report_error": run.report_error,
+    }
+
+
+def print_report(scored: ScoredRun, out_dir: Path) -> None:
+    """What local_evaluation.py prints after a run, plus the container's log when it failed."""
+    outcome = scored.outcome
+    if not outcome.verdict.ok:
+        what = "the model broke the interface" if outcome.verdict.status == "bad_output" else outcome.verdict.status
+        print(f"error: {what}: {outcome.verdict.detail}", file=sys.stderr)
+        if scored.container.log_tail:
+            print(f"last lines of the container's log ({out_dir / CONTAINER_DIR / 'container.log'}):\n"
+                  f"{scored.container.log_tail}", file=sys.stderr)
+        print(f"\nPARTIAL RESULTS: {scored.n_answered} of {outcome.n_questions} questions answered "
+              f"(verdict: {outcome.verdict.status})")
+    if scored.result is not None:
+        print(format_table(scored.result, scored.results.get("intervals")))
+    print(f"\nverdict: {outcome.verdict}")
+    print(f"container: {scored.container.wall_s:.1f} s wall time, exit code {scored.container.exit_code}")
+    print(f"\nwrote {', '.join(written_files(scored.result))} in {out_dir}")
+
+
+# ---------------------------------------------------------------- the organiser's grade
+
+
+def track_score(results: dict[str, Any], track: str) -> float | None:
+    """The score a run on ``track``'s test set gets: all-around for the all-around track, else that track's."""
+    if track == ALL_AROUND:
+        return results.get("all_around")
+    return results.get("tracks", {}).get(track)
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def scores_dict(scored: ScoredRun, submission: dict[str, Any], track: str, truth: Path) -> dict[str, Any]:
+    """scores.json: one graded run, as the leaderboard reads it."""
+    results, outcome = scored.results, scored.outcome
+    return {
+        "format": 1, **submission, "track": track, "short_track": short_track(track),
+        "profile": outcome.limits.profile, "time_scale": outcome.limits.time_scale,
+        "verdict": {"status": outcome.verdict.status, "detail": outcome.verdict.detail},
+        "score": track_score(results, track) if outcome.verdict.ok else None,
+        "partial_score": track_score(results, track),
+        "all_around": results.get("all_around"), "task_mean": results.get("task_mean"),
+        "tracks": results.get("tracks", {}), "n_questions": outcome.n_questions, "n_answered": scored.n_answered,
+        "wall_s": round(scored.container.wall_s, 3), "image_id": scored.container.image_id,
+        "truth_sha256": file_sha256(truth), "graded_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "kit_version": __version__,
+    }
+
+
+def write_scores(out_dir: Path, scores: dict[str, Any]) -> Path:
+    path = out_dir / SCORES_FILE
+    write_json(path, scores)
+    return path
+
+
+def aligned_inputs(inputs_path: Path | None, truth_path: Path) -> tuple[list[Question], list[Question]]:
+    """The truth (development format) and the inputs, checked to hold the same questions row by row."""
+    truth = load_questions(truth_path, require_truth=True)
+    if inputs_path is None:
+        return truth, truth
+    inputs = load_questions(inputs_path)
+    if [q.row for q in inputs] != [q.row for q in truth]:
+        raise DataError(f"{inputs_path} holds {len(inputs)} questions and {truth_path} {len(truth)} (or their blank "
+                        "lines differ); the inputs and the truth must list the same questions, line by line")
+    for given, true in zip(inputs, truth):
+        if (given.prompt, given.is_multiple_choice) != (true.prompt, true.is_multiple_choice):
+            raise DataError(f"{inputs_path}:{given.row + 1}: input_field or is_multiple_choice differs from "
+                            f"{truth_path}:{true.row + 1}; the inputs and the truth must list the same questions")
+    return inputs, truth
+
+
+def submission_config(client, args, image: str, repo: Path | None) -> AicrowdConfig | None:
+    """aicrowd.json of the repository, or read from the image itself."""
+    if repo is not None:
+        return load_aicrowd(repo)
+    path = f"{CONTAINER_HOME}/{AICROWD_FILE}"
+    text = read_file_from_image(client, image, path)
+    if text is None:
+        if args.profile is None:
+            raise ConfigError(f"{image} has no {path}: pass --profile to grade it anyway")
+        return None
+    return loads_aicrowd(text, f"{image}:{path}")

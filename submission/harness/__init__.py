@@ -1,0 +1,30 @@
+"""The harness: runs a model the grader's way, under a profile's limits, and keeps every answer.
+
+Owns:
+    profiles.py, profiles.yaml  the grader's machines and limits (``Profile``), what one run enforces (``Limits``)
+    limits.py      enforcing RAM, CPUs, GPUs and GPU memory: in the model's process and by polling it
+    batches.py     grader-order batching and the checks on what ``batch_predict`` returns
+    runner.py      ``run_model``: the entry point (local_evaluation.py, the container, ``check``)
+    session.py     supervising the model's process: deadlines, resources, predictions, the verdict
+    child.py       the model's own process (``python -m submission.harness.child``)
+    outcome.py     ``ModelSpec``, ``HarnessOptions``, ``Progress``, ``RunOutcome`` and what it measured
+    verdict.py     how a run ended: ``Verdict`` and its fixed set of statuses
+    predictions.py predictions.jsonl: written batch by batch, read back, cut back for ``--resume``
+
+May import: ``submission.errors``, ``submission.environment``, ``submission.loading`` and scoring's data
+model (``scoring.data``); never the scorers, grading or reports. Nothing here imports torch: the model
+does, in its own process.
+
+Public names: run_model, ModelSpec, HarnessOptions, Progress, RunOutcome, Verdict, Profile, Limits,
+load_profiles, get_profile, limits_for, budget_track_for, PredictionWriter, read_records, outputs_for.
+"""
+
+from .._lazy import lazy_exports
+
+__getattr__, __dir__ = lazy_exports(__name__, {
+    "runner": ("run_model",),
+    "outcome": ("ModelSpec", "HarnessOptions", "Progress", "RunOutcome"),
+    "verdict": ("Verdict",),
+    "profiles": ("Profile", "Limits", "load_profiles", "get_profile", "limits_for", "budget_track_for"),
+    "predictions": ("PredictionWriter", "read_records", "outputs_for"),
+})

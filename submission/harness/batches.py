@@ -1,0 +1,94 @@
+"""Batches the grader's way, and the checks on what a model returns for one.
+
+Questions are grouped only by ``is_multiple_choice`` (non-multiple-choice first, then multiple choice,
+each in data order), and each batch holds ``get_batch_size()`` prompts, asked again before every batch.
+The model never sees the task type. ``run_predictions`` is the prediction loop in this process, without
+limits (the benchmarks' reference loop); ``runner.run_model`` is the grader-faithful one.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Callable, Iterator, Sequence
+
+from ..errors import ModelOutputError
+from ..scoring.data import Question
+from .outcome import BatchRecord
+from .predictions import PredictionWriter
+
+MIN_BATCH_SIZE, MAX_BATCH_SIZE = 1, 16
+
+
+def batch_size_of(model) -> int:
+    size = model.get_batch_size()
+    if not isinstance(size, int) or isinstance(size, bool) or not MIN_BATCH_SIZE <= size <= MAX_BATCH_SIZE:
+        raise ModelOutputError(
+            f"get_batch_size() returned {size!r}; it must return an int from {MIN_BATCH_SIZE} to {MAX_BATCH_SIZE}"
+        )
+    return size
+
+
+def check_responses(responses, prompts: Sequence[str], batch_index: int) -> list[str]:
+    """The model's answers for one batch, or ModelOutputError saying what is wrong with them."""
+    if not isinstance(responses, (list, tuple)):
+        raise ModelOutputError(
+            f"batch {batch_index}: batch_predict returned {type(responses).__name__}; it must return a list "
+            f"of {len(prompts)} strings"
+        )
+    if len(responses) != len(prompts):
+        raise ModelOutputError(
+            f"batch {batch_index}: batch_predict returned {len(responses)} responses for {len(prompts)} "
+            "prompts; return exactly one string per prompt, in order"
+        )
+    for i, response in enumerate(responses):
+        if not isinstance(response, str):
+            raise ModelOutputError(
+                f"batch {batch_index}: response {i} is {type(response).__name__} ({response!r:.40}); "
+                "every response must be a str (for multiple choice, e.g. '2')"
+            )
+    return list(responses)
+
+
+def grader_order(questions: Sequence[Question]) -> list[Question]:
+    """Non-multiple-choice questions, then multiple-choice ones, each group in data order."""
+    return [q for q in questions if not q.is_multiple_choice] + [q for q in questions if q.is_multiple_choice]
+
+
+def iter_batches(model, questions: Sequence[Question]) -> Iterator[list[Question]]:
+    """Yield batches, asking the model for its batch size before each one; never mixes the groups."""
+    for is_mc in (False, True):
+        group = [q for q in questions if q.is_multiple_choice == is_mc]
+        start = 0
+        while start < len(group):
+            size = batch_size_of(model)
+            yield group[start : start + size]
+            start += size
+
+
+def run_predictions(
+    model,
+    questions: Sequence[Question],
+    writer: PredictionWriter,
+    on_batch: Callable[[BatchRecord], None] | None = None,
+) -> list[BatchRecord]:
+    """Run the model in this process, without limits, appending each batch's answers to ``writer``.
+
+    A model that breaks the interface raises ModelOutputError; every earlier batch is already on disk.
+    """
+    records = []
+    for index, batch in enumerate(iter_batches(model, questions)):
+        prompts = [q.prompt for q in batch]
+        is_mc = batch[0].is_multiple_choice
+        started = time.perf_counter()
+        responses = model.batch_predict({"prompt": prompts}, is_mc)
+        latency = time.perf_counter() - started
+        responses = check_responses(responses, prompts, index)
+        writer.write_batch(
+            {"row": q.row, "output": r, "batch": index, "latency_s": round(latency, 6)}
+            for q, r in zip(batch, responses)
+        )
+        record = BatchRecord(index, tuple(q.row for q in batch), is_mc, latency)
+        records.append(record)
+        if on_batch:
+            on_batch(record)
+    return records

@@ -1,0 +1,62 @@
+"""The grader-faithful harness: ``run_model`` runs a model on questions under a profile's limits.
+
+Used by ``local_evaluation.py``, the container entry point and ``check``: the model runs in its own
+process (``child.py``) under the limits (per-batch deadline, track budget, RAM, GPU count and memory);
+this process owns the deadlines, appends each batch's answers to predictions.jsonl as they arrive
+(``predictions.py``), and names how the run ended (``verdict.py``). The supervision itself is
+``session.py``.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import Callable, Sequence
+
+from ..errors import DataError
+from ..scoring.data import Question
+from . import verdict as verdicts
+from .batches import grader_order
+from .limits import load_nvml
+from .outcome import HarnessOptions, ModelSpec, Progress, RunOutcome
+from .predictions import PREDICTIONS_FILE, PredictionWriter, ResumeState, prepare_resume
+from .profiles import UNLIMITED, Limits
+from .session import Session, Work
+
+
+def run_model(
+    spec: ModelSpec,
+    questions: Sequence[Question],
+    out_dir: str | Path,
+    limits: Limits = UNLIMITED,
+    options: HarnessOptions = HarnessOptions(),
+    on_progress: Callable[[Progress], None] | None = None,
+) -> RunOutcome:
+    """Run the model on ``questions`` (test format is enough) in a child process under ``limits``.
+
+    Answers are appended to ``out_dir``/predictions.jsonl batch by batch. Returns how the run ended;
+    raises ConfigError only when the model cannot be found (a bad spec, not a model failure).
+    """
+    path = Path(out_dir) / PREDICTIONS_FILE
+    state = prepare_resume(path) if options.resume else ResumeState()
+    _check_resumable(state, questions, path)
+    todo = [q for q in grader_order(questions) if q.row not in state.rows]
+    work = Work(tuple(todo), state, len(questions), load_nvml() if limits.gpus != 0 else None)
+    session = Session(spec, limits, options, work, on_progress)
+    with PredictionWriter(path, append=options.resume, fsync_every_s=options.fsync_every_s) as writer:
+        if not todo:
+            return session.outcome(verdicts.ok(len(questions)))
+        with tempfile.TemporaryDirectory(prefix="shopbench-") as tmp:
+            session.start(Path(tmp), writer)
+            try:
+                verdict = session.supervise()
+            finally:
+                session.stop()
+    return session.outcome(verdict)
+
+
+def _check_resumable(state: ResumeState, questions: Sequence[Question], path: Path) -> None:
+    unknown = state.rows - {q.row for q in questions}
+    if unknown:
+        raise DataError(f"{path}: row {min(unknown)} is not a question of this data; resume with the same "
+                        "--data and --limit as the interrupted run")
