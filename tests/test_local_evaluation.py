@@ -6,9 +6,9 @@ import sys
 import textwrap
 
 import pytest
+from kit_paths import ROOT, SAMPLE_DATA
 
 import local_evaluation
-from kit_paths import ROOT, SAMPLE_DATA
 
 DUMMY = "models.dummy_model:DummyModel"
 

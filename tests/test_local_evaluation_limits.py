@@ -8,15 +8,13 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
+from kit_paths import ROOT, TESTS  # noqa: E402
 
 import local_evaluation
-from submission.data import ALL_AROUND, TRACKS
+from submission.scoring.data import ALL_AROUND, TRACKS
 
-TESTS = Path(__file__).resolve().parents[1]
-ROOT = TESTS.parent
 REASONING, BEHAVIOR = TRACKS[1], TRACKS[2]
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from submission.data import Question
+from submission.scoring.data import Question
 
 SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "baseline_vs_starter_kit.py"
 

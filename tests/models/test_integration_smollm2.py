@@ -14,11 +14,12 @@ from pathlib import Path
 import pytest
 
 from models.task_inference import listed_ids, mc_choices
-from submission.parsers import parse
+from submission.scoring.parsers import parse
 
 pytestmark = pytest.mark.integration
 
-ROOT = Path(__file__).resolve().parents[2]
+from kit_paths import ROOT  # noqa: E402
+
 DEV_DATA = ROOT.parent / "shared" / "data" / "development.json"
 SAMPLE_DATA = ROOT / "data" / "sample.json"
 

@@ -22,7 +22,7 @@ from models.task_inference import (
     shape_ranking,
     shape_retrieval,
 )
-from submission.parsers import parse
+from submission.scoring.parsers import parse
 
 
 def numbered(n: int, start: int = 1, sep: str = ". ") -> str:

@@ -7,7 +7,7 @@ import torch
 
 from models.task_inference import integers_in, listed_ids, mc_choices, shape_output
 from models.transformers_model import TransformersModel
-from submission.parsers import parse
+from submission.scoring.parsers import parse
 
 MC_PROMPTS = [
     "Which of the following product categories best complement the product type tent?\n"

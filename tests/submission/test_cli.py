@@ -2,13 +2,11 @@
 
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
+from kit_paths import ROOT  # noqa: E402
 
 from submission import cli
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.mark.parametrize("argv, name, rest", [

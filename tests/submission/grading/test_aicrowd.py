@@ -3,9 +3,10 @@
 import json
 
 import pytest
+from kit_paths import ROOT
 
-from submission.aicrowd import load_aicrowd, loads_aicrowd
 from submission.errors import ConfigError
+from submission.grading.aicrowd import load_aicrowd, loads_aicrowd
 
 GOOD = {"challenge_id": "amazon-kdd-cup-24-multi-lingual-abilities", "authors": ["alice", "bob"], "gpu": True,
         "description": "mine"}
@@ -58,7 +59,6 @@ def test_a_missing_file_says_what_it_needs(tmp_path):
 
 
 def test_the_kits_own_file_is_valid_but_has_the_placeholder_author():
-    from pathlib import Path
 
-    config = load_aicrowd(Path(__file__).resolve().parents[2])
+    config = load_aicrowd(ROOT)
     assert config.placeholder_authors

@@ -5,10 +5,10 @@ import shutil
 from pathlib import Path
 
 import pytest
+from kit_paths import ROOT  # noqa: E402
 
-from submission.check import CheckOptions, check_main, run_checks
+from submission.grading.check import CheckOptions, check_main, run_checks
 
-ROOT = Path(__file__).resolve().parents[2]
 LFS_POINTER = "version https://git-lfs.github.com/spec/v1\noid sha256:4d7a2146\nsize 4404019200\n"
 NO_SMOKE = CheckOptions(smoke=False)
 
@@ -130,6 +130,6 @@ def test_the_command_fails_when_a_check_fails(tmp_path, capsys):
 @pytest.mark.parametrize("n, text", [(0, "0 bytes"), (999, "999 bytes"), (3000, "3.00 kB"), (25 * 10**9, "25.00 GB"),
                                      (1_500_000, "1.50 MB")])
 def test_sizes_are_shown_in_readable_units(n, text):
-    from submission.check import human_bytes
+    from submission.grading.check import human_bytes
 
     assert human_bytes(n) == text

@@ -5,12 +5,18 @@ import json
 
 import pytest
 
-from submission.container import (ReportError, outcome_from_report, outcome_to_report, read_inputs,
-                                  write_inputs, Job)
-from submission.data import Question, load_questions
-from submission.harness import BatchRecord, GpuUsage, RunOutcome
-from submission.profiles import Limits
-from submission.verdict import Verdict
+from submission.grading.container import (
+    Job,
+    ReportError,
+    outcome_from_report,
+    outcome_to_report,
+    read_inputs,
+    write_inputs,
+)
+from submission.harness.outcome import BatchRecord, GpuUsage, RunOutcome
+from submission.harness.profiles import Limits
+from submission.harness.verdict import Verdict
+from submission.scoring.data import Question, load_questions
 
 LIMITS = Limits(profile="cpu", budget_track="amazon-kdd-cup-24-all-around", budget_s=60.0, ram_bytes=10**9)
 

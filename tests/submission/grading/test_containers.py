@@ -2,8 +2,13 @@
 
 import pytest
 
-from submission.docker_runner import NO_LIMIT_SHM_BYTES, container_environment, container_resources, default_tag
-from submission.profiles import load_profiles, limits_for
+from submission.grading.containers import (
+    NO_LIMIT_SHM_BYTES,
+    container_environment,
+    container_resources,
+)
+from submission.grading.images import default_tag
+from submission.harness.profiles import limits_for, load_profiles
 
 PROFILES = load_profiles()
 

@@ -6,14 +6,19 @@ from pathlib import Path
 
 import pytest
 
-from submission.container import outcome_to_report
-from submission.data import Question
-from submission.docker_runner import ContainerRun, Resources
 from submission.errors import DataError
-from submission.grader import aligned_inputs, answered_records, decide_outcome, track_score
-from submission.harness import RunOutcome
-from submission.profiles import Limits
-from submission.verdict import Verdict
+from submission.grading.container import outcome_to_report
+from submission.grading.containers import ContainerRun, Resources
+from submission.grading.grader import (
+    aligned_inputs,
+    answered_records,
+    decide_outcome,
+    track_score,
+)
+from submission.harness.outcome import RunOutcome
+from submission.harness.profiles import Limits
+from submission.harness.verdict import Verdict
+from submission.scoring.data import Question
 
 LIMITS = Limits(profile="cpu", budget_track="amazon-kdd-cup-24-all-around", budget_s=600.0, ram_bytes=8 * 10**9)
 

@@ -4,9 +4,16 @@ import json
 
 import pytest
 
-from submission.data import ALL_AROUND, TRACKS
 from submission.errors import DataError
-from submission.leaderboard import find_score_files, leaderboard_main, load_run, merge, to_csv, to_markdown
+from submission.grading.leaderboard import (
+    find_score_files,
+    leaderboard_main,
+    load_run,
+    merge,
+    to_csv,
+    to_markdown,
+)
+from submission.scoring.data import ALL_AROUND, TRACKS
 
 CONCEPTS, REASONING, BEHAVIOR, LINGUAL = TRACKS
 

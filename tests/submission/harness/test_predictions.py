@@ -4,9 +4,14 @@ import json
 
 import pytest
 
-from submission.data import Question
 from submission.errors import DataError
-from submission.predictions import PredictionWriter, outputs_for, read_records, write_scored
+from submission.harness.predictions import (
+    PredictionWriter,
+    outputs_for,
+    read_records,
+    write_scored,
+)
+from submission.scoring.data import Question
 
 QUESTIONS = [Question(row, f"q{row}", False) for row in (0, 1, 3)]
 

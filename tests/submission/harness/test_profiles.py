@@ -4,11 +4,16 @@ import json
 
 import pytest
 
-from submission.data import ALL_AROUND, TRACKS, Question
 from submission.errors import ConfigError
-from submission.profiles import (
-    DEFAULT_PROFILE, budget_track_for, get_profile, limits_for, load_profiles, profile_name_for_aicrowd,
+from submission.harness.profiles import (
+    DEFAULT_PROFILE,
+    budget_track_for,
+    get_profile,
+    limits_for,
+    load_profiles,
+    profile_name_for_aicrowd,
 )
+from submission.scoring.data import ALL_AROUND, TRACKS, Question
 
 CONCEPTS, REASONING, BEHAVIOR, MULTILINGUAL = TRACKS
 GB = 1e9

@@ -5,7 +5,7 @@ import json
 import pytest
 
 from submission.errors import DataError
-from submission.predictions import PredictionWriter, prepare_resume
+from submission.harness.predictions import PredictionWriter, prepare_resume
 
 
 def line(row, batch, size, elapsed=1.0):

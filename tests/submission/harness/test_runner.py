@@ -4,16 +4,16 @@ named verdict, and every prediction made before it is on disk."""
 import json
 import os
 import re
-from pathlib import Path
 
 import pytest
+from kit_paths import TESTS  # noqa: E402
 
-from submission.data import ALL_AROUND, TRACKS, Question
-from submission.harness import HarnessOptions, ModelSpec, run_model
 from submission.errors import ConfigError
-from submission.profiles import Limits, limits_for, load_profiles
+from submission.harness.outcome import HarnessOptions, ModelSpec
+from submission.harness.profiles import Limits, limits_for, load_profiles
+from submission.harness.runner import run_model
+from submission.scoring.data import ALL_AROUND, TRACKS, Question
 
-TESTS = Path(__file__).resolve().parents[1]
 QUESTIONS = [Question(row, f"question {row}: pick 0-3", row % 4 == 3) for row in range(12)]  # 9 open, 3 MC
 FAST = HarnessOptions(poll_s=0.05, kill_grace_s=0.5)
 

@@ -4,13 +4,13 @@ import json
 import shutil
 
 import pytest
-
 from reference_grader import perfect_output
-from submission.compare import COMPARE_FILE, compare_runs, main_compare
-from submission.data import load_questions
-from submission.html_report import load_run_dir
-from submission.intervals import is_right
-from test_html_report import data_file, make_run  # noqa: F401  (data_file is a fixture)
+from test_html import data_file, make_run  # noqa: F401  (data_file is a fixture)
+
+from submission.reports.compare import COMPARE_FILE, compare_runs, main_compare
+from submission.reports.intervals import is_right
+from submission.reports.run_view import load_run_dir
+from submission.scoring.data import load_questions
 
 
 @pytest.fixture

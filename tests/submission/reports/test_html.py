@@ -9,18 +9,25 @@ import shutil
 import subprocess
 import tempfile
 import time
-from pathlib import Path
 
 import pytest
-
+from kit_paths import SAMPLE_DATA  # noqa: E402
 from reference_grader import TRICKY, perfect_output
-from submission.data import load_questions
-from submission.errors import DataError
-from submission.html_report import (CHART_FILE, REPORT_FILE, excerpt, load_run_dir, main_report, points_lost,
-                                    write_reports, write_reports_from_run_dir)
-from submission.report import format_table, results_dict, scored_records, write_json
 
-SAMPLE_DATA = Path(__file__).resolve().parents[2] / "data" / "sample.json"
+from submission.errors import DataError
+from submission.reports.html import (
+    CHART_FILE,
+    REPORT_FILE,
+    main_report,
+    points_lost,
+    write_reports,
+    write_reports_from_run_dir,
+)
+from submission.reports.pages import excerpt
+from submission.reports.results import results_dict, scored_records, write_json
+from submission.reports.run_view import load_run_dir
+from submission.reports.table import format_table
+from submission.scoring.data import load_questions
 
 INJECTED = '</pre><script>console.error("injected")</script><img src="https://example.com/x.png">'
 
@@ -48,7 +55,7 @@ def mixed_outputs(questions, seed=0):
 
 def make_run(folder, data_file, outputs=None, meta=None, with_batches=True, seed=0):
     """A run folder as local_evaluation.py writes it: results.json and scored predictions.jsonl."""
-    from submission.scoring import score_outputs
+    from submission.scoring.scorer import score_outputs
 
     folder.mkdir(parents=True, exist_ok=True)
     questions = load_questions(data_file, require_truth=True)
@@ -86,7 +93,7 @@ def test_report_from_a_run_folder_shows_scores_intervals_tasks_time_and_worst_ex
     assert "Slowest batches" in page and "no time budget recorded" in page
     assert "10.5 s" not in page and "9.5 s" in page  # batch 3 (latency 9.5 s) heads the fallback table
     assert "Worst-scoring examples" in page and "&lt;script&gt;console.error" in page
-    assert "<script" not in page and "&lt;img src=&quot;https://example.com" in page  # model text stays text
+    assert "<script" not in page and "&lt;img src=&#34;https://example.com" in page  # model text stays text
     assert re.findall(r'(?:src|href)="(?!data:)', page) == [] and "url(" not in page  # nothing to fetch
 
 
@@ -290,7 +297,7 @@ def test_report_and_comparison_open_in_headless_chromium_without_console_errors(
     executable = shutil.which("chromium")
     if executable is None:
         pytest.skip("chromium is not installed (apt-get install -y chromium); .ci/run installs it")
-    from submission.compare import main_compare
+    from submission.reports.compare import main_compare
 
     _, result, _ = make_run(tmp_path / "a", data_file)
     make_run(tmp_path / "b", data_file, seed=1)

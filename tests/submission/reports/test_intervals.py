@@ -2,24 +2,34 @@
 
 import itertools
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
-
+from kit_paths import SAMPLE_DATA  # noqa: E402
 from reference_grader import TRICKY, perfect_output
-from submission.data import TRACKS, load_questions
+
 from submission.errors import DataError
-from submission.intervals import (
-    TaskSamples, bootstrap, combine, draw_indices, format_p, is_right, micro_f1, paired_bootstrap,
-    paired_p_value, percentile_interval, point_estimates, replicates, samples_from_records, samples_from_result,
+from submission.reports.intervals import (
+    TaskSamples,
+    bootstrap,
+    combine,
+    draw_indices,
+    format_p,
+    is_right,
+    micro_f1,
+    paired_bootstrap,
+    paired_p_value,
+    percentile_interval,
+    point_estimates,
+    replicates,
+    samples_from_records,
+    samples_from_result,
     task_scores,
 )
-from submission.metrics import aggregate, f1_from_counts
-from submission.report import results_dict, scored_records
-from submission.scoring import score_outputs
-
-SAMPLE_DATA = Path(__file__).resolve().parents[2] / "data" / "sample.json"
+from submission.reports.results import results_dict, scored_records
+from submission.scoring.data import TRACKS, load_questions
+from submission.scoring.metrics import aggregate, f1_from_counts
+from submission.scoring.scorer import score_outputs
 
 T1, T2, T3, T4 = TRACKS
 

@@ -4,8 +4,8 @@ import json
 
 import pytest
 
-from submission.data import TRACKS, load_questions
 from submission.errors import DataError
+from submission.scoring.data import TRACKS, load_questions
 
 GOOD = {
     "input_field": "Which colour?\n0. red\n1. blue\nAnswer: ", "output_field": 1, "task_name": "t1",

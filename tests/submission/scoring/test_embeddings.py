@@ -2,10 +2,10 @@
 
 import pytest
 
-from submission import embeddings
 from submission.errors import ConfigError
-from submission.scoring import check_scoring_ready
-from submission.data import Question
+from submission.scoring import embeddings
+from submission.scoring.data import Question
+from submission.scoring.scorer import check_scoring_ready
 
 
 @pytest.fixture(autouse=True)

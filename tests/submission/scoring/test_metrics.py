@@ -7,9 +7,18 @@ import pytest
 import sacrebleu
 
 from submission.errors import ConfigError
-from submission.metrics import (
-    accuracy, aggregate, bleu, cosine_score, f1_from_counts, get_metric, hit_rate_at_3, jp_bleu, ndcg,
-    ner_counts, rougel,
+from submission.scoring.metrics import (
+    accuracy,
+    aggregate,
+    bleu,
+    cosine_score,
+    f1_from_counts,
+    get_metric,
+    hit_rate_at_3,
+    jp_bleu,
+    ndcg,
+    ner_counts,
+    rougel,
 )
 
 L3, L4, L5 = math.log2(3), math.log2(4), math.log2(5)

@@ -2,7 +2,7 @@
 
 import pytest
 
-from submission.parsers import MAX_RESPONSE_CHARACTERS, parse
+from submission.scoring.parsers import MAX_RESPONSE_CHARACTERS, parse
 
 CASES = [
     # multiple choice: first character after strip, as an int; anything else is -1

@@ -4,13 +4,14 @@ import json
 import random
 
 import pytest
-
 import reference_grader
 from reference_grader import TRICKY, perfect_output
-from submission.data import load_questions
-from submission.embeddings import load_model
+
 from submission.errors import DataError
-from submission.scoring import ScoringConfig, score_outputs
+from submission.scoring.data import load_questions
+from submission.scoring.embeddings import load_model
+from submission.scoring.scorer import ScoringConfig, score_outputs
+
 
 def output_sets(questions):
     rng = random.Random(7)

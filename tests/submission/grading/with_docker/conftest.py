@@ -21,10 +21,10 @@ from pathlib import Path
 
 import pytest
 from docker_daemon import ensure_daemon
+from kit_paths import ROOT  # noqa: E402
 
-from submission.data import ALL_AROUND
+from submission.scoring.data import ALL_AROUND
 
-ROOT = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
 FIXTURES = HERE / "fixtures"
 BASE_SCRIPT = HERE / "build_base_image.sh"
@@ -128,7 +128,7 @@ def dummy_submission(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def dummy_image(docker_client, base_image, dummy_submission) -> str:
-    from submission.docker_runner import BuildOptions, build_image
+    from submission.grading.images import BuildOptions, build_image
 
     tag = "shopbench-test-dummy:latest"
     build_image(docker_client, dummy_submission, BuildOptions(tag, base_image=base_image))

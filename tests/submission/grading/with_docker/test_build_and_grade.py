@@ -15,15 +15,17 @@ from pathlib import Path
 import pytest
 
 from submission import cli
-from submission.container import CONTAINER_HOME
-from submission.data import ALL_AROUND
-from submission.docker_runner import BuildOptions, build_image, container_environment
 from submission.errors import KitError
-from submission.profiles import Limits
+from submission.grading.container import CONTAINER_HOME
+from submission.grading.containers import container_environment
+from submission.grading.images import BuildOptions, build_image
+from submission.harness.profiles import Limits
+from submission.scoring.data import ALL_AROUND
 
 pytestmark = pytest.mark.docker
 
-SAMPLE_DATA = Path(__file__).resolve().parents[2] / "data" / "sample.json"
+from kit_paths import SAMPLE_DATA  # noqa: E402
+
 WEIGHTS_BYTES = 2_000_000  # conftest.make_submission's weights/tiny.safetensors, about
 PROBE_TAG = "shopbench-test-probe:latest"
 HOST_CANARY = "SHOPBENCH_HOST_CANARY"

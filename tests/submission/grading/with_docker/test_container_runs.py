@@ -7,11 +7,11 @@ from pathlib import Path
 import pytest
 
 import local_evaluation
-from submission.grader import docker_run_main
+from submission.grading.commands import docker_run_main
 
 pytestmark = pytest.mark.docker
 
-SAMPLE_DATA = Path(__file__).resolve().parents[2] / "data" / "sample.json"
+from kit_paths import SAMPLE_DATA  # noqa: E402
 
 SEED = "3"
 

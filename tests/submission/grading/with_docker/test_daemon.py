@@ -3,7 +3,7 @@
 import pytest
 from docker_daemon import ensure_daemon
 
-from submission.docker_runner import DockerUnavailable, connect
+from submission.grading.images import DockerUnavailable, connect
 
 
 def test_without_a_daemon_or_dockerd_the_reason_is_clear(monkeypatch):
