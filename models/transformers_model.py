@@ -29,7 +29,19 @@ import torch
 from transformers import StoppingCriteria
 
 from models.base_model import ShopBenchBaseModel
-from models.baseline_config import BaselineConfig, ConfigError, config_from_mapping, load_config
+from models.baseline_config import (
+    BaselineConfig,
+    ConfigError,
+    config_from_mapping,
+    load_config,
+)
+from models.hardware import (
+    check_attention,
+    cuda_capability,
+    resolve_device,
+    resolve_dtype,
+)
+from models.prompting import format_prompt
 from models.task_inference import (
     OPEN_TASK_TYPES,
     answer_complete,
@@ -41,56 +53,6 @@ from models.task_inference import (
 from models.weights import WeightsError, resolve_weights
 
 logger = logging.getLogger(__name__)
-
-AMPERE = (8, 0)  # bfloat16 and FlashAttention-2 need compute capability 8.0 (T4 is 7.5)
-TORCH_DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
-
-
-# --- hardware rules (pure functions; tested without a GPU) -----------------------------------------
-
-def resolve_device(requested: str, cuda_available: bool) -> str:
-    """``auto`` means cuda when a GPU is visible, else cpu; asking for cuda without one is refused."""
-    if requested == "auto":
-        return "cuda" if cuda_available else "cpu"
-    if requested == "cuda" and not cuda_available:
-        raise ConfigError("device: cuda was requested but torch sees no GPU (torch.cuda.is_available() is "
-                          "False); use device: auto or cpu, or install a CUDA build of torch")
-    return requested
-
-
-def resolve_dtype(requested: str, device: str, capability: tuple[int, int] | None) -> torch.dtype:
-    """The weights' dtype: float16 on CUDA and float32 on CPU by default.
-
-    bfloat16 on a GPU below compute capability 8.0 (T4: 7.5) is refused, as is float16 on CPU,
-    where several kernels are missing or slow.
-    """
-    if requested == "auto":
-        return torch.float16 if device == "cuda" else torch.float32
-    if requested == "bfloat16" and device == "cuda" and capability is not None and capability < AMPERE:
-        raise ConfigError(f"dtype: bfloat16 needs a GPU of compute capability 8.0 or more; this GPU has "
-                          f"{capability[0]}.{capability[1]} (a T4 is 7.5); use dtype: float16 or auto")
-    if requested == "float16" and device == "cpu":
-        raise ConfigError("dtype: float16 is not supported on CPU; use dtype: float32 (or auto) or bfloat16")
-    return TORCH_DTYPES[requested]
-
-
-def check_attention(requested: str, device: str, capability: tuple[int, int] | None) -> None:
-    """FlashAttention-2 needs CUDA and compute capability 8.0 or more; refuse it elsewhere."""
-    if requested != "flash_attention_2":
-        return
-    if device != "cuda":
-        raise ConfigError("attn_implementation: flash_attention_2 needs a CUDA GPU; use sdpa on CPU")
-    if capability is not None and capability < AMPERE:
-        raise ConfigError(f"attn_implementation: flash_attention_2 needs compute capability 8.0 or more; "
-                          f"this GPU has {capability[0]}.{capability[1]} (a T4 is 7.5); use sdpa")
-
-
-def cuda_capability() -> tuple[int, int] | None:
-    """The lowest compute capability among the visible GPUs (the one every rule must fit), or None."""
-    if not torch.cuda.is_available():
-        return None
-    return min(torch.cuda.get_device_capability(index) for index in range(torch.cuda.device_count()))
-
 
 # --- loading -------------------------------------------------------------------------------------
 
@@ -299,14 +261,8 @@ class TransformersModel(ShopBenchBaseModel):
 
     # prompts to token ids, batches to padded tensors
     def format_prompt(self, prompt: str) -> str:
-        """The text the model reads: the chat template with the system prompt, or the two joined."""
-        system = self.config.system_prompt
-        if not self.config.use_chat_template:
-            return system + prompt
-        messages = [{"role": "user", "content": prompt}]
-        if system:
-            messages.insert(0, {"role": "system", "content": system})
-        return self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+        """The text the model reads (``models.prompting.format_prompt``: fine-tuning uses the same)."""
+        return format_prompt(self.tokenizer, prompt, self.config.system_prompt, self.config.use_chat_template)
 
     def encode(self, prompts: list[str]) -> list[list[int]]:
         """Token ids of each formatted prompt (no padding)."""

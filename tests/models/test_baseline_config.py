@@ -15,7 +15,7 @@ from models.baseline_config import (
     config_from_mapping,
     load_config,
 )
-from models.transformers_model import check_attention, resolve_device, resolve_dtype
+from models.hardware import check_attention, resolve_device, resolve_dtype
 
 T4, A100 = (7, 5), (8, 0)
 
