@@ -7,7 +7,8 @@
 
 What every part uses stays here: ``errors`` (the kit's exceptions, "did you mean"), ``environment``
 (where the kit is, what a run records about the machine), ``loading`` (finding the participant's model
-class) and ``cli`` (the command table of ``python -m submission``). Dependencies point one way: scoring
+class), ``jsonio`` (strict, UTF-8-safe JSON writing) and ``cli`` (the command table of ``python -m
+submission``). Dependencies point one way: scoring
 at the bottom, harness above it, grading and reports on top.
 
 Participants read this package but never need to edit it; the organiser's grader uses the same code.

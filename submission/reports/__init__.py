@@ -15,7 +15,7 @@ Owns:
 
 May import: scoring and harness; never grading.
 
-Public names: write_run_folder, results_dict, write_json, format_table, bootstrap, paired_bootstrap,
+Public names: write_run_folder, results_dict, format_table, bootstrap, paired_bootstrap,
 load_run_dir, write_reports, compare_runs.
 """
 
@@ -23,7 +23,7 @@ from .._lazy import lazy_exports
 
 __getattr__, __dir__ = lazy_exports(__name__, {
     "run_folder": ("write_run_folder",),
-    "results": ("results_dict", "write_json"),
+    "results": ("results_dict",),
     "table": ("format_table",),
     "intervals": ("bootstrap", "paired_bootstrap"),
     "run_view": ("load_run_dir",),

@@ -21,7 +21,6 @@ import numpy as np
 from ..errors import DataError, KitError
 from ..scoring.data import TRACKS, short_track
 from .charts import Bar, Panel, bar_chart
-from .pages import png_base64, render
 from .intervals import (
     RESAMPLES,
     RIGHT_THRESHOLD,
@@ -32,6 +31,7 @@ from .intervals import (
     is_right,
     paired_bootstrap,
 )
+from .pages import png_base64, render
 from .run_view import RunView, data_digest, load_run_dir
 
 COMPARE_FILE = "compare.html"

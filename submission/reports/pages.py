@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import base64
 import functools
-import json
 from pathlib import Path
 from typing import Any
+
+from ..jsonio import dumps, printable
 
 TEMPLATES = Path(__file__).with_name("templates")
 PROMPT_HEAD, PROMPT_TAIL = 400, 300
@@ -40,7 +41,7 @@ def excerpt(text: str, head: int = PROMPT_HEAD, tail: int = PROMPT_TAIL) -> str:
 
 
 def as_json(value: Any) -> str:
-    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+    return value if isinstance(value, str) else dumps(value)
 
 
 def png_base64(png: bytes) -> str:
@@ -59,4 +60,5 @@ def environment():
 
 
 def render(template: str, **context: Any) -> str:
-    return environment().get_template(template).render(**context)
+    """The page as text that UTF-8 can encode (a lone surrogate in a model's output is shown escaped)."""
+    return printable(environment().get_template(template).render(**context))

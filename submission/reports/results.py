@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import json
-import os
 from dataclasses import asdict
-from pathlib import Path
 from typing import Any, Sequence
 
 from ..scoring.data import Question
@@ -30,13 +27,6 @@ def results_dict(result: RunResult, meta: dict[str, Any]) -> dict[str, Any]:
         "parse_failures": sum(t.parse_failures for t in result.tasks.values()),
         **meta,
     }
-
-
-def write_json(path: str | Path, content: dict[str, Any]) -> None:
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(content, indent=2, ensure_ascii=False, default=str) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
 
 
 def scored_records(

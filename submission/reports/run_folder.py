@@ -10,11 +10,12 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from ..harness.predictions import PREDICTIONS_FILE, write_scored
+from ..jsonio import write_json
 from ..loading import DEFAULT_MODEL
 from ..scoring.data import Question
 from ..scoring.scorer import RunResult
 from .html import write_reports
-from .results import RESULTS_FILE, results_dict, scored_records, write_json
+from .results import RESULTS_FILE, results_dict, scored_records
 from .run_view import data_digest
 
 KEPT_FIELDS = ("batch", "batch_size", "latency_s", "elapsed_s")  # run fields kept in the scored predictions

@@ -90,7 +90,7 @@ def run_meta(outcome: RunOutcome, profile: Profile | None, records: Sequence[dic
     limits = outcome.limits
     return {
         "verdict": {"status": outcome.verdict.status, "detail": outcome.verdict.detail},
-        "partial": not outcome.verdict.ok, "n_answered": outcome.n_answered,
+        "partial": not outcome.verdict.ok, "n_answered": outcome.n_answered, "answers_cut": outcome.answers_cut,
         "profile": asdict(profile) if profile else None,
         "limits": {**asdict(limits), "enforced": limits.enforced},
         "budget": budget_meta(outcome),

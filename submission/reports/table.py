@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
+from ..jsonio import dumps
 from ..scoring.data import TRACKS, short_track
 from ..scoring.scorer import RunResult
 
@@ -57,6 +57,6 @@ def parse_failure_report(result: RunResult) -> list[str]:
     lines = ["", "parse failures (these outputs score 0; the official parser could not read them):"]
     for t in failing:
         example = t.failure_example
-        shown = json.dumps(example["output"][:80], ensure_ascii=False)
+        shown = dumps(example["output"][:80])
         lines.append(f"  {t.task_name}: {t.parse_failures} of {t.n} ({t.task_type}); e.g. row {example['row']}: {shown}")
     return lines

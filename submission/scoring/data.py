@@ -8,6 +8,7 @@ model): only ``input_field`` and ``is_multiple_choice``.
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
@@ -81,6 +82,33 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
+MAX_RELEVANCE = 63  # 2 ** 64 overflows numpy's int64 in the official nDCG (np.power(2, int) gives -1.0)
+
+
+def _check_relevance_weights(weights: list, where: str) -> None:
+    """nDCG weights the official maths can score: finite, not negative, integers below 64."""
+    for index, weight in enumerate(weights):
+        if not math.isfinite(weight) or not 0 <= weight <= MAX_RELEVANCE:
+            raise DataError(
+                f"{where}: field 'output_field' item {index} is {weight!r}; an nDCG relevance weight must be a "
+                f"finite number from 0 to {MAX_RELEVANCE} (the official nDCG computes 2 ** weight in 64-bit "
+                "integers; ShopBench's weights are small)"
+            )
+
+
+def _lone_surrogate(value: Any) -> bool:
+    """Whether a string inside ``value`` holds a lone surrogate ("\\ud800"), which is not text."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return True
+        return False
+    if isinstance(value, list):
+        return any(_lone_surrogate(item) for item in value)
+    return False
+
+
 def check_truth(metric: str, truth: Any, where: str) -> None:
     """Reject a truth whose shape the metric cannot score, naming the expected shape."""
     expected = None
@@ -94,6 +122,8 @@ def check_truth(metric: str, truth: Any, where: str) -> None:
         isinstance(truth, list) and truth and all(_is_number(t) for t in truth)
     ):
         expected = "a non-empty list of numbers (relevance weights of items 1..n)"
+    elif metric == "ndcg":
+        _check_relevance_weights(truth, where)
     elif metric == "micro f1" and not (isinstance(truth, list) and all(isinstance(t, str) for t in truth)):
         expected = "a list of strings (the entities)"
     elif metric in ("rougel", "bleu", "jp-bleu") and not isinstance(truth, str):
@@ -123,6 +153,10 @@ def _question(record: Any, row: int, where: str, require_truth: bool) -> Questio
         )
     if not isinstance(record["input_field"], str):
         raise DataError(f"{where}: field 'input_field' must be a string")
+    for name in ("input_field", "output_field"):
+        if _lone_surrogate(record.get(name)):
+            raise DataError(f"{where}: field '{name}' holds a lone surrogate escape (e.g. \"\\ud800\"), which is "
+                            "not text in any encoding; remove it or write the character it was meant to be")
     if not isinstance(record["is_multiple_choice"], bool):
         raise DataError(f"{where}: field 'is_multiple_choice' must be true or false")
     if not has_truth:
@@ -147,22 +181,39 @@ def _question(record: Any, row: int, where: str, require_truth: bool) -> Questio
     )
 
 
+def _refuse_constant(name: str) -> None:
+    raise ValueError(f"{name} is not a JSON number (write null, or a finite number)")
+
+
 def iter_json_lines(path: Path, kind: str, hint: str) -> Iterator[tuple[int, str, Any]]:
     """(line number, "file:line", parsed value) for each non-blank line of a JSON Lines file.
 
-    A missing file or a line that is not JSON raises DataError naming the file and line, with ``hint``.
+    The file must be UTF-8 (a byte-order mark at its start is accepted) and strict JSON (no NaN or
+    Infinity). A missing file, a line that is not UTF-8 or not JSON raises DataError naming the file, the
+    line (and for bad bytes the byte offset in the file), with ``hint``.
     """
     if not path.is_file():
         raise DataError(f"{path}: no such {kind} file")
-    with path.open(encoding="utf-8") as handle:
-        for line_no, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
+    offset = 0
+    with path.open("rb") as handle:
+        for line_no, raw in enumerate(handle, start=1):
+            start, offset = offset, offset + len(raw)
+            if line_no == 1 and raw.startswith(b"\xef\xbb\xbf"):
+                raw, start = raw[3:], 3
             where = f"{path}:{line_no}"
             try:
-                yield line_no, where, json.loads(line)
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise DataError(f"{where}: not UTF-8 (byte 0x{raw[exc.start]:02x} at byte offset {start + exc.start} "
+                                "of the file); save the file as UTF-8") from None
+            if not line.strip():
+                continue
+            try:
+                yield line_no, where, json.loads(line, parse_constant=_refuse_constant)
             except json.JSONDecodeError as exc:
                 raise DataError(f"{where}: not valid JSON ({exc.msg} at column {exc.colno}); {hint}") from None
+            except ValueError as exc:
+                raise DataError(f"{where}: not valid JSON ({exc}); {hint}") from None
 
 
 def load_questions(path: str | Path, require_truth: bool = False) -> list[Question]:

@@ -8,6 +8,7 @@ official local evaluator prints.
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
@@ -19,6 +20,9 @@ from . import embeddings
 from .data import TRACKS, Question
 from .metrics import aggregate, cosine_score, f1_from_counts, get_metric
 from .parsers import Parsed, parse
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+FAILURE_EXAMPLE_CHARS = 300  # of an unparsed output kept in results.json (the whole text is in predictions.jsonl)
 
 
 @dataclass(frozen=True)
@@ -49,7 +53,7 @@ class TaskResult:
     n: int
     score: float
     parse_failures: int
-    failure_example: dict | None  # {"row", "output"} of the first unparseable output
+    failure_example: dict | None  # {"row", "output"} of the first unparseable output, cut to 300 characters
 
 
 @dataclass(frozen=True)
@@ -142,11 +146,17 @@ def _task_result(task: list[Question], samples: dict[int, SampleScore], outputs:
     scores = [samples[q.row] for q in task]
     values = [s.counts for s in scores] if aggregation == "micro-f1" else [s.score for s in scores]
     failures = [q for q in task if samples[q.row].parse_failed]
-    example = {"row": failures[0].row, "output": outputs[failures[0].row]} if failures else None
+    example = {"row": failures[0].row, "output": outputs[failures[0].row][:FAILURE_EXAMPLE_CHARS]} if failures else None
     return TaskResult(
         first.task_name, first.task_type, first.track, "+".join(metrics), len(task),
         aggregate(aggregation, values), len(failures), example,
     )
+
+
+def scorable(output: str) -> str:
+    """The output with each lone surrogate (a code point no encoding can write) replaced by U+FFFD, so
+    the tokenizers of the metrics can read it; every other output is unchanged."""
+    return _SURROGATE.sub("\ufffd", output) if _SURROGATE.search(output) else output
 
 
 def score_outputs(
@@ -155,7 +165,7 @@ def score_outputs(
     """Score raw outputs (row -> response string) against the questions' truths."""
     config = config or ScoringConfig()
     _check_outputs(questions, outputs)
-    parsed = {q.row: parse(q.task_type, outputs[q.row]) for q in questions}
+    parsed = {q.row: parse(q.task_type, scorable(outputs[q.row])) for q in questions}
     samples = _sample_scores(questions, parsed, config)
     by_task: dict[str, list[Question]] = defaultdict(list)
     for q in questions:

@@ -10,13 +10,12 @@ import ast
 from pathlib import Path
 
 import pytest
-
 from kit_paths import ROOT
 
 PACKAGE = ROOT / "submission"
 PARTS = ("scoring", "harness", "grading", "reports")
 SHARED = {"submission", "submission._lazy", "submission.errors", "submission.environment", "submission.loading",
-          "submission.cli", "submission.__main__"}
+          "submission.jsonio", "submission.cli", "submission.__main__"}
 # What each part may import besides the shared top-level modules and itself.
 ALLOWED = {
     "scoring": set(),

@@ -15,6 +15,7 @@ from kit_paths import SAMPLE_DATA  # noqa: E402
 from reference_grader import TRICKY, perfect_output
 
 from submission.errors import DataError
+from submission.jsonio import write_json
 from submission.reports.html import (
     CHART_FILE,
     REPORT_FILE,
@@ -24,7 +25,7 @@ from submission.reports.html import (
     write_reports_from_run_dir,
 )
 from submission.reports.pages import excerpt
-from submission.reports.results import results_dict, scored_records, write_json
+from submission.reports.results import results_dict, scored_records
 from submission.reports.run_view import load_run_dir
 from submission.reports.table import format_table
 from submission.scoring.data import load_questions

@@ -95,3 +95,59 @@ def test_the_official_split_loads(dev_path):
     questions = load_questions(dev_path, require_truth=True)
     assert len(questions) == 96
     assert len({q.task_name for q in questions}) == 18
+
+
+# --- strange files (the hardening issue) ----------------------------------------------------------
+
+NDCG = {"input_field": "Rank these:\n1. a\n2. b\n3. c\n", "task_name": "rank", "task_type": "ranking",
+        "metric": "ndcg", "is_multiple_choice": False, "track": TRACKS[2]}
+
+
+@pytest.mark.parametrize("weights", ["[1, NaN, 0]", "[Infinity, 1, 0]", "[1, -Infinity, 0]"])
+def test_non_finite_json_numbers_are_refused_with_file_and_line(tmp_path, weights):
+    line = json.dumps(NDCG)[:-1] + f', "output_field": {weights}}}'
+    path = write_lines(tmp_path / "d.json", GOOD, line)
+    with pytest.raises(DataError, match=r"d.json:2: not valid JSON \((NaN|Infinity|-Infinity) is not a JSON number"):
+        load_questions(path)
+
+
+@pytest.mark.parametrize("weights, item", [([1, 64, 0], "item 1 is 64"), ([2, 1, 1e999], "item 2 is inf"),
+                                           ([-1, 0, 0], "item 0 is -1")])
+def test_ndcg_weights_the_official_maths_cannot_score_are_refused(tmp_path, weights, item):
+    line = json.dumps(NDCG)[:-1] + f', "output_field": {json.dumps(weights).replace("Infinity", "1e999")}}}'
+    path = write_lines(tmp_path / "d.json", line)
+    with pytest.raises(DataError, match=rf"d.json:1: field 'output_field' {item}; an nDCG relevance weight must be "
+                                        r"a finite number from 0 to 63"):
+        load_questions(path)
+
+
+def test_ndcg_weights_up_to_63_load(tmp_path):
+    path = write_lines(tmp_path / "d.json", dict(NDCG, output_field=[63, 1.5, 0]))
+    assert load_questions(path)[0].truth == [63, 1.5, 0]
+
+
+@pytest.mark.parametrize("field", ["output_field", "input_field"])
+def test_a_lone_surrogate_escape_in_a_text_is_refused(tmp_path, field):
+    record = dict(GOOD, task_type="generation", metric="rougel", is_multiple_choice=False, output_field="fine")
+    record[field] = "a \ud800 b"
+    path = tmp_path / "d.json"
+    path.write_text(json.dumps(record) + "\n", encoding="ascii")  # json.dumps escapes it: \ud800
+    with pytest.raises(DataError, match=rf"d.json:1: field '{field}' holds a lone surrogate escape"):
+        load_questions(path)
+
+
+@pytest.mark.parametrize("bad, byte", [(b"\xff", "0xff"), ("caf\u00e9".encode("latin-1"), "0xe9")])
+def test_a_file_that_is_not_utf8_names_the_file_line_and_byte_offset(tmp_path, bad, byte):
+    first = (json.dumps(GOOD) + "\n").encode()
+    second = json.dumps(dict(GOOD, task_name="tX")).encode().replace(b"tX", b"t" + bad)
+    path = tmp_path / "d.json"
+    path.write_bytes(first + second + b"\n")
+    offset = len(first) + second.index(bytes([int(byte, 16)]))
+    with pytest.raises(DataError, match=rf"d.json:2: not UTF-8 \(byte {byte} at byte offset {offset} of the file\)"):
+        load_questions(path)
+
+
+def test_a_utf8_byte_order_mark_at_the_start_is_accepted(tmp_path):
+    path = tmp_path / "d.json"
+    path.write_bytes(b"\xef\xbb\xbf" + (json.dumps(GOOD) + "\n").encode())
+    assert load_questions(path)[0].truth == 1

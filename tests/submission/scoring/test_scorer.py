@@ -126,3 +126,19 @@ def test_multilingual_metric_uses_the_configured_model(tmp_path, minilm_path, mo
     assert result.samples[0].score == pytest.approx(1.0, abs=1e-6)
     assert 0.5 < result.samples[1].score < 1.0
     assert result.tasks["ml"].score == pytest.approx(float(plain["tasks"]["ml"]), abs=1e-6)
+
+
+def test_a_failure_example_is_cut_to_a_few_hundred_characters(tmp_path):
+    track = "amazon-kdd-cup-24-user-behavior-alignment"
+    questions = _questions(tmp_path, [_q("rank", track, "ndcg", "ranking", [3, 2, 1])])
+    output = "no ranking here " * 1000  # 16,000 characters, unparseable
+    result = score_outputs(questions, {0: output})
+    example = result.tasks["rank"].failure_example
+    assert result.tasks["rank"].parse_failures == 1 and example["output"] == output[:300]
+
+
+def test_an_output_with_a_lone_surrogate_scores_like_the_same_text_with_a_replacement_character(tmp_path):
+    track = "amazon-kdd-cup-24-user-behavior-alignment"
+    questions = _questions(tmp_path, [_q("gen", track, "rougel", "generation", "red running shoes")])
+    result = score_outputs(questions, {0: "red \ud800 running shoes"})
+    assert result.samples[0].score == score_outputs(questions, {0: "red \ufffd running shoes"}).samples[0].score > 0

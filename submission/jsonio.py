@@ -1,0 +1,60 @@
+"""JSON the kit writes: always valid UTF-8, always strict JSON, written atomically where it is a file.
+
+A model may return any Python string, lone surrogates ("\\ud800") included, which UTF-8 cannot encode:
+such a text is written with JSON escapes instead, so it reads back exactly as it was. Non-finite numbers
+(NaN, Infinity) are not JSON: they are written as null, and ``allow_nan=False`` guards the rule.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from pathlib import Path
+from typing import Any
+
+
+def finite(value: Any) -> Any:
+    """``value`` with every NaN or infinite float inside it (dicts, lists, tuples) replaced by None."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {key: finite(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [finite(item) for item in value]
+    return value
+
+
+def dumps(value: Any, **kwargs: Any) -> str:
+    """Strict JSON text that encodes to UTF-8: readable characters as they are, lone surrogates escaped."""
+    text = json.dumps(value, ensure_ascii=False, allow_nan=False, **kwargs)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        text = json.dumps(value, ensure_ascii=True, allow_nan=False, **kwargs)
+    return text
+
+
+def line_bytes(record: Any) -> bytes:
+    """One JSON Lines record as UTF-8 bytes, newline included."""
+    return (dumps(record) + "\n").encode("utf-8")
+
+
+def printable(text: str) -> str:
+    """``text`` safe to print or write as UTF-8: a lone surrogate becomes its escape (``\\ud800``)."""
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def write_json(path: str | Path, content: Any) -> None:
+    """Write ``content`` as indented strict JSON, atomically (a crash leaves the old file intact).
+
+    Non-finite numbers become null; anything else json cannot encode is written as its ``str``.
+    """
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(dumps(finite(content), indent=2, default=str) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
