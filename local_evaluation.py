@@ -9,6 +9,7 @@ import json
 import logging
 import os
 import random
+import signal
 import sys
 import time
 from dataclasses import dataclass
@@ -17,6 +18,7 @@ from pathlib import Path
 from submission import environment
 from submission.errors import KitError
 from submission.harness.outcome import HarnessOptions, ModelSpec, Progress, RunOutcome
+from submission.harness.output_dir import fresh_folder, locked
 from submission.harness.predictions import PREDICTIONS_FILE, outputs_for, read_records
 from submission.harness.profiles import (
     DEFAULT_PROFILE,
@@ -28,7 +30,7 @@ from submission.harness.profiles import (
     load_profiles,
 )
 from submission.harness.runner import run_model
-from submission.reports.results import write_json
+from submission.jsonio import write_json
 from submission.reports.run_folder import base_meta, write_run_folder, written_files
 from submission.reports.runstats import run_meta
 from submission.reports.table import format_table
@@ -175,8 +177,10 @@ def prepare(args: argparse.Namespace) -> Setup:
     resolved = check_scoring_ready(questions, config)
     profile = get_profile(args.profile, load_profiles(*args.profiles_file))
     limits = limits_for(profile, budget_track_for(questions, args.track), args.time_scale, not args.no_limits)
-    out_dir = out_dir or Path(args.output_dir or ROOT / "runs" / time.strftime("%Y%m%d-%H%M%S"))
-    out_dir.mkdir(parents=True, exist_ok=True)
+    if out_dir is None and args.output_dir:
+        out_dir = Path(args.output_dir)
+    elif out_dir is None:  # runs/<time>, or runs/<time>-2 when another run started in the same second
+        out_dir = fresh_folder(ROOT / "runs", time.strftime("%Y%m%d-%H%M%S"))
     return Setup(data_path, questions, config, resolved, out_dir, profile, limits)
 
 
@@ -205,19 +209,26 @@ class ProgressBar:
         self.bar.close()
 
 
+def write_run_file(args: argparse.Namespace, setup: Setup) -> None:
+    run = {"data": str(setup.data_path), "limit": args.limit, "model": args.model, "seed": args.seed}
+    write_json(setup.out_dir / RUN_FILE, run)
+
+
 def predict(args: argparse.Namespace, setup: Setup) -> RunOutcome:
     seed_everything(args.seed)
     if not args.resume:
-        run = {"data": str(setup.data_path), "limit": args.limit, "model": args.model, "seed": args.seed}
-        write_json(setup.out_dir / RUN_FILE, run)
+        write_run_file(args, setup)
     spec = ModelSpec(model=args.model, repo=str(ROOT), seed=args.seed)
     print(f"limits: {describe_limits(setup.limits)}")
     bar = ProgressBar(len(setup.questions))
     try:
-        return run_model(spec, setup.questions, setup.out_dir, setup.limits,
-                         HarnessOptions(resume=bool(args.resume)), on_progress=bar)
+        outcome = run_model(spec, setup.questions, setup.out_dir, setup.limits,
+                            HarnessOptions(resume=bool(args.resume)), on_progress=bar)
     finally:
         bar.close()
+    if not (setup.out_dir / RUN_FILE).is_file():  # the model removed it: --resume needs it
+        write_run_file(args, setup)
+    return outcome
 
 
 def describe_limits(limits: Limits) -> str:
@@ -243,21 +254,32 @@ def answered_outputs(args, setup: Setup) -> tuple[list[Question], dict[int, str]
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    started = time.perf_counter()
+    signal.signal(signal.SIGTERM, interrupted)  # a SIGTERM ends the run like Ctrl-C: the model's processes too
+    setup = None
     try:
         setup = prepare(args)
-        outcome = None if args.predictions else predict(args, setup)
-        answered, outputs, records = answered_outputs(args, setup)
-        predicted = time.perf_counter()
-        result = score_outputs(answered, outputs, setup.config) if answered else None
-        scored = time.perf_counter()
+        with locked(setup.out_dir):
+            return run_and_write(args, setup)
     except KitError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        where = f"; continue with --resume {args.resume or args.output_dir}" if (args.resume or args.output_dir) else ""
+        where = f"; continue with --resume {setup.out_dir}" if setup is not None else ""
         print(f"\ninterrupted: every complete batch is in predictions.jsonl{where}", file=sys.stderr)
         return 130
+
+
+def interrupted(signum, frame) -> None:
+    raise KeyboardInterrupt
+
+
+def run_and_write(args: argparse.Namespace, setup: Setup) -> int:
+    started = time.perf_counter()
+    outcome = None if args.predictions else predict(args, setup)
+    answered, outputs, records = answered_outputs(args, setup)
+    predicted = time.perf_counter()
+    result = score_outputs(answered, outputs, setup.config) if answered else None
+    scored = time.perf_counter()
     timings = {"predict_s": round(predicted - started, 3), "score_s": round(scored - predicted, 3),
                "batches": len(outcome.batches) if outcome else 0}
     write_outputs(args, setup, outcome, (answered, outputs, records, result), timings)

@@ -5,7 +5,9 @@ Target (the issue): 20,000 questions in under 5 s on 2 cores, scoring excluded. 
   startup   starting the model's process until the model is ready (interpreter, imports, constructor)
   loop      the rest: batches out, answers back, checked, appended to predictions.jsonl (flushed per batch)
   total     run_model from call to return, under the phase2 limits (deadlines, RSS polling, RLIMIT_AS)
-and, for comparison, the in-process loop (run_predictions) without a child process or limits.
+and, for comparison, the in-process loop (run_predictions) without a child process or limits. Then one
+large-answer case: 16 answers of 1 MB in one batch through the harness, against writing the same bytes
+to a file in this process (the transfer must stay linear, and outside the batch's recorded latency).
 
     python benchmarks/harness_overhead.py                 # 20,000 questions, batch sizes 16, 8 and 1
     python benchmarks/harness_overhead.py --questions 2000 --batch-size 4 --repeat 5
@@ -45,6 +47,16 @@ class InstantModel:
 
     def batch_predict(self, batch, is_multiple_choice):
         return ["0"] * len(batch["prompt"])
+
+
+class LargeAnswerModel(InstantModel):
+    """Answers every prompt at once with SHOPBENCH_BENCH_ANSWER_MB megabytes of text."""
+
+    def batch_predict(self, batch, is_multiple_choice):
+        import os
+
+        size = int(float(os.environ.get("SHOPBENCH_BENCH_ANSWER_MB", "1")) * 1_000_000)
+        return ["0" + "x" * (size - 1)] * len(batch["prompt"])
 
 
 def questions(n: int) -> list[Question]:
@@ -87,6 +99,30 @@ def measure(n: int, batch_size: int, repeat: int) -> dict:
     }
 
 
+def large_answers(n: int, megabytes: float, repeat: int) -> dict:
+    """``n`` answers of ``megabytes`` MB in one batch through the harness (model process to predictions.jsonl),
+    against writing the same bytes to a file in this process (json lines, flushed and fsynced)."""
+    qs = questions(n)
+    limits = limits_for(load_profiles()["phase2"], ALL_AROUND)
+    spec = ModelSpec(model="benchmarks.harness_overhead:LargeAnswerModel", repo=str(ROOT),
+                     env={"SHOPBENCH_BENCH_BATCH": str(n), "SHOPBENCH_BENCH_ANSWER_MB": str(megabytes)})
+    harness, plain, latency = [], [], []
+    for _ in range(repeat):
+        with tempfile.TemporaryDirectory() as out:
+            outcome = run_model(spec, qs, out, limits)
+            assert outcome.verdict.ok and outcome.answers_cut == 0, outcome.verdict
+            harness.append(outcome.wall_s - outcome.startup_s)
+            latency.append(outcome.batches[0].latency_s)
+            answer = "0" + "x" * (int(megabytes * 1_000_000) - 1)
+            started = time.perf_counter()
+            with PredictionWriter(Path(out) / "plain.jsonl") as writer:
+                writer.write_batch({"row": q.row, "output": answer} for q in qs)
+            plain.append(time.perf_counter() - started)
+    return {"answers": n, "megabytes_each": megabytes, "harness_s": round(statistics.median(harness), 3),
+            "file_write_s": round(statistics.median(plain), 3), "batch_latency_s": round(statistics.median(latency), 4),
+            "ratio": round(statistics.median(harness) / statistics.median(plain), 1)}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--questions", type=int, default=20_000, help="how many questions (default: 20,000)")
@@ -100,8 +136,12 @@ def main(argv: list[str] | None = None) -> int:
     for r in results:
         print(f"{r['questions']:>9,} {r['batch_size']:>5} {r['total_s']:>8.3f} {r['total_max_s']:>6.3f} "
               f"{r['startup_s']:>9.3f} {r['loop_s']:>7.3f} {r['loop_us_per_question']:>6.1f} {r['in_process_s']:>12.3f}")
+    large = large_answers(16, 1.0, args.repeat)
+    print(f"\nlarge answers: {large['answers']} x {large['megabytes_each']:g} MB in one batch: harness (model process "
+          f"to predictions.jsonl) {large['harness_s']:.3f} s, writing the same bytes to a file {large['file_write_s']:.3f} s "
+          f"({large['ratio']:g}x); the batch's recorded latency {large['batch_latency_s']:.4f} s")
     if args.json:
-        Path(args.json).write_text(json.dumps(results, indent=2) + "\n")
+        Path(args.json).write_text(json.dumps({"runs": results, "large_answers": large}, indent=2) + "\n")
     return 0
 
 

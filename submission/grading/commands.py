@@ -16,6 +16,7 @@ from typing import Sequence
 
 from ..environment import KIT_ROOT
 from ..errors import ConfigError, DataError, KitError
+from ..harness.output_dir import fresh_folder
 from ..harness.profiles import (
     DEFAULT_PROFILE,
     Limits,
@@ -246,7 +247,8 @@ def docker_run_main(argv: list[str], prog: str) -> int:
                                          not args.no_limits)
         client = connect()
         image = image_or_build(client, args, repo)
-        out_dir = Path(args.output_dir or repo / "runs" / f"docker-{time.strftime('%Y%m%d-%H%M%S')}")
+        stamp = f"docker-{time.strftime('%Y%m%d-%H%M%S')}"
+        out_dir = Path(args.output_dir) if args.output_dir else fresh_folder(repo / "runs", stamp)
         scoring = ScoringConfig(embedding_models=key_values(args.embedding_model, "--embedding-model"))
         request = RunRequest(settings_from(args, image, args.model), tuple(questions), data, out_dir, profile,
                              limits, scoring, args.limit)

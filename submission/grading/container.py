@@ -30,6 +30,7 @@ from ..errors import DataError
 from ..harness.outcome import BatchRecord, GpuUsage, RunOutcome
 from ..harness.profiles import Limits
 from ..harness.verdict import STATUSES, Verdict
+from ..jsonio import write_json
 from ..scoring.data import Question, load_questions
 
 CONTAINER_HOME = "/home/aicrowd"  # where docker/Dockerfile puts the repository
@@ -80,12 +81,10 @@ def where_it_ran() -> dict[str, Any]:
 
 
 def write_report(folder: str | Path, report: dict[str, Any]) -> None:
-    """run_report.json, atomically (``report.write_json`` would import the scorers: not in the container)."""
+    """run_report.json, atomically, strict JSON."""
     path = Path(folder) / REPORT_FILE
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(report, indent=2, ensure_ascii=False, default=str) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+    write_json(path, report)
 
 
 def outcome_to_report(outcome: RunOutcome | None, error: str | None = None) -> dict[str, Any]:
@@ -169,6 +168,7 @@ def outcome_from_report(report: Any, limits: Limits) -> RunOutcome:
         "peak_rss_bytes": _number(raw, "peak_rss_bytes", True, True), "gpus": _gpus(raw.get("gpus")),
         "notes": _strings(raw.get("notes"), "notes"), "startup_s": _number(raw, "startup_s"),
         "traceback": traceback[-8000:] if isinstance(traceback, str) else None,
+        "answers_cut": _number(raw, "answers_cut", True, True) or 0,
     }
     known = {f.name for f in fields(RunOutcome)}
     return RunOutcome(**{k: v for k, v in values.items() if k in known})

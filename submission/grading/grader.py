@@ -21,9 +21,10 @@ from ..environment import KIT_ROOT
 from ..errors import ConfigError, DataError
 from ..harness import verdict as verdicts
 from ..harness.outcome import RunOutcome
+from ..harness.output_dir import locked
 from ..harness.predictions import outputs_for, read_records
 from ..harness.profiles import Limits, Profile
-from ..reports.results import write_json
+from ..jsonio import write_json
 from ..reports.run_folder import base_meta, write_run_folder, written_files
 from ..reports.runstats import run_meta
 from ..reports.table import format_table
@@ -127,9 +128,13 @@ def answered_records(path: Path, questions: Sequence[Question]) -> tuple[list[Qu
 def run_and_score(client, request: RunRequest, on_progress=None) -> ScoredRun:
     """Run the container, decide the verdict, score what it answered, and write what local_evaluation.py
     writes into ``request.out_dir``: the scored predictions.jsonl, results.json, report.html, scores.png."""
+    with locked(request.out_dir):
+        return _run_and_score(client, request, on_progress)
+
+
+def _run_and_score(client, request: RunRequest, on_progress) -> ScoredRun:
     questions = list(request.questions)
     resolved = check_scoring_ready(questions, request.scoring)  # fail before the model runs, not after
-    request.out_dir.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     run = run_container(client, questions, request.out_dir / CONTAINER_DIR, request.limits, request.settings,
                         on_progress)

@@ -6,7 +6,10 @@ Owns:
     batches.py     grader-order batching and the checks on what ``batch_predict`` returns
     runner.py      ``run_model``: the entry point (local_evaluation.py, the container, ``check``)
     session.py     supervising the model's process: deadlines, resources, predictions, the verdict
+    process.py     the model's process tree as the supervisor holds it: start, channels, exit, kill
+    reaper.py      the subreaper between the supervisor and the model: nothing the model starts escapes
     child.py       the model's own process (``python -m submission.harness.child``)
+    output_dir.py  one run at a time in an output folder (a lock), fresh folder names
     outcome.py     ``ModelSpec``, ``HarnessOptions``, ``Progress``, ``RunOutcome`` and what it measured
     verdict.py     how a run ended: ``Verdict`` and its fixed set of statuses
     predictions.py predictions.jsonl: written batch by batch, read back, cut back for ``--resume``

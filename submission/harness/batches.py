@@ -17,6 +17,10 @@ from .outcome import BatchRecord
 from .predictions import PredictionWriter
 
 MIN_BATCH_SIZE, MAX_BATCH_SIZE = 1, 16
+# Answers longer than this are cut before they leave the model's process: the official parsers read
+# only the first 5,000 characters, so the score cannot change, and a runaway generation cannot flood
+# the channel, predictions.jsonl or the harness's memory. results.json counts the answers cut.
+ANSWER_CAP_CHARS = 1_000_000
 
 
 def batch_size_of(model) -> int:
@@ -26,6 +30,18 @@ def batch_size_of(model) -> int:
             f"get_batch_size() returned {size!r}; it must return an int from {MIN_BATCH_SIZE} to {MAX_BATCH_SIZE}"
         )
     return size
+
+
+def ask(model, prompts: Sequence[str], is_multiple_choice: bool):
+    """``batch_predict`` on a copy of ``prompts``: whatever the model does to the batch it is given, the
+    caller checks its answers against its own list."""
+    return model.batch_predict({"prompt": list(prompts)}, is_multiple_choice)
+
+
+def cap_answers(answers: list[str]) -> tuple[list[str], int]:
+    """The answers cut to ``ANSWER_CAP_CHARS``, and how many were cut."""
+    cut = sum(len(a) > ANSWER_CAP_CHARS for a in answers)
+    return ([a[:ANSWER_CAP_CHARS] for a in answers] if cut else answers), cut
 
 
 def check_responses(responses, prompts: Sequence[str], batch_index: int) -> list[str]:
@@ -80,9 +96,9 @@ def run_predictions(
         prompts = [q.prompt for q in batch]
         is_mc = batch[0].is_multiple_choice
         started = time.perf_counter()
-        responses = model.batch_predict({"prompt": prompts}, is_mc)
+        responses = ask(model, prompts, is_mc)
         latency = time.perf_counter() - started
-        responses = check_responses(responses, prompts, index)
+        responses, _ = cap_answers(check_responses(responses, prompts, index))
         writer.write_batch(
             {"row": q.row, "output": r, "batch": index, "latency_s": round(latency, 6)}
             for q, r in zip(batch, responses)

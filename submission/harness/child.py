@@ -1,16 +1,20 @@
-"""The model's own process: ``python -m submission.harness.child JOB_FILE FD``.
+"""The model's own process: ``python -m submission.harness.child JOB_FD DATA_FD PARENT_PID``.
 
-The supervisor (``harness.run_model``) writes the job (model spec, prompts in grader order, limits) to
-JOB_FILE and reads JSON lines from the pipe FD. This process applies the resource limits, imports and
-builds the model, then forms batches the grader's way and reports each one:
+The reaper (``reaper.py``, started by the supervisor ``session.py``) starts it with two inherited file
+descriptors: JOB_FD, an unlinked file holding the job (model spec, prompts in grader order, limits),
+read once and closed, so no prompt is ever left on disk; and DATA_FD, the pipe this process reports on.
+It applies the resource limits, imports and builds the model, then forms batches the grader's way and
+reports each one:
 
     {"t": "ready", "init_s": ..., "notes": [...]}          the model is built
     {"t": "start", "b": 3, "i": 48, "n": 16}                batch 3 = prompts[48:64] is being asked
-    {"t": "done", "b": 3, "out": [...], "lat": ..., ...}   its answers (already checked)
+    {"t": "answered", "b": 3, "lat": ...}                   batch_predict returned (the batch clock stops)
+    {"t": "done", "b": 3, "out": [...], "cut": 0, ...}      its answers (checked, cut to the cap)
     {"t": "error", "status": ..., "detail": ..., "traceback": ...}   a named failure; the process exits 1
     {"t": "end"}                                            every prompt answered
 
-stdout and stderr stay the model's own. Nothing but the supervisor should ever import this module.
+The model gets a copy of each batch's prompts; its answers are checked against this process's own list.
+stdout and stderr stay the model's own. Nothing but the reaper should ever start this module.
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ from typing import Any
 
 from ..errors import KitError, ModelOutputError
 from . import limits
-from .batches import batch_size_of, check_responses
+from .batches import ask, batch_size_of, cap_answers, check_responses
 
 
 class Channel:
@@ -35,9 +39,10 @@ class Channel:
         self.fd = fd
 
     def send(self, message: dict[str, Any]) -> None:
-        data = (json.dumps(message) + "\n").encode()
-        while data:
-            data = data[os.write(self.fd, data):]
+        """One JSON line (ASCII: lone surrogates travel as escapes); a memoryview keeps long writes linear."""
+        view = memoryview((json.dumps(message) + "\n").encode())
+        while view:
+            view = view[os.write(self.fd, view):]
 
 
 def failure_status(exc: BaseException, default: str) -> str:
@@ -110,13 +115,14 @@ def group_ranges(mc: list[bool]) -> list[tuple[int, int, bool]]:
 def answer_batch(model, prompts: list[str], is_mc: bool, index: int, channel: Channel) -> bool:
     started = time.perf_counter()
     try:
-        responses = model.batch_predict({"prompt": prompts}, is_mc)
+        responses = ask(model, prompts, is_mc)
         latency = time.perf_counter() - started
-        responses = check_responses(responses, prompts, index)
+        channel.send({"t": "answered", "b": index, "lat": latency})
+        responses, cut = cap_answers(check_responses(responses, prompts, index))
     except Exception as exc:  # noqa: BLE001
         fail(channel, exc, "model_error", f"batch_predict (batch {index}, {len(prompts)} prompts)")
         return False
-    message = {"t": "done", "b": index, "out": responses, "lat": latency, "rss": limits.own_peak_rss()}
+    message = {"t": "done", "b": index, "out": responses, "cut": cut, "lat": latency, "rss": limits.own_peak_rss()}
     gpu = limits.torch_gpu_peaks()
     if gpu is not None:
         message["gpu"] = gpu
@@ -141,11 +147,16 @@ def run_batches(model, job: dict[str, Any], channel: Channel) -> int:
     return 0
 
 
+def read_job(job_fd: int) -> dict[str, Any]:
+    with os.fdopen(job_fd, "rb") as handle:
+        return json.loads(handle.read())
+
+
 def main(argv: list[str]) -> int:
-    job_path, fd = argv[0], int(argv[1])
-    with open(job_path, encoding="utf-8") as handle:
-        job = json.load(handle)
-    limits.die_with_parent(job["parent_pid"])
+    job_fd, fd, parent_pid = int(argv[0]), int(argv[1]), int(argv[2])
+    limits.die_with_parent(parent_pid)
+    os.set_inheritable(fd, False)  # programs the model starts do not get the channel
+    job = read_job(job_fd)
     channel = Channel(fd)
     sys.path[:0] = [p for p in job["sys_path"] if p not in sys.path]  # the caller's import path
     notes = limits.apply_process_limits(job["ram_bytes"], job["rlimit_as"], job["vcpus"])

@@ -253,8 +253,8 @@ class ResourceMonitor:
             except Exception:  # noqa: BLE001
                 self.baseline[device.index] = 0
 
-    def poll(self, pid: int) -> Exceeded | None:
-        pids = process_tree(pid)
+    def poll(self, pids: list[int]) -> Exceeded | None:
+        """Sample every process of the model (``pids``: the whole tree, workers included)."""
         if not pids:
             return None
         rss = rss_bytes(pids)

@@ -78,6 +78,7 @@ class RunOutcome:
     notes: tuple[str, ...]
     traceback: str | None = None
     startup_s: float | None = None  # from starting the process to the model being ready (includes init_s)
+    answers_cut: int = 0  # answers longer than batches.ANSWER_CAP_CHARS, cut before they left the model
 
     @property
     def elapsed_s(self) -> float:

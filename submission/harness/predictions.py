@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 from ..errors import DataError
+from ..jsonio import dumps
 from ..scoring.data import Question, iter_json_lines
 
 PREDICTIONS_FILE = "predictions.jsonl"
@@ -26,17 +27,25 @@ class PredictionWriter:
     ``flush`` hands a batch to the operating system, which keeps it through a crash or kill -9 of any
     process; ``fsync`` also keeps it through a power cut, at a few milliseconds each. By default every
     batch is fsynced; ``fsync_every_s`` > 0 fsyncs at most that often (and always on close).
+
+    The writer also keeps every byte of the file in memory: if the model's process deletes, replaces or
+    truncates the file while it runs (the same user may), ``close`` puts it back whole (``restored``).
     """
 
     def __init__(self, path: str | Path, append: bool = False, fsync_every_s: float = 0.0):
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._handle = self.path.open("a" if append else "w", encoding="utf-8")
+        self._content = bytearray(self.path.read_bytes() if append and self.path.is_file() else b"")
+        self._handle = self.path.open("ab" if append else "wb")
+        self._inode = os.fstat(self._handle.fileno()).st_ino
         self.fsync_every_s = fsync_every_s
         self._synced = time.monotonic()
+        self.restored = False
 
     def write_batch(self, records: Iterable[dict[str, Any]]) -> None:
-        self._handle.write("".join(json.dumps(record, ensure_ascii=False) + "\n" for record in records))
+        data = "".join(dumps(record) + "\n" for record in records).encode("utf-8")
+        self._content += data
+        self._handle.write(data)
         self._handle.flush()
         now = time.monotonic()
         if now - self._synced >= self.fsync_every_s:
@@ -48,12 +57,34 @@ class PredictionWriter:
             self._handle.flush()
             os.fsync(self._handle.fileno())
             self._handle.close()
+            self.restored = self._restore()
+
+    def _restore(self) -> bool:
+        """Rewrite the file from memory unless it is still the file written, whole; whether it was."""
+        try:
+            stat = self.path.stat()
+            if stat.st_ino == self._inode and stat.st_size == len(self._content):
+                return False
+        except FileNotFoundError:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        write_atomically(self.path, bytes(self._content))
+        return True
 
     def __enter__(self) -> "PredictionWriter":
         return self
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def write_atomically(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` through a temporary file and a rename, fsynced: all or nothing."""
+    tmp = path.with_name(path.name + ".tmp")
+    with tmp.open("wb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)
 
 
 def read_records(path: str | Path) -> list[dict[str, Any]]:
@@ -99,14 +130,7 @@ def outputs_for(records: Sequence[dict[str, Any]], questions: Sequence[Question]
 
 def write_scored(path: str | Path, records: Sequence[dict[str, Any]]) -> None:
     """Rewrite the predictions file with scores, atomically (a crash leaves the old file intact)."""
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    with tmp.open("w", encoding="utf-8") as handle:
-        for record in records:
-            handle.write(json.dumps(record, ensure_ascii=False) + "\n")
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
+    write_atomically(Path(path), "".join(dumps(record) + "\n" for record in records).encode("utf-8"))
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,6 @@ this process owns the deadlines, appends each batch's answers to predictions.jso
 
 from __future__ import annotations
 
-import tempfile
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -19,6 +18,7 @@ from . import verdict as verdicts
 from .batches import grader_order
 from .limits import load_nvml
 from .outcome import HarnessOptions, ModelSpec, Progress, RunOutcome
+from .output_dir import locked
 from .predictions import PREDICTIONS_FILE, PredictionWriter, ResumeState, prepare_resume
 from .profiles import UNLIMITED, Limits
 from .session import Session, Work
@@ -34,20 +34,21 @@ def run_model(
 ) -> RunOutcome:
     """Run the model on ``questions`` (test format is enough) in a child process under ``limits``.
 
-    Answers are appended to ``out_dir``/predictions.jsonl batch by batch. Returns how the run ended;
-    raises ConfigError only when the model cannot be found (a bad spec, not a model failure).
+    Answers are appended to ``out_dir``/predictions.jsonl batch by batch (and put back there if the model
+    removes the file). Returns how the run ended; raises ConfigError when the model cannot be found (a
+    bad spec, not a model failure) or when another run holds ``out_dir``.
     """
-    path = Path(out_dir) / PREDICTIONS_FILE
-    state = prepare_resume(path) if options.resume else ResumeState()
-    _check_resumable(state, questions, path)
-    todo = [q for q in grader_order(questions) if q.row not in state.rows]
-    work = Work(tuple(todo), state, len(questions), load_nvml() if limits.gpus != 0 else None)
-    session = Session(spec, limits, options, work, on_progress)
-    with PredictionWriter(path, append=options.resume, fsync_every_s=options.fsync_every_s) as writer:
-        if not todo:
-            return session.outcome(verdicts.ok(len(questions)))
-        with tempfile.TemporaryDirectory(prefix="shopbench-") as tmp:
-            session.start(Path(tmp), writer)
+    with locked(out_dir) as folder:
+        path = folder / PREDICTIONS_FILE
+        state = prepare_resume(path) if options.resume else ResumeState()
+        _check_resumable(state, questions, path)
+        todo = [q for q in grader_order(questions) if q.row not in state.rows]
+        work = Work(tuple(todo), state, len(questions), load_nvml() if limits.gpus != 0 else None)
+        session = Session(spec, limits, options, work, on_progress)
+        with PredictionWriter(path, append=options.resume, fsync_every_s=options.fsync_every_s) as writer:
+            if not todo:
+                return session.outcome(verdicts.ok(len(questions)))
+            session.start(writer)
             try:
                 verdict = session.supervise()
             finally:

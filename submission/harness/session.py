@@ -1,18 +1,15 @@
 """Supervising one model process: its channel, deadlines, resources, predictions and verdict.
 
-``Session`` starts ``python -m submission.harness.child``, reads its messages (``Receiver``), enforces
-the per-batch deadline and the track budget, polls RAM and GPU memory (``limits.ResourceMonitor``),
-appends each answered batch to predictions.jsonl and decides the ``Verdict``. ``runner.run_model`` is
-the only caller.
+``Session`` starts the model's process tree (``process.ModelProcess``: a reaper and the model's process
+below it), reads its messages, enforces the per-batch deadline and the track budget, polls RAM and GPU
+memory over every process of the model (``limits.ResourceMonitor``), appends each answered batch to
+predictions.jsonl and decides the ``Verdict``. ``runner.run_model`` is the only caller.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import select
-import signal
-import subprocess
 import sys
 import time
 from dataclasses import dataclass
@@ -32,24 +29,8 @@ from .outcome import (
     RunOutcome,
 )
 from .predictions import PredictionWriter, ResumeState
+from .process import ModelProcess
 from .profiles import Limits
-
-
-class Receiver:
-    """JSON lines from the child's pipe, with a timeout."""
-
-    def __init__(self, fd: int):
-        self.fd, self.buffer = fd, b""
-
-    def receive(self, timeout: float) -> tuple[list[dict], bool]:
-        ready, _, _ = select.select([self.fd], [], [], max(0.0, timeout))
-        if not ready:
-            return [], False
-        chunk = os.read(self.fd, 1 << 20)
-        if not chunk:
-            return [], True
-        *lines, self.buffer = (self.buffer + chunk).split(b"\n")
-        return [json.loads(line) for line in lines if line], False
 
 
 @dataclass(frozen=True)
@@ -58,6 +39,9 @@ class Work:
     state: ResumeState
     n_questions: int
     nvml: object  # the initialised pynvml module, or None
+
+
+TRANSFER_LIMIT_S = 60.0  # at least this long for answers to reach the harness once batch_predict returned
 
 
 class Session:
@@ -72,35 +56,27 @@ class Session:
         self.batches: list[BatchRecord] = []
         self.answered = 0
         self.current: tuple[int, int, int, float] | None = None  # batch, offset, n, parent's start time
+        self.answered_at: float | None = None  # when batch_predict returned for the current batch
+        self.answers_cut = 0
         self.init_s = self.ready_at = self.traceback = None
         self.torch_peaks: dict[int, int] = {}
         self.child_rss = 0
         self.ended = False
-        self.proc = None
+        self.process: ModelProcess | None = None
         self.started = time.monotonic()
 
     # ------------------------------------------------------------ starting and stopping
 
-    def start(self, tmp: Path, writer: PredictionWriter) -> None:
+    def start(self, writer: PredictionWriter) -> None:
         self.writer = writer
-        job = tmp / "job.json"
-        job.write_text(json.dumps(self._job()), encoding="utf-8")
-        read_fd, write_fd = os.pipe()
-        self.started = time.monotonic()
-        try:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "submission.harness.child", str(job), str(write_fd)],
-                pass_fds=(write_fd,), env=self._env(), stdin=subprocess.DEVNULL, start_new_session=True,
-            )
-        finally:
-            os.close(write_fd)
-        self.receiver = Receiver(read_fd)
-        self.next_poll = self.started
+        self.started = self.next_poll = time.monotonic()
+        self.process = ModelProcess(self._job(), self._env(), Path(self.spec.repo).resolve())
+        self.process.start()
 
     def _job(self) -> dict:
         return {
             "model": self.spec.model, "repo": str(Path(self.spec.repo).resolve()), "seed": self.spec.seed,
-            "sys_path": [p for p in sys.path if p], "first_batch": self.state.next_batch, "parent_pid": os.getpid(),
+            "sys_path": [p for p in sys.path if p], "first_batch": self.state.next_batch,
             "prompts": [q.prompt for q in self.todo], "mc": [q.is_multiple_choice for q in self.todo],
             "ram_bytes": self.limits.ram_bytes, "rlimit_as": not _gpu_host(self.plan),
             "vcpus": self.limits.vcpus, "gpu_memory_bytes": self.limits.gpu_memory_bytes,
@@ -118,27 +94,10 @@ class Session:
         return env
 
     def stop(self) -> None:
-        """End the child: at once if it failed, after exit_wait_s if it finished; SIGTERM then SIGKILL."""
-        if self.proc is None:
-            return
-        wait = self.options.exit_wait_s if self.ended else 0.0
-        try:
-            self.proc.wait(timeout=wait)
-        except subprocess.TimeoutExpired:
-            self._signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=self.options.kill_grace_s)
-            except subprocess.TimeoutExpired:
-                self._signal(signal.SIGKILL)
-                self.proc.wait()
-        self._signal(signal.SIGKILL)  # the model's own workers, if any outlived it
-        os.close(self.receiver.fd)
-
-    def _signal(self, sig: int) -> None:
-        try:
-            os.killpg(self.proc.pid, sig)
-        except (ProcessLookupError, PermissionError):
-            pass
+        """End the model's processes: at once if it failed, after exit_wait_s if it finished; SIGTERM, then
+        SIGKILL to everything it started."""
+        if self.process is not None:
+            self.process.stop(self.ended, self.options.exit_wait_s, self.options.kill_grace_s)
 
     # ------------------------------------------------------------ supervising
 
@@ -146,38 +105,57 @@ class Session:
         return self.state.elapsed_s + (now - self.started)
 
     def supervise(self) -> verdicts.Verdict:
+        process = self.process
         while True:
             now = time.monotonic()
-            messages, eof = self.receiver.receive(self._wakeup(now) - now)
-            for message in messages:
-                verdict = self._handle(message)
-                if verdict is not None:
-                    return verdict
-            if eof:
+            ready = select.select(process.fds, [], [], self._wakeup(now) - now)[0]
+            if process.reports.fd in ready:
+                process.read_reports()
+            if process.data.fd in ready or process.exited:  # an ended process: read what it sent first
+                for message in process.data.read():
+                    verdict = self._handle(message)
+                    if verdict is not None:
+                        return verdict
+            if process.exited:
                 return self._died()
+            if process.data.eof and not process.wait_exit(self.options.exit_wait_s):
+                return verdicts.Verdict("crashed", "the model's process closed its channel to the harness but did "
+                                        "not exit; do not close inherited file descriptors")
             verdict = self._check(time.monotonic())
             if verdict is not None:
                 return verdict
+
+    def _batch_clock(self) -> tuple[float, float] | None:
+        """(start, limit) of the running batch's deadline; None once batch_predict has returned (sending
+        the answers does not count against the model) or when no deadline applies."""
+        if self.current is None or self.limits.seconds_per_sample is None:
+            return None
+        if self.answered_at is not None:
+            return self.answered_at, max(TRANSFER_LIMIT_S, self.limits.batch_limit_s(self.current[2]))
+        return self.current[3], self.limits.batch_limit_s(self.current[2])
 
     def _wakeup(self, now: float) -> float:
         times = [self.next_poll]
         if self.limits.budget_s is not None:
             times.append(self.started + self.limits.budget_s - self.state.elapsed_s)
-        if self.current is not None and self.limits.seconds_per_sample is not None:
-            times.append(self.current[3] + self.limits.batch_limit_s(self.current[2]))
+        clock = self._batch_clock()
+        if clock is not None:
+            times.append(sum(clock))
         return max(now, min(times))
 
     def _check(self, now: float) -> verdicts.Verdict | None:
         if now >= self.next_poll:
             self.next_poll = now + self.options.poll_s
-            exceeded = self.monitor.poll(self.proc.pid)
+            exceeded = self.monitor.poll(self.process.model_pids())
             if exceeded is not None:
                 return self._exceeded(exceeded)
-        if self.current is not None and self.limits.seconds_per_sample is not None:
-            index, _, n, began = self.current
-            limit = self.limits.batch_limit_s(n)
-            if now - began > limit:
-                return verdicts.batch_timeout(index, n, now - began, limit, stopped=True)
+        clock = self._batch_clock()
+        if clock is not None and now - clock[0] > clock[1]:
+            index, _, n, _ = self.current
+            if self.answered_at is not None:
+                return verdicts.Verdict("crashed", f"batch {index} was answered, but its answers took over "
+                                        f"{clock[1]:g} s to reach the harness")
+            return verdicts.batch_timeout(index, n, now - clock[0], clock[1], stopped=True)
         if self.limits.budget_s is not None and self.elapsed(now) > self.limits.budget_s:
             return verdicts.budget_timeout(self.limits.budget_s, self.n_answered, self.n_questions)
         return None
@@ -196,8 +174,11 @@ class Session:
         kind = message["t"]
         if kind == "done":
             return self._done(message)
-        if kind == "start":
+        if kind == "answered":
+            self.answered_at = time.monotonic()
+        elif kind == "start":
             self.current = (message["b"], message["i"], message["n"], time.monotonic())
+            self.answered_at = None
         elif kind == "ready":
             self.ready_at, self.init_s = time.monotonic(), message["init_s"]
             self.notes.extend(message["notes"])
@@ -206,6 +187,10 @@ class Session:
             return self._error(message)
         elif kind == "end":
             self.ended = True
+            if self.n_answered != self.n_questions:
+                return verdicts.Verdict("bad_output", f"the model's process said it was done with "
+                                        f"{self.n_questions - self.n_answered:,} of {self.n_questions:,} questions "
+                                        "unanswered")
             return verdicts.ok(self.n_questions)
         return None
 
@@ -242,12 +227,16 @@ class Session:
             return verdicts.batch_timeout(index, n, latency, limit, stopped=False)
         if self.limits.budget_s is not None and self.elapsed(now) > self.limits.budget_s:
             return verdicts.budget_timeout(self.limits.budget_s, self.n_answered, self.n_questions)
-        batch = self.todo[offset:offset + n]
+        batch, outputs = self.todo[offset:offset + n], message["out"]
+        if len(outputs) != n or not all(isinstance(out, str) for out in outputs):
+            return verdicts.Verdict("bad_output", f"batch {index}: the model's process sent {len(outputs)} "
+                                    f"answers for {n} prompts, or an answer that is not a string")
         elapsed = round(self.elapsed(now), 3)
         self.writer.write_batch(
             {"row": q.row, "output": out, "batch": index, "batch_size": n, "latency_s": round(latency, 6),
-             "elapsed_s": elapsed} for q, out in zip(batch, message["out"])
+             "elapsed_s": elapsed} for q, out in zip(batch, outputs)
         )
+        self.answers_cut += message.get("cut", 0)
         self.batches.append(BatchRecord(index, tuple(q.row for q in batch), batch[0].is_multiple_choice, latency))
         self.answered += n
         self.current = None
@@ -270,12 +259,11 @@ class Session:
         return self.elapsed(now) + rate * (self.n_questions - self.n_answered)
 
     def _died(self) -> verdicts.Verdict:
-        """The pipe closed without 'end' or 'error': the process exited or was killed."""
-        try:
-            code = self.proc.wait(timeout=self.options.exit_wait_s)
-        except subprocess.TimeoutExpired:
-            return verdicts.Verdict("crashed", "the model's process closed its channel to the harness but did "
-                                    "not exit; do not close inherited file descriptors")
+        """The model's process ended without 'end' or 'error' (even while a worker of it holds the channel)."""
+        code = self.process.exit_code
+        if code is None:
+            detail = self.process.error or "the harness lost the model's process (its reaper ended)"
+            return verdicts.Verdict("crashed", detail)
         if self.current is not None:
             when = f"during batch {self.current[0]} ({self.current[2]} prompts)"
         elif self.ready_at is None:
@@ -296,10 +284,10 @@ class Session:
             verdict=verdict, limits=self.limits, n_questions=self.n_questions, n_answered=self.n_answered,
             n_resumed=len(self.state.rows), batches=tuple(self.batches), init_s=self.init_s,
             startup_s=None if self.ready_at is None else self.ready_at - self.started,
-            wall_s=now - self.started if self.proc is not None else 0.0, prior_elapsed_s=self.state.elapsed_s,
+            wall_s=now - self.started if self.process is not None else 0.0, prior_elapsed_s=self.state.elapsed_s,
             projected_s=self.elapsed(now) if verdict.ok else self.projected(now),
             peak_rss_bytes=max(self.child_rss, self.monitor.peak_rss) or None, gpus=self._gpu_usage(),
-            notes=tuple(self.notes), traceback=self.traceback,
+            notes=tuple(self.notes), traceback=self.traceback, answers_cut=self.answers_cut,
         )
 
     def _gpu_usage(self) -> tuple[GpuUsage, ...]:

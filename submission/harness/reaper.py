@@ -1,0 +1,157 @@
+"""The reaper: ``python -m submission.harness.reaper CONTROL_FD REPORT_FD JOB_FD DATA_FD``.
+
+The supervisor (``session.py``) starts this small process in a new session; it makes itself a child
+subreaper (Linux ``PR_SET_CHILD_SUBREAPER``) and starts the model's process (``child.py``, with the
+job and the data channel), so that every process the model starts stays its descendant: one that
+double-forks, calls ``setsid`` or outlives its parent is re-parented here, not to init. It reports
+to REPORT_FD, one JSON line each:
+
+    {"pid": 1234}                the model's process started
+    {"exit": 0}                  it ended (exit code, or minus the signal number)
+
+and obeys one-word commands on CONTROL_FD:
+
+    term    SIGTERM to every descendant
+    kill    SIGKILL to every descendant until none is left, then exit
+
+End of file on CONTROL_FD means ``kill``: the supervisor is gone (even by ``kill -9``), and nothing the
+model started may outlive it. Only the standard library: it must start in milliseconds.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import json
+import os
+import select
+import signal
+import subprocess
+import sys
+import time
+
+PR_SET_CHILD_SUBREAPER = 36
+KILL_ROUNDS_S = 10.0  # how long ``kill`` keeps finding and killing descendants before giving up
+
+
+def become_subreaper() -> bool:
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        return ctypes.CDLL(None, use_errno=True).prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0
+    except (OSError, AttributeError):
+        return False
+
+
+def descendants(root: int) -> list[int]:
+    """The pids below ``root`` (zombies included), from /proc; from psutil where there is no /proc."""
+    if not os.path.isdir("/proc/self"):
+        import psutil
+
+        try:
+            return [p.pid for p in psutil.Process(root).children(recursive=True)]
+        except psutil.Error:
+            return []
+    children: dict[int, list[int]] = {}
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/stat", "rb") as handle:
+                stat = handle.read()
+        except OSError:
+            continue
+        fields = stat[stat.rindex(b")") + 2:].split()  # after "pid (comm) ", which may hold spaces
+        children.setdefault(int(fields[1]), []).append(int(name))
+    found, todo = [], [root]
+    while todo:
+        for pid in children.get(todo.pop(), ()):
+            found.append(pid)
+            todo.append(pid)
+    return found
+
+
+class Reaper:
+    def __init__(self, report_fd: int):
+        self.report_fd, self.child, self.reported = report_fd, None, False
+
+    def send(self, message: dict) -> None:
+        try:
+            os.write(self.report_fd, (json.dumps(message) + "\n").encode())
+        except OSError:  # the supervisor is gone: the control channel will say so
+            pass
+
+    def start(self, job_fd: int, data_fd: int) -> None:
+        argv = [sys.executable, "-m", "submission.harness.child", str(job_fd), str(data_fd), str(os.getpid())]
+        self.child = subprocess.Popen(argv, pass_fds=(job_fd, data_fd), stdin=subprocess.DEVNULL)
+        os.close(job_fd)
+        os.close(data_fd)
+        self.send({"pid": self.child.pid})
+
+    def reap(self) -> None:
+        """Collect every ended child (the model's process, and orphans re-parented here)."""
+        while True:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return
+            if pid == 0:
+                return
+            if pid == self.child.pid and not self.reported:
+                self.reported = True
+                self.child.returncode = os.waitstatus_to_exitcode(status)
+                self.send({"exit": self.child.returncode})
+
+    def signal_all(self, sig: int) -> list[int]:
+        pids = descendants(os.getpid())
+        for pid in pids:
+            try:
+                os.kill(pid, sig)
+            except (ProcessLookupError, PermissionError):
+                pass
+        return pids
+
+    def kill_all(self) -> None:
+        deadline = time.monotonic() + KILL_ROUNDS_S
+        while self.signal_all(signal.SIGKILL) and time.monotonic() < deadline:
+            time.sleep(0.005)
+            self.reap()
+        self.reap()
+
+
+def serve(reaper: Reaper, control_fd: int) -> None:
+    """Reap children as they end and obey commands, until ``kill`` or the end of the control channel."""
+    wake_read, wake_write = os.pipe()
+    os.set_blocking(wake_write, False)
+    signal.set_wakeup_fd(wake_write)
+    signal.signal(signal.SIGCHLD, lambda *_: None)
+    while True:
+        reaper.reap()
+        ready, _, _ = select.select([control_fd, wake_read], [], [], 1.0)
+        if wake_read in ready:
+            os.read(wake_read, 4096)
+        if control_fd not in ready:
+            continue
+        words = os.read(control_fd, 4096).split()
+        if not words or b"kill" in words:
+            reaper.kill_all()
+            return
+        if b"term" in words:
+            reaper.signal_all(signal.SIGTERM)
+
+
+def main(argv: list[str]) -> int:
+    control_fd, report_fd, job_fd, data_fd = (int(a) for a in argv[:4])
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # a Ctrl-C reaches the supervisor, which then says kill
+    become_subreaper()
+    reaper = Reaper(report_fd)
+    try:
+        reaper.start(job_fd, data_fd)
+    except OSError as exc:
+        reaper.send({"error": f"cannot start the model's process: {exc}"})
+        return 1
+    serve(reaper, control_fd)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
