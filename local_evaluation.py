@@ -17,6 +17,7 @@ from pathlib import Path
 
 from submission import environment
 from submission.errors import KitError
+from submission.grading.containers import host_gpu_count
 from submission.harness.outcome import HarnessOptions, ModelSpec, Progress, RunOutcome
 from submission.harness.output_dir import fresh_folder, locked
 from submission.harness.predictions import PREDICTIONS_FILE, outputs_for, read_records
@@ -31,10 +32,11 @@ from submission.harness.profiles import (
 )
 from submission.harness.runner import run_model
 from submission.jsonio import write_json
+from submission.loading import load_model_class
 from submission.reports.run_folder import base_meta, write_run_folder, written_files
 from submission.reports.runstats import run_meta
 from submission.reports.table import format_table
-from submission.scoring.data import Question, load_questions
+from submission.scoring.data import Question, load_questions, sample_questions
 from submission.scoring.scorer import ScoringConfig, check_scoring_ready, score_outputs
 
 log = logging.getLogger("local_evaluation")
@@ -42,11 +44,12 @@ ROOT = Path(__file__).resolve().parent
 OFFICIAL_DATA = ROOT / "data" / "development.json"
 SAMPLE_DATA = ROOT / "data" / "sample.json"
 RUN_FILE = "run.json"  # what --resume needs to continue a run: data, limit, model, seed
-RESUMED_ARGS = ("data", "limit", "model", "seed")
+RESUMED_ARGS = ("data", "limit", "sample", "model", "seed")
 
 EPILOG = """examples:
   python local_evaluation.py                                   # UserModel on the default split, phase2 limits
-  python local_evaluation.py --model models.dummy_model:DummyModel --limit 20
+  python local_evaluation.py --model models.dummy_model:DummyModel --sample 20   # 20 questions across every task
+  python local_evaluation.py --limit 20                        # the first 20 lines of the data file
   python local_evaluation.py --data data/development.json --output-dir runs/try1 --seed 1
   python local_evaluation.py --profile phase1 --track amazon-kdd-cup-24-multi-lingual-abilities
   python local_evaluation.py --time-scale 0.5                  # a GPU twice as fast as a T4: halve every time limit
@@ -68,17 +71,23 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         "data/development.json if present, else the kit's sample split data/sample.json")
     parser.add_argument("--model", help="model class as 'module:Class' (default: UserModel of models/user_config.py)")
     parser.add_argument("--output-dir", help="folder for results.json and predictions.jsonl (default: runs/<time>)")
-    parser.add_argument("--limit", type=int, help="only the first N questions of the data file")
+    subset = parser.add_mutually_exclusive_group()
+    subset.add_argument("--limit", type=int, metavar="N", help="only the first N questions of the data file (they "
+                        "may cover only some tasks and tracks)")
+    subset.add_argument("--sample", type=int, metavar="N", help="N questions spread across every task, drawn with "
+                        "--seed (the rows are recorded in results.json): a quick check of the whole pipeline")
     parser.add_argument("--seed", type=int, help="seed for the model's randomness (default: 0)")
     parser.add_argument("--predictions", help="score this predictions.jsonl (needs 'row' and 'output'); no model is loaded")
     parser.add_argument("--embedding-model", action="append", default=[], metavar="METRIC=PATH",
                         help="local folder of a metric's embedding model, e.g. "
                         "'multilingual-sent-transformer=/models/paraphrase-multilingual-MiniLM-L12-v2'")
     add_limit_args(parser)
-    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging, and the kit's own frames in "
+                        "the model's tracebacks")
     args = parser.parse_args(argv)
-    if args.limit is not None and args.limit < 1:
-        parser.error("--limit must be at least 1")
+    for flag in ("limit", "sample"):
+        if getattr(args, flag) is not None and getattr(args, flag) < 1:
+            parser.error(f"--{flag} must be at least 1")
     if args.time_scale <= 0:
         parser.error("--time-scale must be positive")
     if args.resume and args.predictions:
@@ -172,7 +181,9 @@ def prepare(args: argparse.Namespace) -> Setup:
     out_dir = apply_resume(args) if args.resume else None
     args.seed = 0 if args.seed is None else args.seed
     data_path = choose_data(args.data)
-    questions = load_questions(data_path, require_truth=True)[: args.limit]
+    questions = select(load_questions(data_path, require_truth=True), args, data_path)
+    if not args.predictions:  # a wrong model name is found now, before any folder or progress bar
+        load_model_class(args.model, ROOT)
     config = ScoringConfig(embedding_models=embedding_paths(args.embedding_model))
     resolved = check_scoring_ready(questions, config)
     profile = get_profile(args.profile, load_profiles(*args.profiles_file))
@@ -182,6 +193,25 @@ def prepare(args: argparse.Namespace) -> Setup:
     elif out_dir is None:  # runs/<time>, or runs/<time>-2 when another run started in the same second
         out_dir = fresh_folder(ROOT / "runs", time.strftime("%Y%m%d-%H%M%S"))
     return Setup(data_path, questions, config, resolved, out_dir, profile, limits)
+
+
+def select(questions: list[Question], args: argparse.Namespace, data_path: Path) -> list[Question]:
+    """The questions of the run: all, the first --limit N, or --sample N spread across the tasks."""
+    if args.sample is not None:
+        picked = sample_questions(questions, args.sample, args.seed)
+        print(f"--sample {args.sample}: {len(picked)} questions from {covered(picked)} (seed {args.seed})")
+        return picked
+    if args.limit is None or args.limit >= len(questions):
+        return questions
+    picked = questions[: args.limit]
+    print(f"--limit {args.limit}: the first {args.limit} questions of {data_path.name}, from {covered(picked)} "
+          f"of its {covered(questions)}; --sample {args.limit} spreads them across every task")
+    return picked
+
+
+def covered(questions: list[Question]) -> str:
+    tasks, tracks = {q.task_name for q in questions}, {q.track for q in questions}
+    return f"{len(tasks)} task{'s' * (len(tasks) != 1)} and {len(tracks)} track{'s' * (len(tracks) != 1)}"
 
 
 class ProgressBar:
@@ -210,7 +240,8 @@ class ProgressBar:
 
 
 def write_run_file(args: argparse.Namespace, setup: Setup) -> None:
-    run = {"data": str(setup.data_path), "limit": args.limit, "model": args.model, "seed": args.seed}
+    run = {"data": str(setup.data_path), "limit": args.limit, "sample": args.sample, "model": args.model,
+           "seed": args.seed}
     write_json(setup.out_dir / RUN_FILE, run)
 
 
@@ -222,8 +253,8 @@ def predict(args: argparse.Namespace, setup: Setup) -> RunOutcome:
     print(f"limits: {describe_limits(setup.limits)}")
     bar = ProgressBar(len(setup.questions))
     try:
-        outcome = run_model(spec, setup.questions, setup.out_dir, setup.limits,
-                            HarnessOptions(resume=bool(args.resume)), on_progress=bar)
+        options = HarnessOptions(resume=bool(args.resume), full_traceback=args.verbose)
+        outcome = run_model(spec, setup.questions, setup.out_dir, setup.limits, options, on_progress=bar)
     finally:
         bar.close()
     if not (setup.out_dir / RUN_FILE).is_file():  # the model removed it: --resume needs it
@@ -237,7 +268,19 @@ def describe_limits(limits: Limits) -> str:
     budget = f"{limits.budget_s / 60:g} min for {limits.budget_track.replace('amazon-kdd-cup-24-', '')}"
     scale = f", time scale {limits.time_scale:g}" if limits.time_scale != 1 else ""
     return (f"profile {limits.profile}: {limits.seconds_per_sample:g} s per sample, budget {budget}{scale}, "
-            f"RAM {limits.ram_bytes / 1e9:g} GB, {limits.gpus} GPU(s)")
+            f"RAM {limits.ram_bytes / 1e9:g} GB, {limits.gpus} GPU(s){gpu_note(limits.gpus)}")
+
+
+def gpu_note(wanted: int | None) -> str:
+    """What a profile's GPUs mean on this machine, when it has fewer."""
+    here = host_gpu_count() if wanted else 0
+    if not wanted or here >= wanted:
+        return ""
+    if here == 0:
+        return (" (this machine has none: the model runs on the CPU, the GPU limits are not emulated, and the time "
+                "limits are a T4's, so a CPU run may time out where the grader's would not: --no-limits or "
+                "--time-scale X to explore)")
+    return f" (this machine has {here}: the model sees {here}, each capped as a T4)"
 
 
 def answered_outputs(args, setup: Setup) -> tuple[list[Question], dict[int, str], list[dict]]:
@@ -264,9 +307,15 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        where = f"; continue with --resume {setup.out_dir}" if setup is not None else ""
-        print(f"\ninterrupted: every complete batch is in predictions.jsonl{where}", file=sys.stderr)
+        print(f"\ninterrupted: {interrupted_at(setup)}", file=sys.stderr)
         return 130
+
+
+def interrupted_at(setup: Setup | None) -> str:
+    path = setup.out_dir / PREDICTIONS_FILE if setup is not None else None
+    if path is None or not path.is_file() or path.stat().st_size == 0:
+        return "no question was answered"
+    return f"every complete batch is in {path}; continue with --resume {setup.out_dir}"
 
 
 def interrupted(signum, frame) -> None:
@@ -290,6 +339,8 @@ def write_outputs(args, setup: Setup, outcome: RunOutcome | None, scoring: tuple
     answered, outputs, records, result = scoring
     meta = {
         **base_meta(setup.data_path, len(setup.questions), args.limit, args.seed, args.model, args.predictions),
+        "sample": {"n": args.sample, "seed": args.seed, "rows": [q.row for q in setup.questions]}
+        if args.sample else None,
         "embedding_models": setup.resolved, "timings": timings, **environment.describe(ROOT),
     }
     if outcome is not None:
@@ -303,15 +354,17 @@ def report(outcome: RunOutcome | None, result, answered: list[Question], setup: 
     if outcome is not None and not outcome.verdict.ok:
         verdict = outcome.verdict
         what = "the model broke the interface" if verdict.status == "bad_output" else verdict.status
-        print(f"error: {what}: {verdict.detail}\nevery answer made before it is in "
-              f"{setup.out_dir / PREDICTIONS_FILE}; continue with --resume {setup.out_dir}", file=sys.stderr)
+        kept = (f"every answer made before it is in {setup.out_dir / PREDICTIONS_FILE}; continue with --resume "
+                f"{setup.out_dir}" if outcome.n_answered else "no question was answered before it")
+        print(f"error: {what}: {verdict.detail}\n{kept}", file=sys.stderr)
         print(f"\nPARTIAL RESULTS: {len(answered)} of {len(setup.questions)} questions answered "
               f"(verdict: {verdict.status})")
     if result is not None:
         print(format_table(result, intervals))
     if outcome is not None:
         print(f"\nverdict: {outcome.verdict}")
-    print(f"\nwrote {', '.join(written_files(result))} in {setup.out_dir}")
+    files = written_files(result) + ([RUN_FILE] if (setup.out_dir / RUN_FILE).is_file() else [])
+    print(f"\nwrote {', '.join(files)} in {setup.out_dir}")
 
 
 if __name__ == "__main__":

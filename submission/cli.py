@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib
 import sys
 from dataclasses import dataclass
+from pathlib import Path
 
 PROG = "python -m submission"
 
@@ -40,9 +41,15 @@ COMMANDS: tuple[Command, ...] = (
 )
 
 
+def program() -> str:
+    """``shopbench`` when run as the console script, else ``python -m submission``."""
+    return "shopbench" if Path(sys.argv[0]).name == "shopbench" else PROG
+
+
 def usage() -> str:
     width = max(len(c.name) for c in COMMANDS)
-    lines = [f"usage: {PROG} COMMAND [options]   ({PROG} COMMAND --help for its options)", "", "commands:"]
+    prog = program()
+    lines = [f"usage: {prog} COMMAND [options]   ({prog} COMMAND --help for its options)", "", "commands:"]
     lines += [f"  {c.name:<{width}}  {c.help}" for c in COMMANDS]
     return "\n".join(lines)
 
@@ -66,8 +73,8 @@ def main(argv: list[str] | None = None) -> int:
         known = sorted({c.name for c in COMMANDS} | {c.name.split()[0] for c in COMMANDS})
         group = [c.name for c in COMMANDS if c.name.split()[0] == argv[0]]
         hint = f"'{argv[0]}' needs one of: {', '.join(group)}" if group else f"known: {', '.join(known)}"
-        print(f"{PROG}: unknown command '{' '.join(argv[:2])}'; {hint}\n\n{usage()}", file=sys.stderr)
+        print(f"{program()}: unknown command '{' '.join(argv[:2])}'; {hint}\n\n{usage()}", file=sys.stderr)
         return 2
     module_name, _, function = command.target.partition(":")
     run = getattr(importlib.import_module(module_name), function)
-    return run(rest, f"{PROG} {command.name}")
+    return run(rest, f"{program()} {command.name}")

@@ -93,7 +93,8 @@ def test_interface_violations_are_named(tmp_path, monkeypatch, capsys, source, m
 def test_bad_inputs_exit_2_with_the_fix(tmp_path, monkeypatch, capsys):
     write_module(tmp_path, monkeypatch, "X = 1\n")
     assert local_evaluation.main(["--model", "fakemodels:UserModel", "--output-dir", str(tmp_path / "o")]) == 2
-    assert "defines no 'UserModel'. assign your model class to UserModel" in capsys.readouterr().err
+    assert "defines no UserModel; add `UserModel = YourModelClass` (the class, not an instance)" in \
+        capsys.readouterr().err
     bad = tmp_path / "bad.json"
     bad.write_text('{"input_field": 1}\n')
     assert local_evaluation.main(["--data", str(bad), "--model", DUMMY]) == 2

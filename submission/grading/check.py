@@ -8,6 +8,7 @@ how to fix it):
 * weights        every weight file in the build context is real, not a Git LFS pointer, and not left out
                  by .dockerignore; the weights that models/baseline.yaml names exist
 * .dockerignore  keeps .git and local data out of the build context, keeps the code in
+* run output     no stray results.json, predictions.jsonl, report.html or compare.html in the build context
 * size           the repository against the competition's 25 GB cap
 * smoke run      the model answers 3 sample questions through the harness (a fresh process)
 """
@@ -37,7 +38,9 @@ WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".ckpt", ".gguf", ".on
 LFS_POINTER_PREFIX = b"version https://git-lfs.github.com/spec/v1"
 SKIP_DIRS = {".git", ".venv", "venv", "__pycache__", "node_modules", ".pytest_cache"}
 MUST_EXCLUDE = {".git": ".git/HEAD", "local data": "data/development.json"}
-SHOULD_EXCLUDE = {"virtual environments": ".venv/bin/python", "run outputs": "runs/run1/results.json"}
+SHOULD_EXCLUDE = {"virtual environments": ".venv/bin/python", "run outputs": "runs/run1/results.json",
+                  "comparisons": "compare.html"}
+RUN_OUTPUT_NAMES = {"results.json", "predictions.jsonl", "report.html", "compare.html", "scores.png"}
 MUST_INCLUDE = ("aicrowd.json", "requirements.txt", "models/user_config.py", "submission/harness/runner.py",
                 "docker/entrypoint.py")
 
@@ -137,7 +140,8 @@ def check_dockerignore(repo: Path, options: CheckOptions) -> CheckResult:
         return CheckResult(name, "fail", f"{repo / name} excludes {', '.join(left_out)}; the image would lack it")
     loose = [what for what, probe in SHOULD_EXCLUDE.items() if not matcher.matches(probe)]
     if loose:
-        return CheckResult(name, "warn", f"does not exclude {', '.join(loose)}; add `.venv` and `runs` lines")
+        return CheckResult(name, "warn", f"does not exclude {', '.join(loose)}; add `.venv`, `runs` and "
+                           "`**/compare.html` lines")
     return CheckResult(name, "ok", "excludes .git, local data, virtual environments and runs; keeps the code")
 
 
@@ -198,6 +202,18 @@ def check_weights(repo: Path, options: CheckOptions) -> CheckResult:
                            "downloaded at run time)")
     total = sum(p.stat().st_size for p in weights)
     return CheckResult(name, "ok", f"{len(weights)} weight file(s), {human_bytes(total)}, none an LFS pointer")
+
+
+def check_run_output(repo: Path, options: CheckOptions) -> CheckResult:
+    """Run folders' files that would go into the image: local results, not the submission."""
+    matcher = _matcher(dockerignore_patterns(repo) or [])
+    stray = [p.relative_to(repo).as_posix() for p in _walk(repo) if p.name in RUN_OUTPUT_NAMES]
+    stray = [rel for rel in stray if not matcher.matches(rel)]
+    if stray:
+        more = f" (and {len(stray) - 5} more)" if len(stray) > 5 else ""
+        return CheckResult("run output", "warn", f"run output in the build context: {', '.join(stray[:5])}{more}; "
+                           "move it under runs/ or exclude it in .dockerignore")
+    return CheckResult("run output", "ok", "no run output in the build context")
 
 
 def repository_files(repo: Path) -> list[Path]:
@@ -263,6 +279,7 @@ CHECKS: tuple[tuple[str, Callable[[Path, CheckOptions], CheckResult]], ...] = (
     ("aicrowd.json", check_aicrowd),
     ("weights", check_weights),
     (".dockerignore", check_dockerignore),
+    ("run output", check_run_output),
     ("size", check_size),
     ("smoke run", check_smoke),
 )

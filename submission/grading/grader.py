@@ -75,7 +75,8 @@ def _synthesized(verdict: verdicts.Verdict, run: ContainerRun, limits: Limits, n
 
 def decide_outcome(run: ContainerRun, limits: Limits, n_questions: int, n_answered: int) -> RunOutcome:
     """How the run ended. The host's own observations (the outer deadline, the kernel's OOM kill, the
-    exit code) overrule the container's report, which is only trusted once validated."""
+    exit code) overrule the container's report, which is only trusted once validated. A run the entry
+    point refused (no such model, UserModel not a class) is the submission's configuration: ConfigError."""
     notes = list(run.resources.notes)
     if run.killed_at_deadline:
         detail = (f"the container was stopped from outside at the track budget ({limits.budget_s / 60:g} min) plus "
@@ -83,8 +84,8 @@ def decide_outcome(run: ContainerRun, limits: Limits, n_questions: int, n_answer
         return _synthesized(verdicts.Verdict("timeout", detail), run, limits, n_questions, n_answered, notes)
     ram = f"{limits.ram_bytes / 1e9:g} GB" if limits.ram_bytes else "its RAM limit"
     if run.report is not None and run.report.get("outcome") is None and isinstance(run.report.get("error"), str):
-        verdict = verdicts.Verdict("model_error", run.report["error"][:2000])
-        return _synthesized(verdict, run, limits, n_questions, n_answered, notes)
+        raise ConfigError(f"{run.image}: the container's entry point refused to run the model (exit code "
+                          f"{run.exit_code}): {run.report['error'][:2000]}")
     try:
         if run.report is None:
             raise ReportError(run.report_error or "no run report")

@@ -32,6 +32,10 @@ def batch_size_of(model) -> int:
     return size
 
 
+def plural(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
 def ask(model, prompts: Sequence[str], is_multiple_choice: bool):
     """``batch_predict`` on a copy of ``prompts``: whatever the model does to the batch it is given, the
     caller checks its answers against its own list."""
@@ -53,8 +57,8 @@ def check_responses(responses, prompts: Sequence[str], batch_index: int) -> list
         )
     if len(responses) != len(prompts):
         raise ModelOutputError(
-            f"batch {batch_index}: batch_predict returned {len(responses)} responses for {len(prompts)} "
-            "prompts; return exactly one string per prompt, in order"
+            f"batch {batch_index}: batch_predict returned {plural(len(responses), 'response')} for "
+            f"{plural(len(prompts), 'prompt')}; return exactly one string per prompt, in order"
         )
     for i, response in enumerate(responses):
         if not isinstance(response, str):

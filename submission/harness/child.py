@@ -24,10 +24,10 @@ import os
 import random
 import sys
 import time
-import traceback
 from typing import Any
 
 from ..errors import KitError, ModelOutputError
+from ..loading import ModelImportError, load_model_class, participant_traceback
 from . import limits
 from .batches import ask, batch_size_of, cap_answers, check_responses
 
@@ -56,16 +56,26 @@ def failure_status(exc: BaseException, default: str) -> str:
     return default
 
 
+FULL_TRACEBACK = False  # the job's full_traceback (local_evaluation.py --verbose): the kit's frames too
+
+
 def fail(channel: Channel, exc: BaseException, default: str, where: str) -> int:
+    """Report a failure. A broken interface (bad_output) is one line, the kit's own message; an exception
+    of the model's code shows its traceback from the model's frames down (the kit's frames above them are
+    left out unless FULL_TRACEBACK)."""
     status = failure_status(exc, default)
     first_line = (str(exc).strip().splitlines() or [""])[0][:500]
     if status == "bad_output":
-        detail = first_line
+        detail, text = first_line, None
     else:
         detail = f"{where} raised {type(exc).__name__}: {first_line}".rstrip(": ")
-    text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
-    print(text, file=sys.stderr, flush=True)
-    message = {"t": "error", "status": status, "detail": detail, "traceback": text[-8000:]}
+        text = participant_traceback(exc, full=FULL_TRACEBACK)
+        print(text, file=sys.stderr, flush=True)
+    return report_error(channel, status, detail, text)
+
+
+def report_error(channel: Channel, status: str, detail: str, text: str | None) -> int:
+    message = {"t": "error", "status": status, "detail": detail, "traceback": text[-8000:] if text else None}
     if status == "gpu_memory":
         message["gpu"] = limits.torch_gpu_peaks()
     channel.send(message)
@@ -85,16 +95,16 @@ def seed_loaded(seed: int) -> None:
 
 def build_model(job: dict[str, Any], channel: Channel):
     """Import and construct the model; returns it, or None after reporting a failure."""
-    from ..loading import load_model_class
-
     started = time.perf_counter()
     try:
         model_class = load_model_class(job["model"], job["repo"])
+    except ModelImportError as exc:  # the model's module raised while being imported
+        text = participant_traceback(exc.__cause__, full=True) if FULL_TRACEBACK else exc.traceback
+        print(text, file=sys.stderr, flush=True)
+        report_error(channel, "model_error", str(exc), text)
+        return None
     except KitError as exc:  # no such module or class: the caller's configuration, not the model
         channel.send({"t": "error", "status": "config_error", "detail": str(exc)})
-        return None
-    except Exception as exc:  # noqa: BLE001 - the model's module raised while being imported
-        fail(channel, exc, "model_error", f"importing {job['model'] or 'models.user_config:UserModel'}")
         return None
     seed_loaded(job["seed"])
     try:
@@ -157,6 +167,8 @@ def main(argv: list[str]) -> int:
     limits.die_with_parent(parent_pid)
     os.set_inheritable(fd, False)  # programs the model starts do not get the channel
     job = read_job(job_fd)
+    global FULL_TRACEBACK
+    FULL_TRACEBACK = job.get("full_traceback", False)
     channel = Channel(fd)
     sys.path[:0] = [p for p in job["sys_path"] if p not in sys.path]  # the caller's import path
     notes = limits.apply_process_limits(job["ram_bytes"], job["rlimit_as"], job["vcpus"])

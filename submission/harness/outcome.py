@@ -41,6 +41,7 @@ class HarnessOptions:
     kill_grace_s: float = 1.0  # SIGTERM, then SIGKILL after this long
     exit_wait_s: float = 10.0  # how long a model that answered everything may take to exit
     fsync_every_s: float = 1.0  # every batch is flushed; fsynced at most this often
+    full_traceback: bool = False  # show the kit's frames too in the model's tracebacks (--verbose)
 
 
 @dataclass(frozen=True)

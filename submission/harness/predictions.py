@@ -94,7 +94,10 @@ def read_records(path: str | Path) -> list[dict[str, Any]]:
     for _, where, record in iter_json_lines(Path(path), "predictions", hint):
         if not isinstance(record, dict):
             raise DataError(f"{where}: expected a JSON object with 'row' and 'output'")
-        row, output = record.get("row"), record.get("output")
+        for name, what in (("row", "the question's 0-based line"), ("output", "the model's answer")):
+            if name not in record:
+                raise DataError(f"{where}: missing field '{name}' ({what}); each line needs 'row' and 'output'")
+        row, output = record["row"], record["output"]
         if not isinstance(row, int) or isinstance(row, bool):
             raise DataError(f"{where}: field 'row' must be an int (the question's 0-based line), got {row!r}")
         if not isinstance(output, str):
@@ -106,6 +109,8 @@ def read_records(path: str | Path) -> list[dict[str, Any]]:
 
 def outputs_for(records: Sequence[dict[str, Any]], questions: Sequence[Question], source: str) -> dict[int, str]:
     """row -> output, refusing unknown rows, repeated rows and questions left without an output."""
+    if not records and questions:
+        raise DataError(f"{source}: holds no predictions (no line with 'row' and 'output')")
     known = {q.row for q in questions}
     outputs: dict[int, str] = {}
     for record in records:

@@ -76,7 +76,7 @@ class Session:
     def _job(self) -> dict:
         return {
             "model": self.spec.model, "repo": str(Path(self.spec.repo).resolve()), "seed": self.spec.seed,
-            "sys_path": [p for p in sys.path if p], "first_batch": self.state.next_batch,
+            "sys_path": [p for p in sys.path if p], "first_batch": self.state.next_batch, "full_traceback": self.options.full_traceback,
             "prompts": [q.prompt for q in self.todo], "mc": [q.is_multiple_choice for q in self.todo],
             "ram_bytes": self.limits.ram_bytes, "rlimit_as": not _gpu_host(self.plan),
             "vcpus": self.limits.vcpus, "gpu_memory_bytes": self.limits.gpu_memory_bytes,

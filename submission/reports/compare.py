@@ -40,7 +40,7 @@ MAX_FLIPS_SHOWN = 50
 BETTER, WORSE, UNCLEAR = "#55a868", "#c44e52", "#9a9a9a"
 
 EPILOG = """examples:
-  python -m submission compare runs/baseline runs/new-prompt
+  python -m submission compare runs/baseline runs/new-prompt      # writes runs/new-prompt/compare.html
   python -m submission compare runs/a runs/b --output runs/a-vs-b.html --resamples 5000 --seed 1
   python -m submission compare grader-out/ runs/local --data data/development.json
 
@@ -266,8 +266,8 @@ def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
     )
     parser.add_argument("run_a", metavar="RUN_A", help="output folder of the first run (the baseline)")
     parser.add_argument("run_b", metavar="RUN_B", help="output folder of the second run (the change)")
-    parser.add_argument("--output", default=COMPARE_FILE, metavar="FILE",
-                        help="HTML file to write (default: ./compare.html)")
+    parser.add_argument("--output", metavar="FILE",
+                        help=f"HTML file to write (default: RUN_B/{COMPARE_FILE}, in the folder of the change)")
     parser.add_argument("--resamples", type=int, default=RESAMPLES, metavar="N",
                         help=f"paired bootstrap resamples (default: {RESAMPLES})")
     parser.add_argument("--seed", type=int, default=0, metavar="S", help="seed of the resampling (default: 0)")
@@ -290,7 +290,7 @@ def main_compare(argv: list[str], prog: str = PROG) -> int:
         if a.name == b.name:  # runs/x/out and runs/y/out: name them by the paths given
             a, b = replace(a, name=args.run_a), replace(b, name=args.run_b)
         rc = compare_runs(a, b, seed=args.seed, resamples=args.resamples)
-        output = Path(args.output)
+        output = Path(args.output) if args.output else Path(args.run_b) / COMPARE_FILE
         output.parent.mkdir(parents=True, exist_ok=True)
         output.write_text(render_compare(rc, delta_chart(rc)), encoding="utf-8")
     except KitError as exc:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import random
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
@@ -245,3 +246,26 @@ def _check_tasks_consistent(questions: list[Question], path: Path) -> None:
                     f"{path}: task '{q.task_name}' has {name} '{getattr(first, name)}' at row {first.row} "
                     f"but '{getattr(q, name)}' at row {q.row}; a task must have one {name}"
                 )
+
+
+def sample_questions(questions: list[Question], n: int, seed: int) -> list[Question]:
+    """``n`` questions spread across the tasks, in data order: every task gets one (while ``n`` allows),
+    the rest in proportion to the tasks' sizes (largest remainders first); which questions is seeded."""
+    if n >= len(questions):
+        return list(questions)
+    rng = random.Random(seed)
+    by_task: dict[str, list[Question]] = {}
+    for q in questions:
+        by_task.setdefault(q.task_name or "", []).append(q)
+    tasks = list(by_task)
+    if n <= len(tasks):
+        counts = dict.fromkeys(rng.sample(tasks, n), 1)
+    else:
+        spare = {t: len(by_task[t]) - 1 for t in tasks}
+        quota = {t: (n - len(tasks)) * spare[t] / sum(spare.values()) for t in tasks}
+        counts = {t: 1 + int(quota[t]) for t in tasks}
+        by_remainder = sorted(tasks, key=lambda t: (int(quota[t]) - quota[t], tasks.index(t)))
+        for t in by_remainder[: n - sum(counts.values())]:
+            counts[t] += 1
+    picked = [q for t, k in counts.items() for q in rng.sample(by_task[t], k)]
+    return sorted(picked, key=lambda q: q.row)

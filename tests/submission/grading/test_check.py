@@ -30,8 +30,8 @@ def statuses(repo, options=NO_SMOKE) -> dict[str, tuple[str, str]]:
 def test_the_dummy_submission_passes_every_check(tmp_path):
     found = statuses(make_repo(tmp_path), CheckOptions())
     assert {name: status for name, (status, _) in found.items()} == {
-        "user_config": "ok", "aicrowd.json": "ok", "weights": "ok", ".dockerignore": "ok", "size": "ok",
-        "smoke run": "ok"}
+        "user_config": "ok", "aicrowd.json": "ok", "weights": "ok", ".dockerignore": "ok", "run output": "ok",
+        "size": "ok", "smoke run": "ok"}
     assert found["user_config"][1] == "UserModel = models.dummy_model.DummyModel"
     assert found["smoke run"][1].startswith("3 answers")
 
@@ -133,3 +133,15 @@ def test_sizes_are_shown_in_readable_units(n, text):
     from submission.grading.check import human_bytes
 
     assert human_bytes(n) == text
+
+
+def test_stray_run_output_in_the_build_context_is_a_warning(tmp_path):
+    repo = make_repo(tmp_path)
+    (repo / "compare.html").write_text("<html></html>")  # excluded by the kit's .dockerignore
+    (repo / "old-run").mkdir()
+    (repo / "old-run" / "results.json").write_text("{}")
+    (repo / "runs" / "r1").mkdir(parents=True)
+    (repo / "runs" / "r1" / "predictions.jsonl").write_text("")  # runs/ is excluded: not in the context
+    status, detail = statuses(repo)["run output"]
+    assert status == "warn" and "old-run/results.json" in detail
+    assert "compare.html" not in detail and "runs/r1" not in detail

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from submission.errors import DataError
+from submission.errors import ConfigError, DataError
 from submission.grading.container import outcome_to_report
 from submission.grading.containers import ContainerRun, Resources
 from submission.grading.grader import (
@@ -84,9 +84,11 @@ def test_ok_with_missing_predictions_is_bad_output():
                                       "predictions.jsonl holds 3 of 4")
 
 
-def test_a_model_that_cannot_be_found_is_a_model_error():
-    decided = decide_outcome(run({"format": 1, "error": "cannot import 'models.nope'"}, exit_code=2), LIMITS, 4, 0)
-    assert decided.verdict == Verdict("model_error", "cannot import 'models.nope'")
+def test_a_model_that_cannot_be_found_is_the_submissions_configuration_error():
+    refused = run({"format": 1, "error": "models/user_config.py: UserModel must be a class"}, exit_code=2)
+    with pytest.raises(ConfigError, match=r"refused to run the model \(exit code 2\): models/user_config.py: "
+                                          "UserModel must be a class"):
+        decide_outcome(refused, LIMITS, 4, 0)
 
 
 QUESTIONS = [Question(row, f"q{row}", False) for row in (0, 1, 3)]

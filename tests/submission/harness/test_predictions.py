@@ -41,7 +41,8 @@ def test_a_file_with_only_row_and_output_is_enough(tmp_path):
     ([{"row": 0, "output": "a"}, '{"row": 1, "outp'], r"p.jsonl:2: not valid JSON .* delete that line"),
     ([{"row": "0", "output": "a"}], r"p.jsonl:1: field 'row' must be an int"),
     ([{"row": 0, "output": 2}], r"p.jsonl:1: field 'output' must be a string, got int"),
-    ([{"row": 0}], r"p.jsonl:1: field 'output' must be a string, got NoneType"),
+    ([{"row": 0}], r"p.jsonl:1: missing field 'output' \(the model's answer\); each line needs 'row' and 'output'"),
+    ([{"output": "a"}], r"p.jsonl:1: missing field 'row' \(the question's 0-based line\)"),
     (["[0, \"a\"]"], r"p.jsonl:1: expected a JSON object"),
 ])
 def test_malformed_lines_are_named(tmp_path, lines, message):

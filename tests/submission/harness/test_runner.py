@@ -94,7 +94,7 @@ def test_no_limits_lets_a_slow_batch_finish(tmp_path):
      "the constructor RaisesInInit() raised RuntimeError: checkpoint not found: /models/missing"),
     ("RaisesInBatchPredict", "model_error",
      "batch_predict (batch 2, 2 prompts) raised ValueError: tokenizer exploded"),
-    ("TooFewAnswers", "bad_output", "batch 2: batch_predict returned 1 responses for 2 prompts"),
+    ("TooFewAnswers", "bad_output", "batch 2: batch_predict returned 1 response for 2 prompts"),
     ("ReturnsIntegers", "bad_output", "batch 2: response 0 is int"),
     ("BadBatchSize", "bad_output", "get_batch_size() returned 17; it must return an int from 1 to 16"),
     ("ExitsProcess", "crashed", "the model's process exited with code 3 during batch 2 (2 prompts)"),

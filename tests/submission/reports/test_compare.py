@@ -63,10 +63,14 @@ def test_the_command_prints_a_table_and_writes_a_self_contained_page(runs, tmp_p
     assert "&lt;script&gt;" in page  # flipped generation outputs are shown escaped
 
 
-def test_the_default_output_is_compare_html_in_the_current_folder(runs, tmp_path, monkeypatch, capsys):
-    monkeypatch.chdir(tmp_path)
+def test_the_default_output_is_compare_html_in_run_bs_folder_never_the_current_one(runs, tmp_path, monkeypatch,
+                                                                                   capsys):
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
     assert main_compare([str(runs[0]), str(runs[1]), "--resamples", "50"]) == 0
-    assert (tmp_path / COMPARE_FILE).is_file()
+    assert (runs[1] / COMPARE_FILE).is_file() and not (elsewhere / COMPARE_FILE).exists()
+    assert f"wrote {runs[1] / COMPARE_FILE}" in capsys.readouterr().out
 
 
 def test_runs_on_different_data_files_are_refused_with_a_clear_message(runs, tmp_path, data_file, capsys):  # noqa: F811
