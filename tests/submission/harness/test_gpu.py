@@ -5,7 +5,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 
 import psutil
 import pytest
@@ -14,7 +13,7 @@ from fake_nvml import FUNCTION_NOT_FOUND, GIB, UNKNOWN, Device, FakeNvml
 from kit_paths import TESTS  # noqa: E402
 
 from submission.harness import gpu as gpus
-from submission.harness.gpu import GpuPlan, alloc_conf, gpu_env, plan_gpus, torch_fraction
+from submission.harness.gpu import alloc_conf, gpu_env, plan_gpus, torch_fraction
 from submission.harness.gpu_child import gpu_failure
 from submission.harness.gpu_memory import GpuAccountant
 from submission.harness.limits import ResourceMonitor
