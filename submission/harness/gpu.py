@@ -12,15 +12,21 @@ when the profile has a card, its rules (``SHOPBENCH_GPU_MEMORY_BYTES``, ``SHOPBE
 cap as ``PYTORCH_CUDA_ALLOC_CONF=per_process_memory_fraction:F``. torch 2.13 reads that key when its
 allocator for a device is created (``c10/cuda/CUDAAllocatorConfig.h`` in the wheel lists it;
 ``DeviceCachingAllocator``'s constructor in ``c10/cuda/CUDACachingAllocator.cpp`` applies it), so the cap
-needs no CUDA call before the model is imported, and every process the model starts inherits it.
+needs no CUDA call before the model is imported, and every process the model starts inherits it. An
+older torch refuses keys it does not know, so the key is set only where the installed torch reads it
+(``torch_reads_fraction``); elsewhere torch's cap applies once the model is built (``gpu_child.py``).
 """
 
 from __future__ import annotations
 
+import functools
+import importlib.metadata
 import importlib.util
 import math
 import os
+import re
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from .profiles import Limits
 
@@ -247,6 +253,26 @@ def plan_gpus(wanted: int | None, nvml) -> GpuPlan:
 # ---------------------------------------------------------------- the model's environment
 
 
+@functools.lru_cache(maxsize=1)
+def torch_reads_fraction() -> bool:
+    """Whether the installed torch takes ``per_process_memory_fraction`` in PYTORCH_CUDA_ALLOC_CONF (an
+    older one stops at CUDA initialisation on an unknown key). Read from the C++ header the wheel ships,
+    else from its version (2.13, the pinned one, does); torch is not imported."""
+    spec = importlib.util.find_spec("torch")
+    if spec is None or spec.origin is None:
+        return False
+    header = Path(spec.origin).parent / "include" / "c10" / "cuda" / "CUDAAllocatorConfig.h"
+    try:
+        return f'"{FRACTION_KEY}"' in header.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        pass
+    try:
+        found = re.match(r"(\d+)\.(\d+)", importlib.metadata.version("torch"))
+    except importlib.metadata.PackageNotFoundError:
+        return False
+    return found is not None and (int(found.group(1)), int(found.group(2))) >= (2, 13)
+
+
 def torch_fraction(cap_bytes: int, context_bytes: int, total_bytes: int) -> float:
     """torch's share of a card of ``total_bytes``: the cap less what the process holds outside torch,
     rounded down (so the allocator's limit never ends above the cap)."""
@@ -277,7 +303,7 @@ def gpu_env(limits: Limits, plan: GpuPlan, current: dict[str, str]) -> dict[str,
     env.update({"SHOPBENCH_GPU_MEMORY_BYTES": str(limits.gpu_memory_bytes),
                 "SHOPBENCH_COMPUTE_CAPABILITY": limits.compute_capability,
                 "SHOPBENCH_BFLOAT16": flag[limits.bfloat16], "SHOPBENCH_FLASH_ATTENTION_2": flag[limits.flash_attention_2]})
-    if plan.devices:
+    if plan.devices and torch_reads_fraction():
         fraction = min(torch_fraction(limits.gpu_memory_bytes, CONTEXT_ESTIMATE_BYTES, d.total_bytes)
                        for d in plan.devices)
         env[ALLOC_CONF] = alloc_conf(current.get(ALLOC_CONF), fraction)

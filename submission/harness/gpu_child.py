@@ -15,7 +15,15 @@ import os
 import re
 import sys
 
-from .gpu import ALLOC_CONF, CONTEXT_ESTIMATE_BYTES, PROCESS_CALLS, alloc_conf, load_nvml, torch_fraction
+from .gpu import (
+    ALLOC_CONF,
+    CONTEXT_ESTIMATE_BYTES,
+    PROCESS_CALLS,
+    alloc_conf,
+    load_nvml,
+    torch_fraction,
+    torch_reads_fraction,
+)
 
 # Messages of allocation failures on a GPU: torch's caching allocator, the CUDA runtime, cuBLAS (also
 # what bitsandbytes' int8 matmul raises through cuBLASLt) and cuDNN.
@@ -81,6 +89,6 @@ def refit_torch_cap(cap_bytes: int | None, uuids: list[str]) -> list[str]:
         how = "an estimate: NVML does not list this process" if own is None else "measured"
         notes.append(f"cuda:{index}: torch capped at {fraction * total / 1024**3:.2f} GiB = the card's "
                      f"{cap_bytes / 1024**3:.2f} GiB less {outside / 1024**2:.0f} MiB outside torch ({how})")
-    if fractions:
+    if fractions and torch_reads_fraction():  # an older torch would refuse the key in a process it starts
         os.environ[ALLOC_CONF] = alloc_conf(os.environ.get(ALLOC_CONF), min(fractions))
     return notes

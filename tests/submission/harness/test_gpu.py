@@ -143,6 +143,13 @@ def test_without_a_card_to_enforce_its_variables_are_removed_and_the_device_orde
     assert all(env[name] is None for name in gpus.CARD_VARIABLES) and "PYTORCH_CUDA_ALLOC_CONF" not in env
 
 
+def test_a_torch_that_does_not_read_the_fraction_key_is_not_given_it(monkeypatch):
+    assert gpus.torch_reads_fraction()  # the pinned torch 2.13 lists it in its CUDAAllocatorConfig.h
+    monkeypatch.setattr(gpus, "torch_reads_fraction", lambda: False)  # an older torch stops on unknown keys
+    env = gpu_env(PHASE2, plan_gpus(4, FakeNvml(cards(4))), {})
+    assert "PYTORCH_CUDA_ALLOC_CONF" not in env and env["SHOPBENCH_GPU_MEMORY_BYTES"] == str(CAP)
+
+
 def test_fractions_round_down_and_replace_an_earlier_one():
     assert torch_fraction(10, 0, 30) == 0.333333 and torch_fraction(10, 20, 30) == 0.0
     assert torch_fraction(50, 0, 30) == 1.0
@@ -330,3 +337,27 @@ def test_a_last_poll_after_the_last_batch_catches_memory_before_ok(tmp_path):
                   options=slow_polls, fake_fail_batch=1, fake_marker=marker)
     assert marker.exists() and outcome.n_answered == 4
     assert outcome.verdict.status == "gpu_memory" and "peak 16.00 GiB" in outcome.verdict.detail
+
+
+def test_after_the_build_torchs_cap_is_refitted_to_what_the_process_holds_outside_torch(monkeypatch):
+    """The arithmetic only (no GPU here): torch's CUDA calls replaced by a 2-GPU state where the model
+    reserved 1 GiB on cuda:0, and NVML lists this process with 1.5 GiB there (0.5 GiB outside torch)."""
+    from types import SimpleNamespace
+
+    import submission.harness.gpu_child as child_gpu
+
+    nvml = FakeNvml(cards(2, processes=lambda: [(os.getpid(), 3 * GIB // 2)]))
+    monkeypatch.setattr(child_gpu, "load_nvml", lambda: nvml)
+    monkeypatch.setenv("PYTORCH_CUDA_ALLOC_CONF", "")  # restored after the test: the refit writes it
+    fractions = {}
+    monkeypatch.setattr(torch.cuda, "is_initialized", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    monkeypatch.setattr(torch.cuda, "memory_reserved", lambda index: [GIB, 0][index])
+    monkeypatch.setattr(torch.cuda, "get_device_properties", lambda index: SimpleNamespace(total_memory=141 * GIB))
+    monkeypatch.setattr(torch.cuda, "set_per_process_memory_fraction", lambda f, index: fractions.update({index: f}))
+    notes = child_gpu.refit_torch_cap(CAP, ["GPU-0aaa-0", "GPU-1aaa-1"])
+    assert fractions == {0: torch_fraction(CAP, GIB // 2, 141 * GIB)}  # cuda:1 untouched: no context made there
+    assert notes == ["cuda:0: torch capped at 14.06 GiB = the card's 14.56 GiB less 512 MiB outside torch (measured)"]
+    assert os.environ["PYTORCH_CUDA_ALLOC_CONF"] == f"per_process_memory_fraction:{fractions[0]:.6f}"
+    nvml.devices[0].processes = lambda: []  # a container: NVML does not list this process
+    assert "600 MiB outside torch (an estimate" in child_gpu.refit_torch_cap(CAP, ["GPU-0aaa-0", "GPU-1aaa-1"])[0]
