@@ -53,14 +53,17 @@ GIB = 1024**3
 QUESTIONS = [Question(row, f"question {row}", False) for row in range(4)]
 MODEL = "benchmarks.gpu_memory_check:GpuModel"
 WORKER = """
-import ctypes, os, sys, time, torch
+import ctypes, sys, time, torch
 size = int(sys.argv[2])
-if sys.argv[1] == "torch":
-    held = torch.empty(size, dtype=torch.uint8, device="cuda:0"); torch.cuda.synchronize()
-else:
-    torch.zeros(1, device="cuda:0"); pointer = ctypes.c_uint64()
-    status = ctypes.CDLL("libcuda.so.1").cuMemAlloc_v2(ctypes.byref(pointer), ctypes.c_size_t(size))
-    if status: sys.exit(f"cuMemAlloc_v2 failed with CUresult {status}")
+try:
+    if sys.argv[1] == "torch":
+        held = torch.empty(size, dtype=torch.uint8, device="cuda:0"); torch.cuda.synchronize()
+    else:
+        torch.zeros(1, device="cuda:0"); pointer = ctypes.c_uint64()
+        status = ctypes.CDLL("libcuda.so.1").cuMemAlloc_v2(ctypes.byref(pointer), ctypes.c_size_t(size))
+        if status: raise RuntimeError(f"cuMemAlloc_v2 failed with CUresult {status}")
+except Exception as exc:
+    sys.exit(" ".join(str(exc).split())[:1000])  # one line: the model raises it as its own first line
 time.sleep(float(sys.argv[3]))
 """
 
@@ -124,7 +127,8 @@ def spawn_allocating(how: str, size: int, hold_s: float) -> int:
     worker = subprocess.Popen([sys.executable, "-c", WORKER, how, str(size), str(hold_s)], stderr=subprocess.PIPE)
     _, err = worker.communicate()
     if worker.returncode != 0:
-        raise RuntimeError(f"the worker failed: {err.decode(errors='replace')[-1500:]}")
+        lines = err.decode(errors="replace").strip().splitlines() or ["(nothing on stderr)"]
+        raise RuntimeError(f"the worker failed: {lines[-1]}")
     return worker.pid
 
 
