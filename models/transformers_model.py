@@ -38,6 +38,7 @@ from models.baseline_config import (
 from models.hardware import (
     check_attention,
     cuda_capability,
+    max_memory,
     resolve_device,
     resolve_dtype,
 )
@@ -86,6 +87,8 @@ def load_model(config: BaselineConfig):
         "attn_implementation": config.attn_implementation,
         "device_map": config.device_map or {"": device},
     }
+    if config.device_map == "auto" and device == "cuda" and max_memory() is not None:
+        kwargs["max_memory"] = max_memory()  # the profile's cap per GPU, not this card's free memory
     quantization = quantization_config(config.quantization, dtype)
     if quantization is not None:
         kwargs["quantization_config"] = quantization

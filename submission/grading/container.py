@@ -139,8 +139,11 @@ def _gpus(raw: Any) -> tuple[GpuUsage, ...]:
     for item in raw:
         if not isinstance(item, dict) or not isinstance(item.get("name"), str):
             raise ReportError("every GPU entry needs 'name'")
+        if item.get("measured") not in (None, "process", "device"):
+            raise ReportError("a GPU's 'measured' must be 'process', 'device' or null")
         gpus.append(GpuUsage(_number(item, "index", False, True), item["name"][:200],
-                             *(_number(item, k, True, True) for k in ("peak_bytes", "torch_peak_bytes", "cap_bytes"))))
+                             *(_number(item, k, True, True) for k in ("peak_bytes", "torch_peak_bytes", "cap_bytes")),
+                             item.get("measured")))
     return tuple(gpus)
 
 

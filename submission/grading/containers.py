@@ -8,7 +8,9 @@ profile's limits, the grader's way:
   user (uid 1001), only the environment variables set here;
 * the inputs folder (questions in test format and the job) mounted read-only, the output folder
   writable; the answers are never mounted;
-* the profile's CPUs, RAM (no swap) and GPUs (device requests), a large ``/dev/shm``;
+* the profile's CPUs, RAM (no swap) and GPUs (device requests for the driver's compute and utility
+  libraries, so a base image other than CUDA's gets them too; none at all, ``NVIDIA_VISIBLE_DEVICES=void``,
+  for a profile without GPUs, even where the daemon's default runtime is nvidia), a large ``/dev/shm``;
 * the track's time budget enforced from outside as well: the container is killed at the budget plus a
   short grace, whatever happens inside it.
 
@@ -30,6 +32,7 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from ..environment import KIT_ROOT
+from ..errors import ConfigError
 from ..harness.predictions import PREDICTIONS_FILE
 from ..harness.profiles import Limits
 from ..scoring.data import Question
@@ -50,6 +53,12 @@ DEFAULT_GRACE_S = 60.0  # the outer deadline: the track budget plus this
 NO_LIMIT_SHM_BYTES = 2 * 1024**3  # /dev/shm when no RAM limit applies
 PIDS_LIMIT = 32768  # processes and threads in the container: a fork bomb stops here
 LOG_TAIL = 40  # lines of the container's log shown when it fails
+GPU_CAPABILITIES = [["gpu", "compute", "utility"]]  # CUDA and NVML libraries of the driver, in any base image
+NO_DRIVER = "could not select device driver"  # Docker's answer where no NVIDIA runtime is installed
+
+
+class GpuRuntimeMissing(ConfigError):
+    """The container needs GPUs but the Docker daemon has no NVIDIA runtime to give them."""
 
 
 # ---------------------------------------------------------------- resources
@@ -146,13 +155,16 @@ class ContainerRun:
 
 def container_environment(limits: Limits, seed: int) -> dict[str, str]:
     """Every variable the container gets beyond its image's ENV: nothing from the host."""
-    return {
+    env = {
         "SHOPBENCH_SEED": str(seed),
         "SHOPBENCH_PROFILE": limits.profile,
         "HOME": CONTAINER_HOME,
         "HF_HUB_OFFLINE": "1",  # no network: fail fast instead of retrying downloads
         "TRANSFORMERS_OFFLINE": "1",
     }
+    if limits.gpus == 0:  # the nvidia runtime, if it is the daemon's default, then exposes no GPU
+        env["NVIDIA_VISIBLE_DEVICES"] = "void"
+    return env
 
 
 def _volumes(inputs: Path, outputs: Path, mount_kit: bool) -> dict[str, dict[str, str]]:
@@ -171,7 +183,7 @@ def create_container(client, settings: ContainerSettings, limits: Limits, resour
 
     requests = []
     if resources.gpus:
-        requests = [docker.types.DeviceRequest(count=resources.gpus, capabilities=[["gpu"]])]
+        requests = [docker.types.DeviceRequest(count=resources.gpus, capabilities=GPU_CAPABILITIES)]
     return client.containers.create(
         settings.image, entrypoint=["python3", ENTRYPOINT], command=["--input", INPUT_DIR, "--output", OUTPUT_DIR],
         user=RUN_USER, working_dir=CONTAINER_HOME, environment=container_environment(limits, settings.seed),
@@ -193,9 +205,26 @@ def audit(container) -> dict[str, Any]:
         "memory_bytes": host.get("Memory") or None, "memory_swap_bytes": host.get("MemorySwap") or None,
         "nano_cpus": host.get("NanoCpus") or None, "shm_bytes": host.get("ShmSize"),
         "gpus": [r.get("Count") for r in host.get("DeviceRequests") or []],
+        "gpu_capabilities": [r.get("Capabilities") for r in host.get("DeviceRequests") or []],
         "cap_drop": host.get("CapDrop"), "security_opt": host.get("SecurityOpt"), "privileged": host.get("Privileged"),
         "pids_limit": host.get("PidsLimit"), "env_names": sorted(e.split("=", 1)[0] for e in config.get("Env") or []),
     }
+
+
+def start_container(container, resources: Resources) -> None:
+    """Start it; a daemon without the NVIDIA runtime gets an error naming what to install."""
+    import docker
+
+    try:
+        container.start()
+    except docker.errors.APIError as exc:
+        if resources.gpus and NO_DRIVER in str(exc):
+            raise GpuRuntimeMissing(
+                f"the container needs {'all' if resources.gpus < 0 else resources.gpus} GPU(s), but this Docker "
+                f"daemon has no NVIDIA runtime (Docker said: {exc.explanation or exc}). Install the NVIDIA Container "
+                "Toolkit (package nvidia-container-toolkit), run `sudo nvidia-ctk runtime configure --runtime=docker` "
+                "and restart dockerd; or run without GPUs with --profile cpu") from None
+        raise
 
 
 def _writable_folder(path: Path) -> Path:
@@ -273,7 +302,7 @@ def run_container(client, questions: Sequence[Question], output_dir: str | Path,
         try:
             container.reload()
             record = audit(container)
-            container.start()
+            start_container(container, resources)
             killed, wall = _wait(container, deadline, _LineCounter(output_dir / PREDICTIONS_FILE), on_progress, poll_s)
             container.reload()
             state = container.attrs["State"]

@@ -2,7 +2,10 @@
 
 Owns:
     profiles.py, profiles.yaml  the grader's machines and limits (``Profile``), what one run enforces (``Limits``)
-    limits.py      enforcing RAM, CPUs, GPUs and GPU memory: in the model's process and by polling it
+    limits.py      enforcing RAM and CPUs in the model's process; ``ResourceMonitor`` polls RAM and GPU memory
+    gpu.py         the GPUs a model sees and the card it must behave as: NVML probe, devices, MIG, environment
+    gpu_memory.py  the model's memory on each GPU through NVML (per process, or labelled device level)
+    gpu_child.py   GPU memory in the model's process: torch's cap refitted after the build, GPU memory errors
     batches.py     grader-order batching and the checks on what ``batch_predict`` returns
     runner.py      ``run_model``: the entry point (local_evaluation.py, the container, ``check``)
     session.py     supervising the model's process: deadlines, resources, predictions, the verdict

@@ -28,7 +28,7 @@ from typing import Any
 
 from ..errors import KitError, ModelOutputError
 from ..loading import ModelImportError, load_model_class, participant_traceback
-from . import limits
+from . import gpu_child, limits
 from .batches import ask, batch_size_of, cap_answers, check_responses
 
 
@@ -49,7 +49,7 @@ def failure_status(exc: BaseException, default: str) -> str:
     """Which verdict an exception from the model gives: memory, gpu_memory, bad_output or ``default``."""
     if isinstance(exc, MemoryError):
         return "memory"
-    if type(exc).__name__ == "OutOfMemoryError" and type(exc).__module__.startswith("torch"):
+    if gpu_child.gpu_failure(exc)[0]:  # torch's OutOfMemoryError, cuBLAS/CUDA allocation failures
         return "gpu_memory"
     if isinstance(exc, ModelOutputError):
         return "bad_output"
@@ -71,13 +71,15 @@ def fail(channel: Channel, exc: BaseException, default: str, where: str) -> int:
         detail = f"{where} raised {type(exc).__name__}: {first_line}".rstrip(": ")
         text = participant_traceback(exc, full=FULL_TRACEBACK)
         print(text, file=sys.stderr, flush=True)
-    return report_error(channel, status, detail, text)
+    device = gpu_child.gpu_failure(exc)[1] if status == "gpu_memory" else None  # the card the error names
+    return report_error(channel, status, detail, text, device)
 
 
-def report_error(channel: Channel, status: str, detail: str, text: str | None) -> int:
+def report_error(channel: Channel, status: str, detail: str, text: str | None, device: int | None = None) -> int:
     message = {"t": "error", "status": status, "detail": detail, "traceback": text[-8000:] if text else None}
     if status == "gpu_memory":
         message["gpu"] = limits.torch_gpu_peaks()
+        message["device"] = device
     channel.send(message)
     return 1
 
@@ -112,7 +114,12 @@ def build_model(job: dict[str, Any], channel: Channel):
     except Exception as exc:  # noqa: BLE001
         fail(channel, exc, "model_error", f"the constructor {model_class.__name__}()")
         return None
-    channel.send({"t": "ready", "init_s": time.perf_counter() - started, "notes": job.get("notes", [])})
+    notes = job.get("notes", [])
+    try:  # the model is built, CUDA initialised by it if at all: fit torch's cap to what it holds outside torch
+        notes += gpu_child.refit_torch_cap(job.get("gpu_memory_bytes"), job.get("gpu_uuids", []))
+    except Exception as exc:  # noqa: BLE001 - the environment's cap and NVML's watchdog still apply
+        notes.append(f"torch GPU memory cap not refitted: {exc}")
+    channel.send({"t": "ready", "init_s": time.perf_counter() - started, "notes": notes})
     return model
 
 
@@ -171,12 +178,8 @@ def main(argv: list[str]) -> int:
     FULL_TRACEBACK = job.get("full_traceback", False)
     channel = Channel(fd)
     sys.path[:0] = [p for p in job["sys_path"] if p not in sys.path]  # the caller's import path
-    notes = limits.apply_process_limits(job["ram_bytes"], job["rlimit_as"], job["vcpus"])
-    try:
-        notes += limits.cap_torch_gpu_memory(job["gpu_memory_bytes"])
-    except Exception as exc:  # noqa: BLE001 - torch present but CUDA unusable: report, run on
-        notes.append(f"torch GPU memory cap not applied: {exc}")
-    job["notes"] = notes
+    # No CUDA call before the model is imported: torch's cap is in PYTORCH_CUDA_ALLOC_CONF (see gpu.py).
+    job["notes"] = limits.apply_process_limits(job["ram_bytes"], job["rlimit_as"], job["vcpus"])
     model = build_model(job, channel)
     if model is None:
         return 1

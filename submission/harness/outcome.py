@@ -60,6 +60,7 @@ class GpuUsage:
     peak_bytes: int | None  # this process's own memory as NVML reports it
     torch_peak_bytes: int | None  # torch.cuda.max_memory_reserved
     cap_bytes: int | None
+    measured: str | None = None  # what peak_bytes counts: 'process' (the model's), 'device' (the whole card); None: unknown
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ numbers after ``--time-scale``, for the track whose budget applies, or nothing a
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, Mapping, Sequence
@@ -49,9 +50,13 @@ class Limits:
     seconds_per_sample: float | None = None
     budget_s: float | None = None
     gpus: int | None = None
-    gpu_memory_bytes: int | None = None
+    gpu_memory_bytes: int | None = None  # per card, the whole process tree's memory (NVML): the card's usable total
     ram_bytes: int | None = None
     vcpus: int | None = None
+    gpu_name: str | None = None  # the profile's card, whose rules the model must follow on any host
+    compute_capability: str | None = None  # e.g. "7.5": the model may use nothing a higher one allows
+    bfloat16: bool | None = None
+    flash_attention_2: bool | None = None
 
     def batch_limit_s(self, n_prompts: int) -> float | None:
         return None if self.seconds_per_sample is None else self.seconds_per_sample * n_prompts
@@ -81,6 +86,8 @@ def _check_value(key: str, value: Any, where: str) -> None:
         raise ConfigError(f"{where}: '{key}' must be {names}, got {value!r}")
     if key in ("gpus", "vcpus") and value < 0 or key in ("ram_gb", "seconds_per_sample") and value <= 0:
         raise ConfigError(f"{where}: '{key}' must be positive, got {value!r}")
+    if key == "compute_capability" and value is not None and not re.fullmatch(r"\d+\.\d+", value):
+        raise ConfigError(f"{where}: 'compute_capability' must be MAJOR.MINOR such as \"7.5\", got {value!r}")
 
 
 def _track_minutes(value: dict, where: str) -> dict[str, float]:
@@ -165,7 +172,16 @@ def limits_for(profile: Profile, budget_track: str, time_scale: float = 1.0, ena
         seconds_per_sample=profile.seconds_per_sample * time_scale,
         budget_s=profile.track_minutes[budget_track] * 60 * time_scale,
         gpus=profile.gpus, gpu_memory_bytes=gpu_bytes, ram_bytes=int(profile.ram_gb * 1e9), vcpus=profile.vcpus,
+        **_card(profile),
     )
+
+
+def _card(profile: Profile) -> dict[str, Any]:
+    """The profile's card rules, carried only when it has a card (a CPU profile has none to apply)."""
+    if not profile.gpus:
+        return {}
+    return {"gpu_name": profile.gpu_name, "compute_capability": profile.compute_capability,
+            "bfloat16": profile.bfloat16, "flash_attention_2": profile.flash_attention_2}
 
 
 def profile_name_for_aicrowd(config: Mapping[str, Any]) -> str:

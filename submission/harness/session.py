@@ -19,6 +19,7 @@ from ..environment import KIT_ROOT
 from ..errors import ConfigError
 from ..scoring.data import Question
 from . import verdict as verdicts
+from .gpu import gpu_env
 from .limits import ResourceMonitor, plan_gpus
 from .outcome import (
     BatchRecord,
@@ -80,6 +81,7 @@ class Session:
             "prompts": [q.prompt for q in self.todo], "mc": [q.is_multiple_choice for q in self.todo],
             "ram_bytes": self.limits.ram_bytes, "rlimit_as": not _gpu_host(self.plan),
             "vcpus": self.limits.vcpus, "gpu_memory_bytes": self.limits.gpu_memory_bytes,
+            "gpu_uuids": [d.uuid for d in self.plan.devices],
         }
 
     def _env(self) -> dict[str, str]:
@@ -87,9 +89,11 @@ class Session:
         env["PYTHONPATH"] = os.pathsep.join(p for p in (str(KIT_ROOT), env.get("PYTHONPATH")) if p)
         env["SHOPBENCH_SEED"] = str(self.spec.seed)
         env["SHOPBENCH_PROFILE"] = self.limits.profile
-        if self.plan.cuda_visible_devices is not None:
-            env["CUDA_DEVICE_ORDER"] = "PCI_BUS_ID"
-            env["CUDA_VISIBLE_DEVICES"] = self.plan.cuda_visible_devices
+        for name, value in gpu_env(self.limits, self.plan, env).items():  # devices, the card's rules, torch's cap
+            if value is None:
+                env.pop(name, None)
+            else:
+                env[name] = value
         env.update(self.spec.env)
         return env
 
@@ -164,7 +168,8 @@ class Session:
         if exceeded.kind == "memory":
             return verdicts.ram(exceeded.used_bytes, exceeded.limit_bytes, "the RSS watchdog stopped the model")
         device = exceeded.device
-        return verdicts.gpu_memory(device.index, device.name, exceeded.used_bytes, exceeded.limit_bytes)
+        return verdicts.gpu_memory(device.index, device.name, exceeded.used_bytes, exceeded.limit_bytes,
+                                   exceeded.scope)
 
     @property
     def n_answered(self) -> int:
@@ -191,7 +196,8 @@ class Session:
                 return verdicts.Verdict("bad_output", f"the model's process said it was done with "
                                         f"{self.n_questions - self.n_answered:,} of {self.n_questions:,} questions "
                                         "unanswered")
-            return verdicts.ok(self.n_questions)
+            exceeded = self.monitor.poll(self.process.model_pids())  # memory after the last batch's poll
+            return verdicts.ok(self.n_questions) if exceeded is None else self._exceeded(exceeded)
         return None
 
     def _error(self, message: dict) -> verdicts.Verdict:
@@ -206,16 +212,21 @@ class Session:
         return verdicts.Verdict(message["status"], message["detail"])
 
     def _gpu_error(self, message: dict) -> verdicts.Verdict:
-        """CUDA out of memory in the model: name the GPU with the highest peak, the peak and the cap."""
+        """GPU memory ran out in the model: name the card its error names (else the one with the highest
+        peak), the peak and the cap."""
         self._note_usage(message)
         peaks = {i: max(self.torch_peaks.get(i, 0), self.monitor.gpu_peaks.get(i, 0)) for i in
                  set(self.torch_peaks) | set(self.monitor.gpu_peaks)}
-        cap = self.limits.gpu_memory_bytes
-        if not peaks or cap is None:
+        cap, device = self.limits.gpu_memory_bytes, message.get("device")
+        if device is None and peaks:
+            device = max(peaks, key=peaks.get)
+        if device is None or cap is None:
             return verdicts.Verdict("gpu_memory", message["detail"])
-        device = max(peaks, key=peaks.get)
-        names = {d.index: d.name for d in self.plan.devices}
-        verdict = verdicts.gpu_memory(device, names.get(device, f"cuda:{device}"), peaks[device], cap)
+        name = {d.index: d.name for d in self.plan.devices}.get(device, f"cuda:{device}")
+        if not peaks.get(device):
+            return verdicts.Verdict("gpu_memory", f"GPU {device} ({name}) ran out of memory, cap "
+                                                  f"{verdicts.gib(cap)}; {message['detail']}")
+        verdict = verdicts.gpu_memory(device, name, peaks[device], cap)
         return verdicts.Verdict("gpu_memory", f"{verdict.detail}; {message['detail']}")
 
     def _done(self, message: dict) -> verdicts.Verdict | None:
@@ -287,14 +298,14 @@ class Session:
             wall_s=now - self.started if self.process is not None else 0.0, prior_elapsed_s=self.state.elapsed_s,
             projected_s=self.elapsed(now) if verdict.ok else self.projected(now),
             peak_rss_bytes=max(self.child_rss, self.monitor.peak_rss) or None, gpus=self._gpu_usage(),
-            notes=tuple(self.notes), traceback=self.traceback, answers_cut=self.answers_cut,
+            notes=tuple(self.notes + self.monitor.notes()), traceback=self.traceback, answers_cut=self.answers_cut,
         )
 
     def _gpu_usage(self) -> tuple[GpuUsage, ...]:
         cap = self.limits.gpu_memory_bytes
         if self.plan.devices:
-            return tuple(GpuUsage(d.index, d.name, self.monitor.gpu_peaks.get(d.index), self.torch_peaks.get(d.index),
-                                  cap) for d in self.plan.devices)
+            return tuple(GpuUsage(d.index, d.name, self.monitor.gpu_peak(d.index)[0], self.torch_peaks.get(d.index),
+                                  cap, self.monitor.gpu_peak(d.index)[1]) for d in self.plan.devices)
         return tuple(GpuUsage(i, f"cuda:{i}", None, peak, cap) for i, peak in sorted(self.torch_peaks.items()))
 
 

@@ -55,8 +55,9 @@ def budget_timeout(budget_s: float, answered: int, total: int) -> Verdict:
     return Verdict("timeout", f"track budget {budget_s / 60:g} min exhausted after {answered:,} of {total:,} questions")
 
 
-def gpu_memory(device: int, name: str, peak_bytes: int, cap_bytes: int) -> Verdict:
-    return Verdict("gpu_memory", f"GPU {device} ({name}): peak {gib(peak_bytes)} of this process, cap {gib(cap_bytes)}")
+def gpu_memory(device: int, name: str, peak_bytes: int, cap_bytes: int, scope: str = "process") -> Verdict:
+    whose = "of the whole card (measured at device level)" if scope == "device" else "of this process"
+    return Verdict("gpu_memory", f"GPU {device} ({name}): peak {gib(peak_bytes)} {whose}, cap {gib(cap_bytes)}")
 
 
 def ram(peak_bytes: int, limit_bytes: int, how: str) -> Verdict:

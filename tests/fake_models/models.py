@@ -136,3 +136,33 @@ class AllocatesGpuMemory(Deterministic):
                                   device="cuda:0")
         time.sleep(float(os.environ.get("FAKE_GPU_HOLD_S", "0")))
         return answers
+
+
+class ReportsCardEnvironment(Deterministic):
+    """Answers with the GPU variables its process was given (what the harness exports), as JSON."""
+
+    NAMES = ("SHOPBENCH_GPU_MEMORY_BYTES", "SHOPBENCH_COMPUTE_CAPABILITY", "SHOPBENCH_BFLOAT16",
+             "SHOPBENCH_FLASH_ATTENTION_2", "CUDA_DEVICE_ORDER", "CUDA_VISIBLE_DEVICES", "PYTORCH_CUDA_ALLOC_CONF")
+
+    def batch_predict(self, batch, is_multiple_choice):
+        import json
+
+        return [json.dumps({name: os.environ.get(name) for name in self.NAMES})] * len(batch["prompt"])
+
+
+class CublasAllocFails(Deterministic):
+    """Raises what torch raises when cuBLAS cannot allocate its workspace, wrapped by a library, on GPU 2."""
+
+    def fail(self, answers):
+        try:
+            raise RuntimeError("CUDA error: CUBLAS_STATUS_ALLOC_FAILED when calling `cublasCreate(handle)` on GPU 2")
+        except RuntimeError as exc:
+            raise ValueError("the quantised matmul failed") from exc
+
+
+class TouchesFileEachBatch(Deterministic):
+    """Creates FAKE_MARKER once it has answered a batch (a fake NVML reads it as 'now the model holds memory')."""
+
+    def fail(self, answers):
+        open(os.environ["FAKE_MARKER"], "w").close()
+        return answers

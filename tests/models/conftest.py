@@ -79,3 +79,14 @@ def smollm2_gguf() -> Path:
     from models.weights import find_smollm2_gguf
 
     return find_smollm2_gguf()
+
+
+CARD_VARIABLES = ("SHOPBENCH_GPU_MEMORY_BYTES", "SHOPBENCH_COMPUTE_CAPABILITY", "SHOPBENCH_BFLOAT16",
+                  "SHOPBENCH_FLASH_ATTENTION_2")
+
+
+@pytest.fixture(autouse=True)
+def no_exported_card(monkeypatch):
+    """The model tests start outside the harness: no profile card exported (a test sets one itself)."""
+    for name in CARD_VARIABLES:
+        monkeypatch.delenv(name, raising=False)

@@ -24,7 +24,7 @@ LIMITS = Limits(profile="cpu", budget_track="amazon-kdd-cup-24-all-around", budg
 def outcome(**changes) -> RunOutcome:
     values = dict(verdict=Verdict("ok", "2 questions answered within the limits"), limits=LIMITS, n_questions=2,
                   n_answered=2, n_resumed=0, batches=(BatchRecord(0, (0, 3), False, 0.5),), init_s=0.1, wall_s=1.0,
-                  prior_elapsed_s=0.0, projected_s=1.0, peak_rss_bytes=1000, gpus=(GpuUsage(0, "T4", 5, 6, 7),),
+                  prior_elapsed_s=0.0, projected_s=1.0, peak_rss_bytes=1000, gpus=(GpuUsage(0, "T4", 5, 6, 7, "device"),),
                   notes=("RLIMIT_AS 1 GB",), traceback=None, startup_s=0.3)
     return RunOutcome(**{**values, **changes})
 
@@ -61,6 +61,7 @@ def test_the_runners_limits_replace_what_the_container_claims():
     (("wall_s",), float("nan"), "'wall_s' must be a non-negative number"),
     (("batches",), [{"rows": ["0"], "is_multiple_choice": False, "index": 0, "latency_s": 1}], "list of ints"),
     (("notes",), "one note", "'notes' must be a list of strings"),
+    (("gpus", 0, "measured"), "mine", "a GPU's 'measured' must be 'process', 'device' or null"),
 ])
 def test_a_tampered_report_is_refused(path, value, message):
     report = json.loads(json.dumps(outcome_to_report(outcome())))

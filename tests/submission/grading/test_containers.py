@@ -56,3 +56,8 @@ def test_the_environment_holds_nothing_of_the_host(monkeypatch):
                                          ("...", "shopbench-submission:latest")])
 def test_default_tags_are_valid_docker_names(tmp_path, folder, tag):
     assert default_tag(tmp_path / folder) == tag
+
+
+def test_a_profile_without_gpus_hides_them_from_an_nvidia_default_runtime():
+    assert container_environment(limits("cpu"), 0)["NVIDIA_VISIBLE_DEVICES"] == "void"
+    assert "NVIDIA_VISIBLE_DEVICES" not in container_environment(limits("phase2"), 0)

@@ -11,6 +11,7 @@ from submission.harness.profiles import (
     get_profile,
     limits_for,
     load_profiles,
+    profile_from_dict,
     profile_name_for_aicrowd,
 )
 from submission.scoring.data import ALL_AROUND, TRACKS, Question
@@ -37,11 +38,27 @@ def test_limits_scale_time_but_not_memory():
     limits = limits_for(phase2, REASONING, time_scale=0.5)
     assert (limits.seconds_per_sample, limits.budget_s) == (5, 20 * 60 * 0.5)
     assert limits.batch_limit_s(16) == 80  # per sample x prompts in the batch
-    assert (limits.gpus, limits.gpu_memory_bytes, limits.ram_bytes) == (4, 15 * 1024**3, 180 * GB)
+    assert (limits.gpus, limits.gpu_memory_bytes, limits.ram_bytes) == (4, 14_910 * 1024**2, 180 * GB)
     off = limits_for(phase2, REASONING, enabled=False)
     assert not off.enforced and off.batch_limit_s(16) is None and off.ram_bytes is None
     with pytest.raises(ConfigError, match="--time-scale must be a positive number"):
         limits_for(phase2, REASONING, time_scale=0)
+
+
+def test_limits_carry_the_profiles_card_only_when_it_has_one_and_limits_apply():
+    profiles = load_profiles()
+    t4 = limits_for(profiles["phase2"], REASONING)
+    assert (t4.gpu_name, t4.compute_capability, t4.bfloat16, t4.flash_attention_2) == ("NVIDIA T4", "7.5", False, False)
+    for limits in (limits_for(profiles["phase2"], REASONING, enabled=False), limits_for(profiles["cpu"], REASONING)):
+        assert (limits.gpu_name, limits.compute_capability, limits.bfloat16, limits.flash_attention_2) == (None,) * 4
+
+
+def test_a_compute_capability_that_is_not_major_minor_is_refused(tmp_path):
+    raw = {"gpus": 1, "gpu_name": "x", "gpu_memory_gib": 8, "compute_capability": "sm_75", "bfloat16": False,
+           "flash_attention_2": False, "vcpus": 2, "ram_gb": 2, "seconds_per_sample": 1,
+           "track_minutes": {t: 1 for t in (CONCEPTS, REASONING, BEHAVIOR, MULTILINGUAL, ALL_AROUND)}}
+    with pytest.raises(ConfigError, match="'compute_capability' must be MAJOR.MINOR such as \"7.5\", got 'sm_75'"):
+        profile_from_dict("mine", raw, "my.yaml")
 
 
 def test_which_budget_applies():

@@ -19,7 +19,7 @@ from submission.errors import KitError
 from submission.grading.container import CONTAINER_HOME
 from submission.grading.containers import container_environment
 from submission.grading.images import BuildOptions, build_image
-from submission.harness.profiles import Limits
+from submission.harness.profiles import limits_for, load_profiles
 from submission.scoring.data import ALL_AROUND
 
 pytestmark = pytest.mark.docker
@@ -191,7 +191,7 @@ def test_the_environment_holds_only_what_the_image_and_the_runner_set(graded, do
     environment = graded["findings"]["environment"]
     image_env = {e.split("=", 1)[0] for e in docker_client.images.get(PROBE_TAG).attrs["Config"]["Env"]}
     harness = {"HOSTNAME", "PYTHONPATH", "CUDA_VISIBLE_DEVICES", "CUDA_DEVICE_ORDER"}  # docker's and the harness's
-    runner = set(container_environment(Limits(profile="cpu", budget_track=ALL_AROUND), 0))
+    runner = set(container_environment(limits_for(load_profiles()["cpu"], ALL_AROUND), 0))  # the probe's profile
     assert set(environment) <= image_env | runner | harness, set(environment) - image_env - runner - harness
     assert HOST_CANARY not in environment and graded["canary"] not in json.dumps(environment)
 

@@ -1,0 +1,310 @@
+"""The GPUs a model may see and the card it must behave as: planned once per run, in the supervisor.
+
+``plan_gpus`` probes NVML once (``load_nvml``): the devices it may open, in PCI bus order (the order CUDA
+uses with ``CUDA_DEVICE_ORDER=PCI_BUS_ID``), a MIG-enabled card replaced by its MIG devices (named by
+their MIG UUIDs), devices NVML may not open skipped (cgroup-restricted hosts such as Slurm); which
+per-process call works here (``_v3``, else ``_v2`` on an older driver, else none: then memory is
+measured at device level); which devices keep per-process accounting (their maximum per process).
+
+``gpu_env`` is what the model's process gets: the devices (by UUID), ``CUDA_DEVICE_ORDER`` always, and
+when the profile has a card, its rules (``SHOPBENCH_GPU_MEMORY_BYTES``, ``SHOPBENCH_COMPUTE_CAPABILITY``,
+``SHOPBENCH_BFLOAT16``, ``SHOPBENCH_FLASH_ATTENTION_2``, read by ``models/hardware.py``) and torch's
+cap as ``PYTORCH_CUDA_ALLOC_CONF=per_process_memory_fraction:F``. torch 2.13 reads that key when its
+allocator for a device is created (``c10/cuda/CUDAAllocatorConfig.h`` in the wheel lists it;
+``DeviceCachingAllocator``'s constructor in ``c10/cuda/CUDACachingAllocator.cpp`` applies it), so the cap
+needs no CUDA call before the model is imported, and every process the model starts inherits it. An
+older torch refuses keys it does not know, so the key is set only where the installed torch reads it
+(``torch_reads_fraction``); elsewhere torch's cap applies once the model is built (``gpu_child.py``).
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.metadata
+import importlib.util
+import math
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .profiles import Limits
+
+MIB = 1024**2
+GPU_HIDDEN = ""  # CUDA_VISIBLE_DEVICES value that hides every GPU
+DEVICE_ORDER = "PCI_BUS_ID"  # NVML's device order; CUDA's default ("FASTEST_FIRST") may differ
+ALLOC_CONF = "PYTORCH_CUDA_ALLOC_CONF"
+FRACTION_KEY = "per_process_memory_fraction"
+# Memory a CUDA process holds outside torch's allocator (context, kernels, library handles), until the
+# model's own process has measured it: the upper end of the 0.3-0.6 GiB the CUDA context, cuBLAS and
+# NCCL workspaces take.
+CONTEXT_ESTIMATE_BYTES = 600 * MIB
+CARD_VARIABLES = ("SHOPBENCH_GPU_MEMORY_BYTES", "SHOPBENCH_COMPUTE_CAPABILITY", "SHOPBENCH_BFLOAT16",
+                  "SHOPBENCH_FLASH_ATTENTION_2")
+PROCESS_CALLS = ("nvmlDeviceGetComputeRunningProcesses_v3", "nvmlDeviceGetComputeRunningProcesses_v2")
+NVML_FEATURE_ENABLED = 1
+NVML_ERROR_FUNCTION_NOT_FOUND = 13
+
+
+@dataclass(frozen=True)
+class GpuDevice:
+    index: int  # as the model sees it (cuda:index)
+    uuid: str  # GPU-... or, for a MIG device, MIG-...
+    name: str
+    total_bytes: int
+    mig: bool = False
+
+
+@dataclass(frozen=True)
+class GpuPlan:
+    """Which GPUs the model sees (``cuda_visible_devices`` None leaves the variable as it is) and how
+    NVML measures them here."""
+
+    devices: tuple[GpuDevice, ...] = ()
+    cuda_visible_devices: str | None = None
+    notes: tuple[str, ...] = ()
+    processes_call: str | None = None  # the per-process NVML call that works here, or None
+    accounting: frozenset[str] = frozenset()  # UUIDs of devices whose driver keeps per-process maxima
+    handles: tuple = field(default=(), compare=False, repr=False)  # NVML handles, one per device
+
+
+def load_nvml():
+    """The initialised pynvml module, or None without nvidia-ml-py, a driver or a GPU."""
+    if importlib.util.find_spec("pynvml") is None:
+        return None
+    try:
+        import pynvml
+
+        pynvml.nvmlInit()
+        return pynvml
+    except Exception:  # noqa: BLE001 - NVMLError_LibraryNotFound, DriverNotLoaded, ...: no NVML here
+        return None
+
+
+def _text(value) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _error_code(exc: Exception) -> int | None:
+    return getattr(exc, "value", None)
+
+
+# ---------------------------------------------------------------- the devices NVML may open
+
+
+@dataclass(frozen=True)
+class _Candidate:
+    uuid: str
+    name: str
+    total_bytes: int
+    handle: object
+    mig: bool
+
+
+def _describe(nvml, handle, mig: bool) -> _Candidate:
+    return _Candidate(_text(nvml.nvmlDeviceGetUUID(handle)), _text(nvml.nvmlDeviceGetName(handle)),
+                      int(nvml.nvmlDeviceGetMemoryInfo(handle).total), handle, mig)
+
+
+def _mig_devices(nvml, handle) -> list[_Candidate] | None:
+    """The MIG devices of a MIG-enabled card (CUDA sees those, never the card), or None if MIG is off."""
+    try:
+        if nvml.nvmlDeviceGetMigMode(handle)[0] != NVML_FEATURE_ENABLED:
+            return None
+    except Exception:  # noqa: BLE001 - NotSupported: a card without MIG
+        return None
+    found = []
+    for slot in range(nvml.nvmlDeviceGetMaxMigDeviceCount(handle)):
+        try:
+            found.append(_describe(nvml, nvml.nvmlDeviceGetMigDeviceHandleByIndex(handle, slot), True))
+        except Exception:  # noqa: BLE001 - NotFound: an empty slot
+            continue
+    return found
+
+
+def candidates(nvml) -> tuple[list[_Candidate], list[str]]:
+    """Every device CUDA could use here, in PCI bus order, and notes on the devices skipped."""
+    found, notes = [], []
+    for index in range(nvml.nvmlDeviceGetCount()):
+        try:
+            handle = nvml.nvmlDeviceGetHandleByIndex(index)
+            card = _describe(nvml, handle, False)
+        except Exception as exc:  # noqa: BLE001 - NoPermission on a cgroup-restricted host
+            notes.append(f"NVML device {index} skipped: it cannot be opened here ({exc})")
+            continue
+        migs = _mig_devices(nvml, handle)
+        found.extend([card] if migs is None else migs)
+    return found, notes
+
+
+def select(found: list[_Candidate], wanted: str | None) -> list[_Candidate]:
+    """The devices ``CUDA_VISIBLE_DEVICES`` names, as CUDA reads it: indices or (prefixes of) GPU/MIG
+    UUIDs, up to the first entry it cannot resolve; unset: all of them; empty: none."""
+    if wanted is None:
+        return list(found)
+    chosen: list[_Candidate] = []
+    for item in (part.strip() for part in wanted.split(",")):
+        if item.isdigit():
+            match = [found[int(item)]] if int(item) < len(found) else []
+        else:
+            match = [c for c in found if item and c.uuid.startswith(item)]
+        if len(match) != 1 or match[0] in chosen:
+            break
+        chosen.append(match[0])
+    return chosen
+
+
+# ---------------------------------------------------------------- probing the per-process calls
+
+
+def _pid_max() -> int:
+    try:
+        with open("/proc/sys/kernel/pid_max", encoding="ascii") as handle:
+            return int(handle.read())
+    except (OSError, ValueError):
+        return 4_194_304  # Linux's upper bound
+
+
+def plausible(processes) -> bool:
+    """Whether NVML's process list reads right: a binding whose struct does not match the driver's
+    gives pids such as 0 or 4294967295 (nvidia-ml-py 12.535.77 on most drivers)."""
+    limit = _pid_max()
+    return all(0 < int(p.pid) <= limit for p in processes)
+
+
+def probe_processes(nvml, handles) -> tuple[str | None, list[str]]:
+    """The per-process call to use: the ``_v3`` call, else ``_v2`` (drivers before R510 lack ``_v3``),
+    else None (memory is then measured at device level)."""
+    notes = []
+    for name in PROCESS_CALLS:
+        call = getattr(nvml, name, None)
+        if call is None:
+            continue
+        try:
+            listed = [call(handle) for handle in handles]
+        except Exception as exc:  # noqa: BLE001
+            if _error_code(exc) != NVML_ERROR_FUNCTION_NOT_FOUND:
+                notes.append(f"NVML {name} failed ({exc})")
+            continue
+        if all(plausible(processes) for processes in listed):
+            return name, notes
+        notes.append(f"NVML {name} returned impossible process ids (a binding that does not match this "
+                      f"driver; pip install nvidia-ml-py==13.615.71)")
+    notes.append("NVML cannot list the processes on the GPUs here: GPU memory is measured at device level")
+    return None, notes
+
+
+def accounting_devices(nvml, devices: tuple[GpuDevice, ...], handles) -> frozenset[str]:
+    """UUIDs of the devices whose driver keeps accounting (``nvidia-smi -am 1``): their per-process
+    maximum then catches a peak between two polls."""
+    enabled = set()
+    for device, handle in zip(devices, handles):
+        try:
+            if nvml.nvmlDeviceGetAccountingMode(handle) == NVML_FEATURE_ENABLED:
+                enabled.add(device.uuid)
+        except Exception:  # noqa: BLE001 - NotSupported or NoPermission: poll only
+            continue
+    return frozenset(enabled)
+
+
+# ---------------------------------------------------------------- the plan
+
+
+def _no_nvml_plan(wanted: int | None) -> GpuPlan:
+    if not os.path.exists("/dev/nvidiactl"):
+        if wanted is None:
+            return GpuPlan()
+        return GpuPlan(notes=(f"no NVIDIA GPU here: the profile's {wanted} GPUs and their memory cap are not emulated",))
+    if wanted is None:
+        return GpuPlan(notes=("NVML unavailable (pip install nvidia-ml-py): GPU memory is not measured",))
+    current = os.environ.get("CUDA_VISIBLE_DEVICES")
+    ids = current.split(",")[:wanted] if current else [str(i) for i in range(wanted)]
+    return GpuPlan(cuda_visible_devices=",".join(ids),
+                   notes=("NVML unavailable (pip install nvidia-ml-py): GPU memory is capped through torch only",))
+
+
+def plan_gpus(wanted: int | None, nvml) -> GpuPlan:
+    """Show the model the first ``wanted`` GPUs (0: hide them all; None: leave them as they are, but
+    still measure them). An empty ``CUDA_VISIBLE_DEVICES`` means no GPU, as it does for CUDA."""
+    if wanted == 0:
+        return GpuPlan(cuda_visible_devices=GPU_HIDDEN, notes=("GPUs hidden: the profile has none",))
+    if os.environ.get("CUDA_VISIBLE_DEVICES", None) == GPU_HIDDEN:
+        note = "CUDA_VISIBLE_DEVICES is empty: no GPU is used" + (
+            f"; the profile's {wanted} GPUs are not emulated" if wanted else "")
+        return GpuPlan(cuda_visible_devices=GPU_HIDDEN, notes=(note,))
+    if nvml is None:
+        return _no_nvml_plan(wanted)
+    found, notes = candidates(nvml)
+    chosen = select(found, os.environ.get("CUDA_VISIBLE_DEVICES"))[:wanted]
+    devices = tuple(GpuDevice(i, c.uuid, c.name, c.total_bytes, c.mig) for i, c in enumerate(chosen))
+    handles = tuple(c.handle for c in chosen)
+    call, probe_notes = probe_processes(nvml, handles) if handles else (None, [])
+    notes += probe_notes
+    if wanted is None:
+        notes.append("GPU visibility not restricted (no limits); memory is measured")
+        visible = None
+    else:
+        if len(devices) != wanted:
+            notes.append(f"the profile has {wanted} GPUs but {len(devices)} are here")
+        visible = ",".join(d.uuid for d in devices) or GPU_HIDDEN
+    return GpuPlan(devices, visible, tuple(notes), call, accounting_devices(nvml, devices, handles), handles)
+
+
+# ---------------------------------------------------------------- the model's environment
+
+
+@functools.lru_cache(maxsize=1)
+def torch_reads_fraction() -> bool:
+    """Whether the installed torch takes ``per_process_memory_fraction`` in PYTORCH_CUDA_ALLOC_CONF (an
+    older one stops at CUDA initialisation on an unknown key). Read from the C++ header the wheel ships,
+    else from its version (2.13, the pinned one, does); torch is not imported."""
+    spec = importlib.util.find_spec("torch")
+    if spec is None or spec.origin is None:
+        return False
+    header = Path(spec.origin).parent / "include" / "c10" / "cuda" / "CUDAAllocatorConfig.h"
+    try:
+        return f'"{FRACTION_KEY}"' in header.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        pass
+    try:
+        found = re.match(r"(\d+)\.(\d+)", importlib.metadata.version("torch"))
+    except importlib.metadata.PackageNotFoundError:
+        return False
+    return found is not None and (int(found.group(1)), int(found.group(2))) >= (2, 13)
+
+
+def torch_fraction(cap_bytes: int, context_bytes: int, total_bytes: int) -> float:
+    """torch's share of a card of ``total_bytes``: the cap less what the process holds outside torch,
+    rounded down (so the allocator's limit never ends above the cap)."""
+    share = max(0, cap_bytes - context_bytes) / total_bytes
+    return min(1.0, math.floor(share * 1e6) / 1e6)
+
+
+def alloc_conf(existing: str | None, fraction: float) -> str:
+    """``PYTORCH_CUDA_ALLOC_CONF`` with ``per_process_memory_fraction`` set, other settings kept."""
+    kept = [part for part in (existing or "").split(",")
+            if part.strip() and part.split(":", 1)[0].strip() != FRACTION_KEY]
+    return ",".join(kept + [f"{FRACTION_KEY}:{fraction:.6f}"])
+
+
+def card_enforced(limits: Limits, plan: GpuPlan) -> bool:
+    return bool(limits.gpus) and limits.gpu_memory_bytes is not None and plan.cuda_visible_devices != GPU_HIDDEN
+
+
+def gpu_env(limits: Limits, plan: GpuPlan, current: dict[str, str]) -> dict[str, str | None]:
+    """What the model's process gets (None: remove the variable). The card's rules only when the profile
+    has a card and limits apply; torch's fraction from the smallest fraction over the planned devices."""
+    env: dict[str, str | None] = {"CUDA_DEVICE_ORDER": DEVICE_ORDER}
+    if plan.cuda_visible_devices is not None:
+        env["CUDA_VISIBLE_DEVICES"] = plan.cuda_visible_devices
+    if not card_enforced(limits, plan):
+        return {**env, **dict.fromkeys(CARD_VARIABLES)}
+    flag = {True: "1", False: "0", None: None}
+    env.update({"SHOPBENCH_GPU_MEMORY_BYTES": str(limits.gpu_memory_bytes),
+                "SHOPBENCH_COMPUTE_CAPABILITY": limits.compute_capability,
+                "SHOPBENCH_BFLOAT16": flag[limits.bfloat16], "SHOPBENCH_FLASH_ATTENTION_2": flag[limits.flash_attention_2]})
+    if plan.devices and torch_reads_fraction():
+        fraction = min(torch_fraction(limits.gpu_memory_bytes, CONTEXT_ESTIMATE_BYTES, d.total_bytes)
+                       for d in plan.devices)
+        env[ALLOC_CONF] = alloc_conf(current.get(ALLOC_CONF), fraction)
+    return env
