@@ -10,7 +10,8 @@ how to fix it):
 * .dockerignore  keeps .git and local data out of the build context, keeps the code in
 * run output     no stray results.json, predictions.jsonl, report.html or compare.html in the build context
 * size           the repository against the competition's 25 GB cap
-* smoke run      the model answers 3 sample questions through the harness (a fresh process)
+* smoke run      the model answers 3 sample questions through the harness (a fresh process); a warning
+                 when it writes into the repository, which is read-only in the grader's container
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ SKIP_DIRS = {".git", ".venv", "venv", "__pycache__", "node_modules", ".pytest_ca
 MUST_EXCLUDE = {".git": ".git/HEAD", "local data": "data/development.json"}
 SHOULD_EXCLUDE = {"virtual environments": ".venv/bin/python", "run outputs": "runs/run1/results.json",
                   "comparisons": "compare.html"}
+RUNS_DIR = "runs"
 RUN_OUTPUT_NAMES = {"results.json", "predictions.jsonl", "report.html", "compare.html", "scores.png"}
 MUST_INCLUDE = ("aicrowd.json", "requirements.txt", "models/user_config.py", "submission/harness/runner.py",
                 "docker/entrypoint.py")
@@ -263,15 +265,38 @@ def check_smoke(repo: Path, options: CheckOptions) -> CheckResult:
 
     questions = smoke_questions(options.data, options.smoke_questions)
     limits = Limits(profile="check", budget_track=ALL_AROUND, budget_s=options.smoke_timeout_s)
+    before = repository_state(repo)
     with tempfile.TemporaryDirectory(prefix="shopbench-check-") as tmp:
         outcome = run_model(ModelSpec(repo=str(repo)), questions, tmp, limits)
         records = read_records(Path(tmp) / PREDICTIONS_FILE) if (Path(tmp) / PREDICTIONS_FILE).is_file() else []
+    written = sorted(path for path, state in repository_state(repo).items() if before.get(path) != state)
     if not outcome.verdict.ok:
         return CheckResult(name, "fail", f"{outcome.verdict} (on {len(questions)} sample questions, in this Python "
                            "environment; see the traceback above)")
     shown = ", ".join(json.dumps(r["output"][:30], ensure_ascii=False) for r in records)
     init = f"built in {outcome.init_s:.1f} s, " if outcome.init_s is not None else ""
-    return CheckResult(name, "ok", f"{len(records)} answers ({init}{outcome.wall_s:.1f} s in all): {shown}")
+    text = f"{len(records)} answers ({init}{outcome.wall_s:.1f} s in all): {shown}"
+    if written:
+        more = f" (and {len(written) - 3} more)" if len(written) > 3 else ""
+        return CheckResult(name, "warn", f"{text}; but the model wrote into the repository ({', '.join(written[:3])}"
+                           f"{more}), which is read-only in the grader's container: write to /tmp or ~/.cache "
+                           "(size-capped scratch space) instead")
+    return CheckResult(name, "ok", text)
+
+
+def repository_state(repo: Path) -> dict[str, tuple[int, int]]:
+    """Path -> (size, modification time) of the repository's files, Python's byte-code caches aside (Python
+    skips writing them on a read-only root)."""
+    state = {}
+    for path in _walk(repo):
+        if path.suffix == ".pyc" or RUNS_DIR in path.relative_to(repo).parts[:1]:
+            continue
+        try:
+            stat = path.stat()
+        except OSError:
+            continue
+        state[path.relative_to(repo).as_posix()] = (stat.st_size, stat.st_mtime_ns)
+    return state
 
 
 CHECKS: tuple[tuple[str, Callable[[Path, CheckOptions], CheckResult]], ...] = (

@@ -33,8 +33,10 @@ from typing import Any, Callable, Sequence
 
 from ..environment import KIT_ROOT
 from ..errors import ConfigError
+from ..harness.disk import DiskWatch
 from ..harness.predictions import PREDICTIONS_FILE
 from ..harness.profiles import Limits
+from ..harness.verdict import Verdict
 from ..scoring.data import Question
 from .container import (
     CONTAINER_HOME,
@@ -147,6 +149,7 @@ class ContainerRun:
     resources: Resources
     audit: dict[str, Any]
     log_tail: str
+    disk: Verdict | None = None  # the output folder over its cap: the runner stopped the container
 
     @property
     def predictions_path(self) -> Path:
@@ -177,6 +180,13 @@ def _volumes(inputs: Path, outputs: Path, mount_kit: bool) -> dict[str, dict[str
     return volumes
 
 
+def scratch_mounts(limits: Limits) -> dict[str, str]:
+    """The only writable places of the read-only root: /tmp and HOME's cache folder, each a tmpfs of the
+    profile's scratch size (tmpfs lives in memory: it counts against the container's RAM limit too)."""
+    size = f",size={limits.disk_bytes}" if limits.disk_bytes is not None else ""
+    return {"/tmp": f"rw,nosuid,nodev,mode=1777{size}", f"{CONTAINER_HOME}/.cache": f"rw,nosuid,nodev,mode=1777{size}"}
+
+
 def create_container(client, settings: ContainerSettings, limits: Limits, resources: Resources, inputs: Path,
                      outputs: Path):
     import docker
@@ -188,6 +198,7 @@ def create_container(client, settings: ContainerSettings, limits: Limits, resour
         settings.image, entrypoint=["python3", ENTRYPOINT], command=["--input", INPUT_DIR, "--output", OUTPUT_DIR],
         user=RUN_USER, working_dir=CONTAINER_HOME, environment=container_environment(limits, settings.seed),
         network_mode="none", volumes=_volumes(inputs, outputs, settings.mount_kit),
+        read_only=True, tmpfs=scratch_mounts(limits),
         mem_limit=resources.mem_bytes, memswap_limit=resources.mem_bytes, shm_size=resources.shm_bytes,
         nano_cpus=resources.nano_cpus, device_requests=requests, cap_drop=["ALL"],
         security_opt=["no-new-privileges"], pids_limit=PIDS_LIMIT, init=True, privileged=False,
@@ -208,6 +219,7 @@ def audit(container) -> dict[str, Any]:
         "gpu_capabilities": [r.get("Capabilities") for r in host.get("DeviceRequests") or []],
         "cap_drop": host.get("CapDrop"), "security_opt": host.get("SecurityOpt"), "privileged": host.get("Privileged"),
         "pids_limit": host.get("PidsLimit"), "env_names": sorted(e.split("=", 1)[0] for e in config.get("Env") or []),
+        "read_only_root": host.get("ReadonlyRootfs"), "tmpfs": host.get("Tmpfs"),
     }
 
 
@@ -254,25 +266,41 @@ class _LineCounter:
         return self.lines
 
 
-def _wait(container, deadline_s: float | None, counter: _LineCounter, on_progress, poll_s: float
-          ) -> tuple[bool, float]:
-    """Wait for the container to exit, killing it at the deadline; (killed at the deadline, wall seconds)."""
+def _wait(container, deadline_s: float | None, watch: Watch, poll_s: float) -> tuple[bool, Verdict | None, float]:
+    """Wait for the container to exit, killing it at the deadline or when the output folder passes its cap;
+    (killed at the deadline, the disk verdict, wall seconds)."""
     started = time.monotonic()
     while True:
         container.reload()
         elapsed = time.monotonic() - started
+        watch.progress(elapsed)
         if container.status in ("exited", "dead"):
-            if on_progress is not None:
-                on_progress(counter.count(), elapsed)
-            return False, elapsed
-        if on_progress is not None:
-            on_progress(counter.count(), elapsed)
+            return False, None, elapsed
+        disk = watch.disk.check()
+        if disk is not None:
+            log.warning("the container passed its output cap: killing it")
+            container.kill()
+            container.wait(timeout=60)
+            return False, disk, time.monotonic() - started
         if deadline_s is not None and elapsed > deadline_s:
             log.warning("the container ran past its deadline (%.0f s): killing it", deadline_s)
             container.kill()
             container.wait(timeout=60)
-            return True, time.monotonic() - started
+            return True, None, time.monotonic() - started
         time.sleep(poll_s)
+
+
+@dataclass
+class Watch:
+    """What the runner watches while the container runs: answers (for the progress bar), the output folder."""
+
+    counter: _LineCounter
+    on_progress: Callable[[int, float], None] | None
+    disk: DiskWatch
+
+    def progress(self, elapsed: float) -> None:
+        if self.on_progress is not None:
+            self.on_progress(self.counter.count(), elapsed)
 
 
 def _read_report(path: Path) -> tuple[dict | None, str | None]:
@@ -303,12 +331,16 @@ def run_container(client, questions: Sequence[Question], output_dir: str | Path,
             container.reload()
             record = audit(container)
             start_container(container, resources)
-            killed, wall = _wait(container, deadline, _LineCounter(output_dir / PREDICTIONS_FILE), on_progress, poll_s)
+            watch = Watch(_LineCounter(output_dir / PREDICTIONS_FILE), on_progress,
+                          DiskWatch(None, None, output_dir, limits.output_bytes, every_s=poll_s))
+            killed, disk, wall = _wait(container, deadline, watch, poll_s)
             container.reload()
             state = container.attrs["State"]
             logs = container.logs(stdout=True, stderr=True).decode("utf-8", "replace")
         finally:
             container.remove(force=True)
+    if disk is not None:
+        watch.disk.remove_added_output()  # the host's disk gets back what the model wrote there
     (output_dir / "container.log").write_text(logs, encoding="utf-8")
     report, report_error = _read_report(output_dir / REPORT_FILE)
     return ContainerRun(
@@ -316,5 +348,5 @@ def run_container(client, questions: Sequence[Question], output_dir: str | Path,
         oom_killed=bool(state.get("OOMKilled")),
         killed_at_deadline=killed, deadline_s=deadline, wall_s=wall, report=report, report_error=report_error,
         output_dir=output_dir, resources=resources, audit=record,
-        log_tail="\n".join(logs.splitlines()[-LOG_TAIL:]),
+        log_tail="\n".join(logs.splitlines()[-LOG_TAIL:]), disk=disk,
     )

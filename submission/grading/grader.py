@@ -83,6 +83,8 @@ def decide_outcome(run: ContainerRun, limits: Limits, n_questions: int, n_answer
                   f"{run.deadline_s - limits.budget_s:g} s grace, after {n_answered:,} of {n_questions:,} questions")
         return _synthesized(verdicts.Verdict("timeout", detail), run, limits, n_questions, n_answered, notes)
     ram = f"{limits.ram_bytes / 1e9:g} GB" if limits.ram_bytes else "its RAM limit"
+    if run.disk is not None:  # the runner stopped it: the output folder passed its cap
+        return _synthesized(run.disk, run, limits, n_questions, n_answered, notes)
     if run.report is not None and run.report.get("outcome") is None and isinstance(run.report.get("error"), str):
         raise ConfigError(f"{run.image}: the container's entry point refused to run the model (exit code "
                           f"{run.exit_code}): {run.report['error'][:2000]}")

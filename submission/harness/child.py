@@ -30,6 +30,7 @@ from ..errors import KitError, ModelOutputError
 from ..loading import ModelImportError, load_model_class, participant_traceback
 from . import gpu_child, limits
 from .batches import ask, batch_size_of, cap_answers, check_responses
+from .disk import is_disk_error, limit_file_size
 
 
 class Channel:
@@ -49,6 +50,8 @@ def failure_status(exc: BaseException, default: str) -> str:
     """Which verdict an exception from the model gives: memory, gpu_memory, bad_output or ``default``."""
     if isinstance(exc, MemoryError):
         return "memory"
+    if is_disk_error(exc):  # no space left in the scratch space, or a file over RLIMIT_FSIZE
+        return "disk"
     if gpu_child.gpu_failure(exc)[0]:  # torch's OutOfMemoryError, cuBLAS/CUDA allocation failures
         return "gpu_memory"
     if isinstance(exc, ModelOutputError):
@@ -180,6 +183,7 @@ def main(argv: list[str]) -> int:
     sys.path[:0] = [p for p in job["sys_path"] if p not in sys.path]  # the caller's import path
     # No CUDA call before the model is imported: torch's cap is in PYTORCH_CUDA_ALLOC_CONF (see gpu.py).
     job["notes"] = limits.apply_process_limits(job["ram_bytes"], job["rlimit_as"], job["vcpus"])
+    job["notes"] += limit_file_size(job.get("fsize_bytes"))
     model = build_model(job, channel)
     if model is None:
         return 1

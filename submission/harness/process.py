@@ -60,8 +60,8 @@ class LineReader:
 class ModelProcess:
     """Start, watch and end the model's process tree."""
 
-    def __init__(self, job: dict, env: Mapping[str, str], cwd: str | Path):
-        self.job, self.env, self.cwd = job, dict(env), str(cwd)
+    def __init__(self, job: dict, env: Mapping[str, str], cwd: str | Path, scratch: Path | None = None):
+        self.job, self.env, self.cwd, self.scratch = job, dict(env), str(cwd), scratch
         self.reaper: subprocess.Popen | None = None
         self.pid: int | None = None  # the model's process
         self.exit_code: int | None = None  # minus the signal number when a signal ended it
@@ -78,7 +78,8 @@ class ModelProcess:
             fds = (control_r, report_w, job.fileno(), data_w)
             try:
                 self.reaper = subprocess.Popen(
-                    [sys.executable, "-m", "submission.harness.reaper", *map(str, fds)], pass_fds=fds,
+                    [sys.executable, "-m", "submission.harness.reaper", *map(str, fds),
+                     *([str(self.scratch)] if self.scratch else [])], pass_fds=fds,
                     env=self.env, cwd=self.cwd, stdin=subprocess.DEVNULL, start_new_session=True)
             finally:
                 for fd in (control_r, report_w, data_w):

@@ -38,6 +38,8 @@ class Profile:
     ram_gb: float
     seconds_per_sample: float
     track_minutes: Mapping[str, float]
+    disk_gb: float | None = None  # the model's scratch space (/tmp, ~/.cache; a per-run TMPDIR locally)
+    output_mb: float | None = None  # what the run may write to the output folder besides predictions.jsonl
 
 
 @dataclass(frozen=True)
@@ -57,6 +59,8 @@ class Limits:
     compute_capability: str | None = None  # e.g. "7.5": the model may use nothing a higher one allows
     bfloat16: bool | None = None
     flash_attention_2: bool | None = None
+    disk_bytes: int | None = None  # scratch space: each of the container's /tmp and ~/.cache; a local run's TMPDIR
+    output_bytes: int | None = None  # the output folder, predictions.jsonl and the harness's own files aside
 
     def batch_limit_s(self, n_prompts: int) -> float | None:
         return None if self.seconds_per_sample is None else self.seconds_per_sample * n_prompts
@@ -69,12 +73,14 @@ class Limits:
 
 UNLIMITED = Limits(profile="none", budget_track=ALL_AROUND)
 
-_REQUIRED = {f.name for f in fields(Profile)} - {"name", "description"}
+OPTIONAL = ("disk_gb", "output_mb")  # profiles written before these existed still load: no disk limit
+_REQUIRED = {f.name for f in fields(Profile)} - {"name", "description", *OPTIONAL}
 _TYPES: dict[str, tuple[type, ...]] = {
     "gpus": (int,), "vcpus": (int,), "ram_gb": (int, float), "seconds_per_sample": (int, float),
     "gpu_name": (str, type(None)), "gpu_memory_gib": (int, float, type(None)),
     "compute_capability": (str, type(None)), "bfloat16": (bool, type(None)),
     "flash_attention_2": (bool, type(None)), "description": (str,), "track_minutes": (dict,),
+    "disk_gb": (int, float, type(None)), "output_mb": (int, float, type(None)),
 }
 
 
@@ -84,7 +90,8 @@ def _check_value(key: str, value: Any, where: str) -> None:
     if wrong_bool or not isinstance(value, allowed):
         names = " or ".join("null" if t is type(None) else t.__name__ for t in allowed)
         raise ConfigError(f"{where}: '{key}' must be {names}, got {value!r}")
-    if key in ("gpus", "vcpus") and value < 0 or key in ("ram_gb", "seconds_per_sample") and value <= 0:
+    positive = ("ram_gb", "seconds_per_sample", "disk_gb", "output_mb")
+    if key in ("gpus", "vcpus") and value < 0 or key in positive and value is not None and value <= 0:
         raise ConfigError(f"{where}: '{key}' must be positive, got {value!r}")
     if key == "compute_capability" and value is not None and not re.fullmatch(r"\d+\.\d+", value):
         raise ConfigError(f"{where}: 'compute_capability' must be MAJOR.MINOR such as \"7.5\", got {value!r}")
@@ -172,7 +179,8 @@ def limits_for(profile: Profile, budget_track: str, time_scale: float = 1.0, ena
         seconds_per_sample=profile.seconds_per_sample * time_scale,
         budget_s=profile.track_minutes[budget_track] * 60 * time_scale,
         gpus=profile.gpus, gpu_memory_bytes=gpu_bytes, ram_bytes=int(profile.ram_gb * 1e9), vcpus=profile.vcpus,
-        **_card(profile),
+        disk_bytes=None if profile.disk_gb is None else int(profile.disk_gb * 1e9),
+        output_bytes=None if profile.output_mb is None else int(profile.output_mb * 1e6), **_card(profile),
     )
 
 

@@ -1,4 +1,4 @@
-"""The reaper: ``python -m submission.harness.reaper CONTROL_FD REPORT_FD JOB_FD DATA_FD``.
+"""The reaper: ``python -m submission.harness.reaper CONTROL_FD REPORT_FD JOB_FD DATA_FD [SCRATCH]``.
 
 The supervisor (``session.py``) starts this small process in a new session; it makes itself a child
 subreaper (Linux ``PR_SET_CHILD_SUBREAPER``) and starts the model's process (``child.py``, with the
@@ -15,7 +15,9 @@ and obeys one-word commands on CONTROL_FD:
     kill    SIGKILL to every descendant until none is left, then exit
 
 End of file on CONTROL_FD means ``kill``: the supervisor is gone (even by ``kill -9``), and nothing the
-model started may outlive it. Only the standard library: it must start in milliseconds.
+model started may outlive it. After ``kill`` the reaper also removes SCRATCH, the model's scratch folder
+(its TMPDIR), so nothing is left on disk either. Only the standard library: it must start in
+milliseconds.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import ctypes
 import json
 import os
 import select
+import shutil
 import signal
 import subprocess
 import sys
@@ -118,7 +121,7 @@ class Reaper:
         self.reap()
 
 
-def serve(reaper: Reaper, control_fd: int) -> None:
+def serve(reaper: Reaper, control_fd: int, scratch: str | None) -> None:
     """Reap children as they end and obey commands, until ``kill`` or the end of the control channel."""
     wake_read, wake_write = os.pipe()
     os.set_blocking(wake_write, False)
@@ -134,6 +137,8 @@ def serve(reaper: Reaper, control_fd: int) -> None:
         words = os.read(control_fd, 4096).split()
         if not words or b"kill" in words:
             reaper.kill_all()
+            if scratch:
+                shutil.rmtree(scratch, ignore_errors=True)
             return
         if b"term" in words:
             reaper.signal_all(signal.SIGTERM)
@@ -141,6 +146,7 @@ def serve(reaper: Reaper, control_fd: int) -> None:
 
 def main(argv: list[str]) -> int:
     control_fd, report_fd, job_fd, data_fd = (int(a) for a in argv[:4])
+    scratch = argv[4] if len(argv) > 4 else None
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # a Ctrl-C reaches the supervisor, which then says kill
     become_subreaper()
     reaper = Reaper(report_fd)
@@ -149,7 +155,7 @@ def main(argv: list[str]) -> int:
     except OSError as exc:
         reaper.send({"error": f"cannot start the model's process: {exc}"})
         return 1
-    serve(reaper, control_fd)
+    serve(reaper, control_fd, scratch)
     return 0
 
 

@@ -19,6 +19,7 @@ from ..environment import KIT_ROOT
 from ..errors import ConfigError
 from ..scoring.data import Question
 from . import verdict as verdicts
+from .disk import DiskWatch, remove_scratch, scratch_folder
 from .gpu import gpu_env
 from .limits import ResourceMonitor, plan_gpus
 from .outcome import (
@@ -64,20 +65,25 @@ class Session:
         self.child_rss = 0
         self.ended = False
         self.process: ModelProcess | None = None
+        self.scratch: Path | None = None  # the model's TMPDIR, removed when the run ends
+        self.disk: DiskWatch | None = None
         self.started = time.monotonic()
 
     # ------------------------------------------------------------ starting and stopping
 
     def start(self, writer: PredictionWriter) -> None:
         self.writer = writer
+        self.scratch = scratch_folder()
+        self.disk = DiskWatch(self.scratch, self.limits.disk_bytes, writer.path.parent, self.limits.output_bytes)
         self.started = self.next_poll = time.monotonic()
-        self.process = ModelProcess(self._job(), self._env(), Path(self.spec.repo).resolve())
+        self.process = ModelProcess(self._job(), self._env(), Path(self.spec.repo).resolve(), self.scratch)
         self.process.start()
 
     def _job(self) -> dict:
         return {
             "model": self.spec.model, "repo": str(Path(self.spec.repo).resolve()), "seed": self.spec.seed,
             "sys_path": [p for p in sys.path if p], "first_batch": self.state.next_batch, "full_traceback": self.options.full_traceback,
+            "fsize_bytes": self.limits.disk_bytes,
             "prompts": [q.prompt for q in self.todo], "mc": [q.is_multiple_choice for q in self.todo],
             "ram_bytes": self.limits.ram_bytes, "rlimit_as": not _gpu_host(self.plan),
             "vcpus": self.limits.vcpus, "gpu_memory_bytes": self.limits.gpu_memory_bytes,
@@ -89,6 +95,7 @@ class Session:
         env["PYTHONPATH"] = os.pathsep.join(p for p in (str(KIT_ROOT), env.get("PYTHONPATH")) if p)
         env["SHOPBENCH_SEED"] = str(self.spec.seed)
         env["SHOPBENCH_PROFILE"] = self.limits.profile
+        env["TMPDIR"] = env["TMP"] = env["TEMP"] = str(self.scratch)
         for name, value in gpu_env(self.limits, self.plan, env).items():  # devices, the card's rules, torch's cap
             if value is None:
                 env.pop(name, None)
@@ -102,6 +109,11 @@ class Session:
         SIGKILL to everything it started."""
         if self.process is not None:
             self.process.stop(self.ended, self.options.exit_wait_s, self.options.kill_grace_s)
+        if self.disk is not None and self.disk.output_cap is not None and \
+                sum(self.disk.added_to_output().values()) > self.disk.output_cap:
+            freed = self.disk.remove_added_output()
+            self.notes.append(f"removed the {freed / 1e6:,.1f} MB the model wrote into the output folder")
+        remove_scratch(self.scratch)
 
     # ------------------------------------------------------------ supervising
 
@@ -153,6 +165,9 @@ class Session:
             exceeded = self.monitor.poll(self.process.model_pids())
             if exceeded is not None:
                 return self._exceeded(exceeded)
+        verdict = self.disk.check(now)
+        if verdict is not None:
+            return verdict
         clock = self._batch_clock()
         if clock is not None and now - clock[0] > clock[1]:
             index, _, n, _ = self.current
@@ -196,8 +211,10 @@ class Session:
                 return verdicts.Verdict("bad_output", f"the model's process said it was done with "
                                         f"{self.n_questions - self.n_answered:,} of {self.n_questions:,} questions "
                                         "unanswered")
-            exceeded = self.monitor.poll(self.process.model_pids())  # memory after the last batch's poll
-            return verdicts.ok(self.n_questions) if exceeded is None else self._exceeded(exceeded)
+            exceeded = self.monitor.poll(self.process.model_pids())  # memory and disk after the last batch
+            if exceeded is not None:
+                return self._exceeded(exceeded)
+            return self.disk.check(force=True) or verdicts.ok(self.n_questions)
         return None
 
     def _error(self, message: dict) -> verdicts.Verdict:
@@ -209,6 +226,10 @@ class Session:
             return verdicts.Verdict("memory", f"{detail} (an allocation was refused; peak RSS {verdicts.gib(peak)})")
         if message["status"] == "gpu_memory":
             return self._gpu_error(message)
+        if message["status"] == "disk" and self.limits.disk_bytes is not None:
+            return verdicts.Verdict("disk", f"{message['detail']}; the scratch cap is "
+                                    f"{self.limits.disk_bytes / 1e6:,.1f} MB per file and in all (the model's "
+                                    f"scratch space: TMPDIR={self.scratch})")
         return verdicts.Verdict(message["status"], message["detail"])
 
     def _gpu_error(self, message: dict) -> verdicts.Verdict:

@@ -10,6 +10,7 @@ memory         the process used more RAM than the profile allows (MemoryError or
 model_error    the model's constructor or batch_predict raised
 bad_output     wrong number of responses, a non-string response, get_batch_size() outside 1..16
 crashed        the model's process died (exit code or signal) without saying why
+disk           the model wrote more than its scratch space or the output folder allow
 =============  ==============================================================================
 """
 
@@ -18,7 +19,7 @@ from __future__ import annotations
 import signal
 from dataclasses import dataclass
 
-STATUSES = ("ok", "timeout", "gpu_memory", "memory", "model_error", "bad_output", "crashed")
+STATUSES = ("ok", "timeout", "gpu_memory", "memory", "model_error", "bad_output", "crashed", "disk")
 
 
 @dataclass(frozen=True)
@@ -74,3 +75,8 @@ def died(returncode: int, when: str) -> Verdict:
         hint = " (the kernel's out-of-memory killer sends SIGKILL)" if name == "SIGKILL" else ""
         return Verdict("crashed", f"the model's process was killed by {name}{hint} {when}")
     return Verdict("crashed", f"the model's process exited with code {returncode} {when}")
+
+
+def disk(what: str, path: str, used_bytes: int, cap_bytes: int) -> Verdict:
+    """``what`` (the model's scratch space, the output folder) over its cap: the path and the sizes."""
+    return Verdict("disk", f"{what} {path} holds {used_bytes / 1e6:,.1f} MB, cap {cap_bytes / 1e6:,.1f} MB")

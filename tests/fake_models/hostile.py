@@ -114,3 +114,32 @@ class StubbornWorkerThenSlow(Deterministic):
             record_pid(_stubborn_worker())
         time.sleep(float(os.environ.get("FAKE_DELAY_S", "1")))
         return super().batch_predict(batch, is_multiple_choice)
+
+
+def _write_files(folder: str, total_mb: float, file_mb: float, prefix: str) -> None:
+    """``total_mb`` megabytes into ``folder`` in files of ``file_mb`` each (real bytes, not sparse)."""
+    chunk = os.urandom(1_000_000)
+    for index in range(int(total_mb / file_mb)):
+        with open(os.path.join(folder, f"{prefix}-{index}.bin"), "wb") as handle:
+            for _ in range(int(file_mb)):
+                handle.write(chunk)
+
+
+class FillsScratch(Deterministic):
+    """On the failing batch, writes FAKE_WRITE_MB MB into its TMPDIR in files of FAKE_FILE_MB, then waits
+    for the harness to notice."""
+
+    def fail(self, answers):
+        _write_files(os.environ["TMPDIR"], float(os.environ["FAKE_WRITE_MB"]),
+                     float(os.environ.get("FAKE_FILE_MB", "1")), "scratch")
+        time.sleep(float(os.environ.get("FAKE_DELAY_AFTER_S", "30")))
+        return answers
+
+
+class FillsOutput(Deterministic):
+    """On the failing batch, writes FAKE_WRITE_MB MB into FAKE_OUTPUT_DIR, then waits."""
+
+    def fail(self, answers):
+        _write_files(os.environ["FAKE_OUTPUT_DIR"], float(os.environ["FAKE_WRITE_MB"]), 1, "junk")
+        time.sleep(float(os.environ.get("FAKE_DELAY_AFTER_S", "30")))
+        return answers

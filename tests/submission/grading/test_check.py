@@ -145,3 +145,12 @@ def test_stray_run_output_in_the_build_context_is_a_warning(tmp_path):
     status, detail = statuses(repo)["run output"]
     assert status == "warn" and "old-run/results.json" in detail
     assert "compare.html" not in detail and "runs/r1" not in detail
+
+
+def test_a_model_that_writes_into_the_repository_at_start_up_gets_a_warning(tmp_path):
+    source = ("from pathlib import Path\nfrom models.dummy_model import DummyModel\n\nclass UserModel(DummyModel):\n"
+              "    def __init__(self):\n        super().__init__()\n"
+              "        Path(__file__).with_name('converted.bin').write_bytes(b'weights')\n")
+    status, detail = statuses(make_repo(tmp_path, source), CheckOptions())["smoke run"]
+    assert status == "warn" and "the model wrote into the repository (models/converted.bin)" in detail
+    assert "read-only in the grader's container" in detail

@@ -66,10 +66,10 @@ def test_a_batch_past_its_deadline_is_stopped(tmp_path, model):
 
 
 def test_the_track_budget_stops_a_slow_model(tmp_path):
-    limits = tiny_limits(tmp_path, minutes=0.01)  # 0.6 s
-    outcome = run(tmp_path, "Deterministic", limits, fail_batch=-1, fake_delay_s=0.25)
+    limits = tiny_limits(tmp_path, minutes=0.05)  # 3 s: start-up (under a second) and a few 0.8 s batches
+    outcome = run(tmp_path, "Deterministic", limits, fail_batch=-1, fake_delay_s=0.8)
     assert outcome.verdict.status == "timeout"
-    assert outcome.verdict.detail.startswith("track budget 0.01 min exhausted after ")
+    assert outcome.verdict.detail.startswith("track budget 0.05 min exhausted after ")
     assert outcome.verdict.detail.endswith(" of 12 questions")
     assert 0 < outcome.n_answered < 12 and len(saved(tmp_path)) == outcome.n_answered
 

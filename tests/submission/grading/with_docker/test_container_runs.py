@@ -87,3 +87,36 @@ def test_memory_beyond_the_container_limit_is_a_memory_verdict(dummy_image, test
     assert run["docker"]["oom_killed"]  # the model lifted its RLIMIT_AS: the cgroup limit stopped it
     assert run["verdict"]["status"] == "memory", run["verdict"]
     assert run["n_answered"] == 4
+
+
+def host_free(path: Path) -> int:
+    import shutil
+
+    return shutil.disk_usage(path).free
+
+
+@pytest.mark.parametrize("model, where", [("FillsTmp", "No space left on device: '/tmp/fill-"),
+                                          ("FillsOutput", "the output folder, predictions.jsonl aside")])
+def test_writing_past_a_disk_cap_is_a_disk_verdict_with_the_answers_kept(dummy_image, test_profiles, tmp_path, model,
+                                                                          where):
+    out = tmp_path / "run"
+    before = host_free(tmp_path)
+    code = docker_run(out, dummy_image, "--model", f"models.docker_test_models:{model}", "--limit", "12",
+                      "--profile", "docker-test", "--profiles-file", str(test_profiles), "--data", str(SAMPLE_DATA))
+    run = results(out)
+    assert code == 1 and run["verdict"]["status"] == "disk", run["verdict"]
+    assert where in run["verdict"]["detail"] and run["n_answered"] == 4
+    assert run["docker"]["given"]["read_only_root"] is True
+    assert set(run["docker"]["given"]["tmpfs"]) == {"/tmp", "/home/aicrowd/.cache"}
+    assert "size=20000000" in run["docker"]["given"]["tmpfs"]["/tmp"]
+    assert not list((out / "container").glob("junk-*"))  # the model's files are gone from the host
+    assert host_free(tmp_path) > before - 5_000_000
+
+
+def test_a_model_that_writes_a_little_within_the_caps_scores_normally(dummy_image, test_profiles, tmp_path):
+    out = tmp_path / "run"
+    code = docker_run(out, dummy_image, "--model", "models.docker_test_models:WritesALittle", "--limit", "8",
+                      "--profile", "docker-test", "--profiles-file", str(test_profiles), "--data", str(SAMPLE_DATA),
+                      "--time-scale", "4")
+    run = results(out)
+    assert code == 0 and run["verdict"]["status"] == "ok" and run["n_answered"] == 8
