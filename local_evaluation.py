@@ -339,8 +339,8 @@ def write_outputs(args, setup: Setup, outcome: RunOutcome | None, scoring: tuple
     answered, outputs, records, result = scoring
     meta = {
         **base_meta(setup.data_path, len(setup.questions), args.limit, args.seed, args.model, args.predictions),
-        "sample": {"n": args.sample, "seed": args.seed, "rows": [q.row for q in setup.questions]}
-        if args.sample else None,
+        **({"sample": {"n": args.sample, "seed": args.seed, "rows": [q.row for q in setup.questions]}}
+           if args.sample else {}),
         "embedding_models": setup.resolved, "timings": timings, **environment.describe(ROOT),
     }
     if outcome is not None:

@@ -229,7 +229,8 @@ class Session:
         if message["status"] == "disk" and self.limits.disk_bytes is not None:
             return verdicts.Verdict("disk", f"{message['detail']}; the scratch cap is "
                                     f"{self.limits.disk_bytes / 1e6:,.1f} MB per file and in all (the model's "
-                                    f"scratch space: TMPDIR={self.scratch})")
+                                    f"scratch space: TMPDIR={self.scratch}; in the grader's container, /tmp and "
+                                    "~/.cache)")
         return verdicts.Verdict(message["status"], message["detail"])
 
     def _gpu_error(self, message: dict) -> verdicts.Verdict:

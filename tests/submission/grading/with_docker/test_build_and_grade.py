@@ -190,7 +190,8 @@ def test_inputs_are_read_only_and_the_output_is_writable(graded):
 def test_the_environment_holds_only_what_the_image_and_the_runner_set(graded, docker_client):
     environment = graded["findings"]["environment"]
     image_env = {e.split("=", 1)[0] for e in docker_client.images.get(PROBE_TAG).attrs["Config"]["Env"]}
-    harness = {"HOSTNAME", "PYTHONPATH", "CUDA_VISIBLE_DEVICES", "CUDA_DEVICE_ORDER"}  # docker's and the harness's
+    harness = {"HOSTNAME", "PYTHONPATH", "CUDA_VISIBLE_DEVICES", "CUDA_DEVICE_ORDER",  # docker's and the harness's
+               "TMPDIR", "TMP", "TEMP"}  # the model's scratch folder
     runner = set(container_environment(limits_for(load_profiles()["cpu"], ALL_AROUND), 0))  # the probe's profile
     assert set(environment) <= image_env | runner | harness, set(environment) - image_env - runner - harness
     assert HOST_CANARY not in environment and graded["canary"] not in json.dumps(environment)

@@ -95,7 +95,7 @@ def host_free(path: Path) -> int:
     return shutil.disk_usage(path).free
 
 
-@pytest.mark.parametrize("model, where", [("FillsTmp", "No space left on device: '/tmp/fill-"),
+@pytest.mark.parametrize("model, where", [("FillsTmp", "No space left on device; the scratch cap is 20.0 MB"),
                                           ("FillsOutput", "the output folder, predictions.jsonl aside")])
 def test_writing_past_a_disk_cap_is_a_disk_verdict_with_the_answers_kept(dummy_image, test_profiles, tmp_path, model,
                                                                           where):
