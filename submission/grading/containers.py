@@ -339,8 +339,7 @@ def run_container(client, questions: Sequence[Question], output_dir: str | Path,
             logs = container.logs(stdout=True, stderr=True).decode("utf-8", "replace")
         finally:
             container.remove(force=True)
-    if disk is not None:
-        watch.disk.remove_added_output()  # the host's disk gets back what the model wrote there
+    watch.disk.remove_output_over_cap()  # the host's disk gets back what the model wrote there past the cap
     (output_dir / "container.log").write_text(logs, encoding="utf-8")
     report, report_error = _read_report(output_dir / REPORT_FILE)
     return ContainerRun(

@@ -107,17 +107,23 @@ class DiskWatch:
             if sum(files.values()) > self.scratch_cap:
                 return verdicts.disk(f"the model's scratch space (TMPDIR, largest file {biggest(files)})",
                                      str(self.scratch), sum(files.values()), self.scratch_cap)
-        if self.output is not None and self.output_cap is not None:
-            added = self.added_to_output()
-            if sum(added.values()) > self.output_cap:
-                return verdicts.disk(f"the output folder, predictions.jsonl aside (largest file {biggest(added)}):",
-                                     str(self.output), sum(added.values()), self.output_cap)
+        added = self.output_over_cap()
+        if added:
+            return verdicts.disk(f"the output folder, predictions.jsonl aside (largest file {biggest(added)}):",
+                                 str(self.output), sum(added.values()), self.output_cap)
         return None
 
-    def remove_added_output(self) -> int:
-        """After an output verdict: delete what the run added to the output folder (the harness's files
-        stay); the bytes freed."""
+    def output_over_cap(self) -> dict[str, int]:
+        """What the run added to the output folder, when that is over the cap; else nothing."""
+        if self.output is None or self.output_cap is None:
+            return {}
         added = self.added_to_output()
+        return added if sum(added.values()) > self.output_cap else {}
+
+    def remove_output_over_cap(self) -> int:
+        """Once the run has ended: delete what it added to the output folder if that passed the cap (the
+        harness's files stay); the bytes freed."""
+        added = self.output_over_cap()
         for path in added:
             try:
                 os.unlink(path)

@@ -82,8 +82,8 @@ class Session:
     def _job(self) -> dict:
         return {
             "model": self.spec.model, "repo": str(Path(self.spec.repo).resolve()), "seed": self.spec.seed,
-            "sys_path": [p for p in sys.path if p], "first_batch": self.state.next_batch, "full_traceback": self.options.full_traceback,
-            "fsize_bytes": self.limits.disk_bytes,
+            "sys_path": [p for p in sys.path if p], "first_batch": self.state.next_batch,
+            "full_traceback": self.options.full_traceback, "fsize_bytes": self.limits.disk_bytes,
             "prompts": [q.prompt for q in self.todo], "mc": [q.is_multiple_choice for q in self.todo],
             "ram_bytes": self.limits.ram_bytes, "rlimit_as": not _gpu_host(self.plan),
             "vcpus": self.limits.vcpus, "gpu_memory_bytes": self.limits.gpu_memory_bytes,
@@ -109,9 +109,8 @@ class Session:
         SIGKILL to everything it started."""
         if self.process is not None:
             self.process.stop(self.ended, self.options.exit_wait_s, self.options.kill_grace_s)
-        if self.disk is not None and self.disk.output_cap is not None and \
-                sum(self.disk.added_to_output().values()) > self.disk.output_cap:
-            freed = self.disk.remove_added_output()
+        freed = self.disk.remove_output_over_cap() if self.disk is not None else 0
+        if freed:
             self.notes.append(f"removed the {freed / 1e6:,.1f} MB the model wrote into the output folder")
         remove_scratch(self.scratch)
 
