@@ -11,7 +11,7 @@ import json
 import math
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable
 
 
 def finite(value: Any) -> Any:
@@ -35,9 +35,14 @@ def dumps(value: Any, **kwargs: Any) -> str:
     return text
 
 
-def line_bytes(record: Any) -> bytes:
-    """One JSON Lines record as UTF-8 bytes, newline included."""
-    return (dumps(record) + "\n").encode("utf-8")
+def lines_bytes(records: Iterable[Any]) -> bytes:
+    """JSON Lines as UTF-8 bytes, one record per line (a lone surrogate escaped, in its own record only)."""
+    lines = [json.dumps(record, ensure_ascii=False, allow_nan=False) + "\n" for record in records]
+    try:
+        return "".join(lines).encode("utf-8")
+    except UnicodeEncodeError:
+        return "".join(line if printable(line) == line else dumps(json.loads(line)) + "\n"
+                       for line in lines).encode("utf-8")
 
 
 def printable(text: str) -> str:

@@ -8,7 +8,7 @@ reports each one:
 
     {"t": "ready", "init_s": ..., "notes": [...]}          the model is built
     {"t": "start", "b": 3, "i": 48, "n": 16}                batch 3 = prompts[48:64] is being asked
-    {"t": "answered", "b": 3, "lat": ...}                   batch_predict returned (the batch clock stops)
+    {"t": "answered", "b": 3, "lat": ...}                   long answers: the batch clock stops before sending
     {"t": "done", "b": 3, "out": [...], "cut": 0, ...}      its answers (checked, cut to the cap)
     {"t": "error", "status": ..., "detail": ..., "traceback": ...}   a named failure; the process exits 1
     {"t": "end"}                                            every prompt answered
@@ -132,12 +132,21 @@ def group_ranges(mc: list[bool]) -> list[tuple[int, int, bool]]:
     return [r for r in ((0, split, False), (split, len(mc), True)) if r[0] < r[1]]
 
 
+LONG_ANSWERS_CHARS = 1 << 16  # answers longer than this in all are announced before they are sent
+
+
+def is_long(responses) -> bool:
+    return isinstance(responses, (list, tuple)) and \
+        sum(len(r) for r in responses if isinstance(r, str)) > LONG_ANSWERS_CHARS
+
+
 def answer_batch(model, prompts: list[str], is_mc: bool, index: int, channel: Channel) -> bool:
     started = time.perf_counter()
     try:
         responses = ask(model, prompts, is_mc)
         latency = time.perf_counter() - started
-        channel.send({"t": "answered", "b": index, "lat": latency})
+        if is_long(responses):  # its sending may take a while: stop the batch clock first
+            channel.send({"t": "answered", "b": index, "lat": latency})
         responses, cut = cap_answers(check_responses(responses, prompts, index))
     except Exception as exc:  # noqa: BLE001
         fail(channel, exc, "model_error", f"batch_predict (batch {index}, {len(prompts)} prompts)")

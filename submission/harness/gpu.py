@@ -20,15 +20,16 @@ older torch refuses keys it does not know, so the key is set only where the inst
 from __future__ import annotations
 
 import functools
-import importlib.metadata
 import importlib.util
 import math
 import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from .profiles import Limits
+if TYPE_CHECKING:  # the model's process imports this module: no YAML parser for a type hint
+    from .profiles import Limits
 
 MIB = 1024**2
 GPU_HIDDEN = ""  # CUDA_VISIBLE_DEVICES value that hides every GPU
@@ -266,9 +267,11 @@ def torch_reads_fraction() -> bool:
         return f'"{FRACTION_KEY}"' in header.read_text(encoding="utf-8", errors="replace")
     except OSError:
         pass
+    from importlib import metadata
+
     try:
-        found = re.match(r"(\d+)\.(\d+)", importlib.metadata.version("torch"))
-    except importlib.metadata.PackageNotFoundError:
+        found = re.match(r"(\d+)\.(\d+)", metadata.version("torch"))
+    except metadata.PackageNotFoundError:
         return False
     return found is not None and (int(found.group(1)), int(found.group(2))) >= (2, 13)
 

@@ -9,10 +9,12 @@ the standard library and the verdicts.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Mapping
+from typing import TYPE_CHECKING, Mapping
 
 from . import verdict as verdicts
-from .profiles import Limits
+
+if TYPE_CHECKING:  # the model's process imports this module: no YAML parser for a type hint
+    from .profiles import Limits
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 from ..errors import DataError
-from ..jsonio import dumps
+from ..jsonio import lines_bytes
 from ..scoring.data import Question, iter_json_lines
 
 PREDICTIONS_FILE = "predictions.jsonl"
@@ -43,7 +43,7 @@ class PredictionWriter:
         self.restored = False
 
     def write_batch(self, records: Iterable[dict[str, Any]]) -> None:
-        data = "".join(dumps(record) + "\n" for record in records).encode("utf-8")
+        data = lines_bytes(records)
         self._content += data
         self._handle.write(data)
         self._handle.flush()
@@ -135,7 +135,7 @@ def outputs_for(records: Sequence[dict[str, Any]], questions: Sequence[Question]
 
 def write_scored(path: str | Path, records: Sequence[dict[str, Any]]) -> None:
     """Rewrite the predictions file with scores, atomically (a crash leaves the old file intact)."""
-    write_atomically(Path(path), "".join(dumps(record) + "\n" for record in records).encode("utf-8"))
+    write_atomically(Path(path), lines_bytes(records))
 
 
 @dataclass(frozen=True)

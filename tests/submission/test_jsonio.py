@@ -27,3 +27,12 @@ def test_text_is_kept_readable_and_a_lone_surrogate_round_trips_as_an_escape():
     text = dumps({"output": "\ud800 caf\u00e9"})
     assert text.encode("utf-8") and "\\ud800" in text and json.loads(text)["output"] == "\ud800 caf\u00e9"
     assert printable("ok \ud800") == "ok \\ud800" and printable("caf\u00e9") == "caf\u00e9"
+
+
+def test_json_lines_keep_text_readable_and_escape_only_the_records_with_a_lone_surrogate():
+    from submission.jsonio import lines_bytes
+
+    data = lines_bytes([{"output": "caf\u00e9"}, {"output": "\ud800x"}])
+    first, second = data.decode("utf-8").splitlines()
+    assert first == '{"output": "caf\u00e9"}' and second == '{"output": "\\ud800x"}'
+    assert json.loads(second)["output"] == "\ud800x"
