@@ -46,7 +46,7 @@ class HttpError(ServerError):
 class ClientOptions:
     base_url: str
     api_key: str | None = field(default=None, repr=False)
-    request_timeout_s: float = 120.0
+    request_timeout_s: float = 600.0
     max_retries: int = 3
     retry_backoff_s: float = 0.5
     max_concurrency: int = 16

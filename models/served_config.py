@@ -51,7 +51,7 @@ class ServedConfig:
     env: Mapping[str, str] = field(default_factory=dict)
     startup_timeout_s: float = 300.0
     shutdown_grace_s: float = 30.0
-    request_timeout_s: float = 120.0
+    request_timeout_s: float = 600.0
     max_retries: int = 3
     retry_backoff_s: float = 0.5
     batch_size: int = 16

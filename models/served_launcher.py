@@ -3,9 +3,9 @@ so that nothing it started outlives the run.
 
 - The command comes from ``launch:`` with ``{host}``, ``{port}``, ``{weights}``, ... filled in word by
   word (``render_command``). The host is always 127.0.0.1. The port is reserved before the server starts:
-  a socket bound to it with SO_REUSEADDR (and not listening) keeps every other process from taking it,
-  while the server, which binds with SO_REUSEADDR as uvicorn, vLLM and llama.cpp do, still can. It is
-  released once the server answers. One server starts at a time in a process (a lock).
+  a socket bound to it with SO_REUSEADDR and SO_REUSEPORT (and not listening) keeps every process that
+  sets neither from taking it, while the server, which sets one of them (uvicorn and vLLM SO_REUSEADDR,
+  llama.cpp's cpp-httplib SO_REUSEPORT), still binds it. It is released once the server answers. One server starts at a time in a process (a lock).
 - The server runs under ``models/served_guard.py`` in a new process group, a child of the model's
   process, so the harness's accounting (RAM, NVML) and its kill on a verdict cover it. The guard stops
   the server when the model's process dies, however it dies.
@@ -29,7 +29,6 @@ import subprocess
 import sys
 import threading
 import time
-import weakref
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,7 +40,7 @@ HOST = "127.0.0.1"  # never localhost (may resolve to ::1) nor 0.0.0.0 (reachabl
 GUARD = Path(served_guard.__file__).resolve()
 TAIL_LINES = 40
 _LAUNCH_LOCK = threading.Lock()
-_LIVE: weakref.WeakSet = weakref.WeakSet()
+_LIVE: set = set()  # launchers not yet stopped (strong references: atexit must still find them)
 
 
 @dataclass(frozen=True)
@@ -83,11 +82,13 @@ def resolve_executable(argv: list[str]) -> list[str]:
 
 
 class PortReservation:
-    """A free port on 127.0.0.1, held by a bound (not listening) SO_REUSEADDR socket until released."""
+    """A free port on 127.0.0.1, held by a bound, not listening, socket until released. With SO_REUSEADDR and
+    SO_REUSEPORT set, a server that sets either still binds the port; a process that sets neither cannot."""
 
     def __init__(self, port: int = 0) -> None:
         self.socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # uvicorn, vLLM
+        self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)  # llama.cpp (cpp-httplib)
         try:
             self.socket.bind((HOST, port))
         except OSError as error:

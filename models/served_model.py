@@ -21,6 +21,7 @@ from __future__ import annotations
 import os
 import sys
 import time
+import weakref
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -206,6 +207,7 @@ class ServedModel(ShopBenchBaseModel):
         if config.launch is not None:
             plan, weights, self.notes = launch_plan(config)
             self.launcher = ServerLauncher(plan)
+            weakref.finalize(self, self.launcher.stop)  # a model dropped without close() stops its server too
             base_url = self.launcher.start()
             say(f"started `{self.launcher.plan_command}` (guard pid {self.launcher.guard.pid}, server pid "
                 f"{self.launcher.server_pid}); waiting up to {config.startup_timeout_s:g} s for it to answer")

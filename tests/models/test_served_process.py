@@ -56,12 +56,13 @@ def test_the_port_is_held_against_others_but_not_against_the_server():
             other.bind(("127.0.0.1", reservation.port))
         assert error.value.errno == 98  # EADDRINUSE: a process without SO_REUSEADDR cannot take it
         other.close()
-        server = socket.socket()
-        server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        server.bind(("127.0.0.1", reservation.port))  # the launched server (uvicorn, vLLM) can
-        server.listen()
-        socket.create_connection(("127.0.0.1", reservation.port)).close()
-        server.close()
+        for option in (socket.SO_REUSEADDR, socket.SO_REUSEPORT):  # uvicorn and vLLM; llama.cpp
+            server = socket.socket()
+            server.setsockopt(socket.SOL_SOCKET, option, 1)
+            server.bind(("127.0.0.1", reservation.port))  # the launched server can
+            server.listen()
+            socket.create_connection(("127.0.0.1", reservation.port)).close()
+            server.close()
     finally:
         reservation.release()
 
