@@ -56,7 +56,7 @@ def split_base_url(base_url: str) -> tuple[str, str, int, str]:
     """``(scheme, host, port, path prefix)``; a trailing ``/v1`` is dropped (the client adds it)."""
     parts = urlsplit(base_url.rstrip("/"))
     prefix = parts.path.rstrip("/")
-    prefix = prefix[: -len("/v1")] if prefix.endswith("/v1") else prefix
+    prefix = prefix.removesuffix("/v1")
     port = parts.port or (443 if parts.scheme == "https" else 80)
     return parts.scheme, parts.hostname or "", port, prefix
 

@@ -111,7 +111,7 @@ class LogDrain(threading.Thread):
         self.pid_seen = threading.Event()
 
     def run(self) -> None:
-        sink = open(self.log_file, "a", encoding="utf-8") if self.log_file else None  # noqa: SIM115
+        sink = self._open_sink()
         try:
             for raw in iter(self.stream.readline, b""):
                 line = raw.decode("utf-8", errors="replace").rstrip("\n")
@@ -127,6 +127,17 @@ class LogDrain(threading.Thread):
             if sink is not None:
                 sink.close()
             self.stream.close()
+
+    def _open_sink(self):
+        """The log file, or None; a file that cannot be written must not stop the draining."""
+        if self.log_file is None:
+            return None
+        try:
+            self.log_file.parent.mkdir(parents=True, exist_ok=True)
+            return open(self.log_file, "a", encoding="utf-8")  # noqa: SIM115 - closed when the stream ends
+        except OSError as error:
+            self.lines.append(f"(log_file {self.log_file} cannot be written: {error}; the log is kept in memory only)")
+            return None
 
     def tail(self, n: int = TAIL_LINES) -> str:
         lines = list(self.lines)[-n:]

@@ -29,11 +29,33 @@ from typing import Any
 from models.base_model import ShopBenchBaseModel
 from models.baseline_config import ConfigError
 from models.prompting import format_prompt
-from models.served_answers import SHAPED, Asker, MultipleChoice, choose_method, digit_token_ids
+from models.served_answers import (
+    SHAPED,
+    Asker,
+    MultipleChoice,
+    choose_method,
+    digit_token_ids,
+)
 from models.served_client import ClientOptions, OpenAIClient, ServerError
-from models.served_config import ServedConfig, load_served_config, served_config_from_mapping
-from models.served_gpu import CAPABILITY_ENV, budget_from_environment, check_command, parse_capability, utilization
-from models.served_launcher import HOST, LaunchPlan, ServerLauncher, render_command, resolve_executable
+from models.served_config import (
+    ServedConfig,
+    load_served_config,
+    served_config_from_mapping,
+)
+from models.served_gpu import (
+    CAPABILITY_ENV,
+    budget_from_environment,
+    check_command,
+    parse_capability,
+    utilization,
+)
+from models.served_launcher import (
+    HOST,
+    LaunchPlan,
+    ServerLauncher,
+    render_command,
+    resolve_executable,
+)
 from models.task_inference import infer_task_type, shape_output
 
 READY_POLL_S = 0.25

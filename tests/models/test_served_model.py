@@ -14,9 +14,9 @@ import sys
 import time
 
 import pytest
+from fake_models.openai_server import free_text
 from kit_paths import TESTS
 
-from fake_models.openai_server import free_text
 from models.baseline_config import ConfigError
 from models.prompting import format_prompt
 from models.served_client import HttpError, ServerError

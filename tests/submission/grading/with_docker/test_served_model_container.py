@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import shutil
+
 import pytest
 from kit_paths import SAMPLE_DATA, TESTS
 
