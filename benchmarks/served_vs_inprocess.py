@@ -103,7 +103,7 @@ def measure(label: str, answers: Answers, reference: Answers, questions: list[Qu
         "task_mean": result.task_mean, "tracks": dict(result.tracks),
         "seconds_per_track": dict(answers.per_track),
         "parse_failures": sum(task.parse_failures for task in result.tasks.values()),
-        "multiple_choice_method": getattr(model, "mc_method", "logit argmax (in-process)"),
+        "multiple_choice_method": getattr(model, "mc_method", "argmax"),
         "same_as_in_process": {"multiple_choice": [same(mc_rows), len(mc_rows)], "open": [same(open_rows), len(open_rows)]},
     }
 
@@ -124,7 +124,7 @@ def table(path: Path, n: int, rows: list[dict]) -> str:
         if track in rows[0]["tracks"]:
             add(f"  score, {track.removeprefix('amazon-kdd-cup-24-')}", [r["tracks"][track] for r in rows])
     add("parse failures", [r["parse_failures"] for r in rows], "{:d}")
-    add("multiple choice by", [r["multiple_choice_method"].split(" ")[0] for r in rows], "{}")
+    add("multiple choice by", [r["multiple_choice_method"] for r in rows], "{}")
     for kind in ("multiple_choice", "open"):
         add(f"answers equal to in-process, {kind.replace('_', ' ')}",
             [f"{r['same_as_in_process'][kind][0]}/{r['same_as_in_process'][kind][1]}" for r in rows], "{}")
