@@ -31,7 +31,8 @@ from collections.abc import Iterable
 
 PR_SET_PDEATHSIG = 1
 PR_SET_CHILD_SUBREAPER = 36
-POLL_S = 0.5
+POLL_S = 0.5  # how often descendants are recorded
+TICK_S = 0.05  # how often a signal, the parent's death or the server's exit is noticed
 KILL_WAIT_S = 5.0  # after SIGKILL, how long to wait for the processes to be gone
 SERVER_PID_LINE = "shopbench-served-guard: server pid"  # the launcher reads the server's pid from this line
 
@@ -155,11 +156,14 @@ class Guard:
             note(f"cannot start {self.argv[0]!r}: {error}")
             return 127
         note(f"{SERVER_PID_LINE.split(': ', 1)[1]} {self.server.pid} group {self.pgid}")
+        next_record = 0.0
         while self.stop_reason is None and self.server_status is None:
-            self.record()
+            if time.monotonic() >= next_record:
+                self.record()
+                next_record = time.monotonic() + POLL_S
             if os.getppid() != self.parent_pid:
                 self.stop_reason = "the model's process died"
-            time.sleep(POLL_S)
+            time.sleep(TICK_S)
             self.reap()
         if self.server_status is None:
             note(f"stopping the server ({self.stop_reason})")

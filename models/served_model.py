@@ -58,7 +58,7 @@ from models.served_launcher import (
 )
 from models.task_inference import infer_task_type, shape_output
 
-READY_POLL_S = 0.25
+READY_POLL_S = 0.5  # the longest pause between two readiness checks (the first is 0.05 s)
 
 
 def say(message: str) -> None:
@@ -146,7 +146,7 @@ def wait_until_ready(client: OpenAIClient, config: ServedConfig, launcher: Serve
     """Wait for /health (200; 404 accepted from a base_url server), the model in /v1/models and a one-token
     warm-up answer; returns the model id to send. Raises a ServerError with the log's tail on timeout."""
     deadline = time.monotonic() + config.startup_timeout_s
-    stage, last, model = "/health", "no answer yet", None
+    stage, last, model, pause = "/health", "no answer yet", None, 0.05
     while True:
         reason = launcher.exit_reason() if launcher is not None else None
         if reason:
@@ -174,7 +174,8 @@ def wait_until_ready(client: OpenAIClient, config: ServedConfig, launcher: Serve
             last = str(error).splitlines()[0]
         except OSError as error:  # connection refused while the server starts, timeouts
             last = f"{type(error).__name__}: {error}"
-        time.sleep(READY_POLL_S)
+        time.sleep(pause)
+        pause = min(READY_POLL_S, pause * 2)
 
 
 def pick_model(wanted: str, listed: list[str], status: int) -> tuple[str | None, str]:

@@ -205,7 +205,7 @@ def main(argv=None) -> int:
         spawn_stubborn_grandchild()
     signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=server.shutdown).start())
     print(f"scripted-server: listening on {args.host}:{args.port}", flush=True)
-    server.serve_forever()
+    server.serve_forever(poll_interval=0.05)
     return 0
 
 
