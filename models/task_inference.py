@@ -9,7 +9,9 @@ The shapers produce what the official parsers accept:
 - retrieval: three distinct listed ids, comma separated (the parser keeps the first 3 integers);
 - ranking: a full permutation of the listed ids (the parser keeps integers <= 5, rejects duplicates);
 - NER: comma-separated entities (the parser splits on commas when the text is not a Python list);
-- generation: the first paragraph.
+- generation: the first paragraph;
+- multiple choice (for models that generate it, such as a served model without constrained
+  decoding): the first allowed answer number in the text.
 """
 
 from __future__ import annotations
@@ -163,6 +165,16 @@ def shape_ner(text: str) -> str:
 def shape_generation(text: str) -> str:
     """The first paragraph of ``text``, stripped."""
     return _PARAGRAPH_BREAK.split(text.strip(), maxsplit=1)[0].strip()
+
+
+def shape_multiple_choice(text: str, prompt: str) -> str:
+    """The first number in ``text`` that is one of the prompt's choices ("Answer: 2" gives "2"), else the
+    first choice, so that the answer always parses as a listed option."""
+    choices = mc_choices(prompt)
+    for number in integers_in(text):
+        if number in choices:
+            return str(number)
+    return str(choices[0])
 
 
 def answer_complete(task_type: str, text: str, ids: list[int]) -> bool:

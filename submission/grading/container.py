@@ -153,6 +153,15 @@ def _strings(raw: Any, key: str) -> tuple[str, ...]:
     return tuple(s[:2000] for s in raw)
 
 
+def _model_info(raw: Any) -> dict | None:
+    """The model's own run_info(): kept when it is a JSON object of at most 64 kB, else left out."""
+    if raw is None:
+        return None
+    if not isinstance(raw, dict) or len(json.dumps(raw, default=str)) > 1 << 16:
+        raise ReportError("'model_info' must be a JSON object of at most 64 kB")
+    return raw
+
+
 def outcome_from_report(report: Any, limits: Limits) -> RunOutcome:
     """The harness's outcome as the container reported it, every field checked. ``limits`` are the
     runner's own (what the container says it enforced is not trusted). Raises ReportError."""
@@ -172,6 +181,7 @@ def outcome_from_report(report: Any, limits: Limits) -> RunOutcome:
         "notes": _strings(raw.get("notes"), "notes"), "startup_s": _number(raw, "startup_s"),
         "traceback": traceback[-8000:] if isinstance(traceback, str) else None,
         "answers_cut": _number(raw, "answers_cut", True, True) or 0,
+        "model_info": _model_info(raw.get("model_info")),
     }
     known = {f.name for f in fields(RunOutcome)}
     return RunOutcome(**{k: v for k, v in values.items() if k in known})

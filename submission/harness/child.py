@@ -11,6 +11,7 @@ reports each one:
     {"t": "answered", "b": 3, "lat": ...}                   long answers: the batch clock stops before sending
     {"t": "done", "b": 3, "out": [...], "cut": 0, ...}      its answers (checked, cut to the cap)
     {"t": "error", "status": ..., "detail": ..., "traceback": ...}   a named failure; the process exits 1
+    {"t": "info", "info": {...}}                            the model's run_info(), if it has one
     {"t": "end"}                                            every prompt answered
 
 The model gets a copy of each batch's prompts; its answers are checked against this process's own list.
@@ -149,6 +150,7 @@ def answer_batch(model, prompts: list[str], is_mc: bool, index: int, channel: Ch
             channel.send({"t": "answered", "b": index, "lat": latency})
         responses, cut = cap_answers(check_responses(responses, prompts, index))
     except Exception as exc:  # noqa: BLE001
+        send_info(model, channel)
         fail(channel, exc, "model_error", f"batch_predict (batch {index}, {len(prompts)} prompts)")
         return False
     message = {"t": "done", "b": index, "out": responses, "cut": cut, "lat": latency, "rss": limits.own_peak_rss()}
@@ -166,14 +168,35 @@ def run_batches(model, job: dict[str, Any], channel: Channel) -> int:
             try:
                 size = batch_size_of(model)
             except Exception as exc:  # noqa: BLE001
+                send_info(model, channel)
                 return fail(channel, exc, "model_error", "get_batch_size()")
             n = min(size, end - start)
             channel.send({"t": "start", "b": index, "i": start, "n": n})
             if not answer_batch(model, prompts[start:start + n], is_mc, index, channel):
                 return 1
             start, index = start + n, index + 1
+    send_info(model, channel)
     channel.send({"t": "end"})
     return 0
+
+
+INFO_MAX_CHARS = 1 << 16
+
+
+def send_info(model, channel: Channel) -> None:
+    """What the model says about its run (its ``run_info()``, if it has one: a served model's server and
+    multiple-choice method, say), for results.json; sent before the run's last message."""
+    run_info = getattr(model, "run_info", None)
+    if not callable(run_info):
+        return
+    try:
+        info = run_info()
+        text = json.dumps(info, default=str)
+    except Exception as exc:  # noqa: BLE001 - the model's own code: a note, never a verdict
+        info, text = {"error": f"run_info() raised {type(exc).__name__}: {exc}"[:500]}, ""
+    if len(text) > INFO_MAX_CHARS:
+        info = {"error": f"run_info() returned {len(text):,} characters of JSON; at most {INFO_MAX_CHARS:,} are kept"}
+    channel.send({"t": "info", "info": info if isinstance(info, dict) else {"value": info}})
 
 
 def read_job(job_fd: int) -> dict[str, Any]:

@@ -83,6 +83,7 @@ class RunOutcome:
     traceback: str | None = None
     startup_s: float | None = None  # from starting the process to the model being ready (includes init_s)
     answers_cut: int = 0  # answers longer than batches.ANSWER_CAP_CHARS, cut before they left the model
+    model_info: dict | None = None  # what the model said about its run: its run_info(), if it has one
 
     @property
     def elapsed_s(self) -> float:

@@ -60,6 +60,7 @@ class Session:
         self.current: tuple[int, int, int, float] | None = None  # batch, offset, n, parent's start time
         self.answered_at: float | None = None  # when batch_predict returned for the current batch
         self.answers_cut = 0
+        self.model_info: dict | None = None  # the model's run_info()
         self.init_s = self.ready_at = self.traceback = None
         self.torch_peaks: dict[int, int] = {}
         self.child_rss = 0
@@ -195,6 +196,8 @@ class Session:
             return self._done(message)
         if kind == "answered":
             self.answered_at = time.monotonic()
+        elif kind == "info":
+            self.model_info = message["info"] if isinstance(message.get("info"), dict) else None
         elif kind == "start":
             self.current = (message["b"], message["i"], message["n"], time.monotonic())
             self.answered_at = None
@@ -320,6 +323,7 @@ class Session:
             projected_s=self.elapsed(now) if verdict.ok else self.projected(now),
             peak_rss_bytes=max(self.child_rss, self.monitor.peak_rss) or None, gpus=self._gpu_usage(),
             notes=tuple(self.notes + self.monitor.notes()), traceback=self.traceback, answers_cut=self.answers_cut,
+            model_info=self.model_info,
         )
 
     def _gpu_usage(self) -> tuple[GpuUsage, ...]:

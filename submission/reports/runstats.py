@@ -107,6 +107,7 @@ def run_meta(outcome: RunOutcome, profile: Profile | None, records: Sequence[dic
         "resumed": {"rows": outcome.n_resumed, "prior_elapsed_s": _round(outcome.prior_elapsed_s)}
         if outcome.n_resumed else None,
         "harness_notes": list(outcome.notes),
+        "model_info": outcome.model_info,
         "model_traceback": outcome.traceback,
     }
 

@@ -143,3 +143,10 @@ class FillsOutput(Deterministic):
         _write_files(os.environ["FAKE_OUTPUT_DIR"], float(os.environ["FAKE_WRITE_MB"]), 1, "junk")
         time.sleep(float(os.environ.get("FAKE_DELAY_AFTER_S", "30")))
         return answers
+
+
+class ReportsRunInfo(Deterministic):
+    """Answers like Deterministic and says how: run_info() for results.json."""
+
+    def run_info(self):
+        return {"method": "lookup", "batches": self.batches}

@@ -17,6 +17,7 @@ from models.task_inference import (
     listed_ids,
     mc_choices,
     shape_generation,
+    shape_multiple_choice,
     shape_ner,
     shape_output,
     shape_ranking,
@@ -254,3 +255,16 @@ def test_a_complete_answer_is_not_changed_by_more_text():
                 checked += 1
                 break
     assert checked > 500
+
+
+@pytest.mark.parametrize("text, prompt, expected", [
+    ("2", "Q?\n0. a\n1. b\n2. c\n3. d\nAnswer: ", "2"),
+    ("Answer: 3. d", "Q?\n0. a\n1. b\n2. c\n3. d\nAnswer: ", "3"),
+    ("The best is 7, so 1", "Q?\n0. a\n1. b\n2. c\nAnswer: ", "1"),  # 7 is no option: the next number is
+    ("I would say 4 stars", "Rate it on a scale of 1 to 5.\nAnswer: ", "4"),
+    ("B", "Q?\n0. a\n1. b\nAnswer: ", "0"),  # no number: the first option, so the answer still parses
+    ("10 of them", "Q?\n0. a\n1. b\nAnswer: ", "0"),  # "10" is not the option 1
+])
+def test_shape_multiple_choice_takes_the_first_allowed_number_else_the_first_option(text, prompt, expected):
+    assert shape_multiple_choice(text, prompt) == expected
+    assert parse("multiple-choice", shape_multiple_choice(text, prompt)).value == int(expected)

@@ -247,3 +247,8 @@ def test_when_the_harness_itself_is_killed_nothing_of_the_model_survives_and_no_
     assert os.listdir(tmpdir) == []  # the job (every prompt) was never a file with a name
     if sig == signal.SIGTERM:
         assert harness.returncode == 130 and "interrupted: no question was answered" in stderr
+
+
+def test_a_models_run_info_reaches_the_outcome(tmp_path):
+    outcome = run(tmp_path, "ReportsRunInfo", fail_batch=-1)
+    assert outcome.verdict.status == "ok" and outcome.model_info == {"method": "lookup", "batches": 7}  # 5 open and 2 multiple-choice batches

@@ -1,0 +1,52 @@
+"""The served-vs-in-process benchmark's pieces on small real models: the tiny random Llama in process and a
+ServedModel on the scripted server, answering the same grader-order batches in turns."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import pytest
+from kit_paths import TESTS
+
+from submission.scoring.data import Question
+
+SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "served_vs_inprocess.py"
+TRACK = "amazon-kdd-cup-24-understanding-shopping-concepts"
+
+
+@pytest.fixture(scope="module")
+def bench():
+    spec = importlib.util.spec_from_file_location("served_vs_inprocess", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up there
+    spec.loader.exec_module(module)
+    yield module
+    del sys.modules[spec.name]
+
+
+def test_every_model_answers_every_question_in_turns(bench, tiny_llama_dir):
+    from models.served_model import ServedModel
+    from models.transformers_model import TransformersModel
+
+    questions = [Question(0, "Describe a tent.\nOutput: ", False, task_name="t0", track=TRACK),
+                 Question(1, "Q?\n0. a\n1. b\nAnswer: ", True, task_name="t1", track=TRACK),
+                 Question(2, "Q2?\n0. a\n1. b\n2. c\nAnswer: ", True, task_name="t1", track=TRACK)]
+    server = TESTS / "fake_models" / "openai_server.py"
+    served = ServedModel(launch=f"{{python}} {server} --host {{host}} --port {{port}} --features structured_outputs",
+                         shutdown_grace_s=1, batch_size=2)
+    try:
+        models = {"in-process": TransformersModel(weights=str(tiny_llama_dir), batch_size=2,
+                                                  max_new_tokens={"generation": 3}), "served": served}
+        answers = bench.answer_interleaved(models, questions)
+    finally:
+        served.close()
+    assert all(sorted(a.outputs) == [0, 1, 2] and a.seconds > 0 for a in answers.values())
+    assert answers["served"].outputs[1] in ("0", "1") and answers["served"].outputs[2] in ("0", "1", "2")
+    assert sum(answers["served"].per_track.values()) == pytest.approx(answers["served"].seconds)
+
+
+def test_without_the_development_split_it_says_so_and_exits_77(bench, tmp_path, capsys):
+    assert bench.main(["--data", str(tmp_path / "development.json")]) == 77
+    assert "is not present" in capsys.readouterr().err
