@@ -43,8 +43,11 @@ def make_tokenizer():
     )
 
 
-def make_tiny_llama(tokenizer, seed: int = 0):
-    """A 2-layer Llama (hidden 64) with random weights, matching ``tokenizer``'s vocabulary."""
+def make_tiny_llama(tokenizer, seed: int = 0, initializer_range: float = 0.02):
+    """A 2-layer Llama (hidden 64) with random weights, matching ``tokenizer``'s vocabulary.
+
+    With the default initialisation every logit stays near 0 (tiny tied embeddings), so no adapter can
+    move the loss far from log(vocabulary); fine-tuning tests use a wider one (e.g. 0.3)."""
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM
 
@@ -53,14 +56,15 @@ def make_tiny_llama(tokenizer, seed: int = 0):
         vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
         num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=4096,
         bos_token_id=None, eos_token_id=eos, pad_token_id=eos, tie_word_embeddings=True,
+        initializer_range=initializer_range,
     )
     torch.manual_seed(seed)
     return LlamaForCausalLM(config).eval()
 
 
-def save_tiny_llama(folder: Path) -> Path:
+def save_tiny_llama(folder: Path, initializer_range: float = 0.02) -> Path:
     """Write the tiny Llama and its tokenizer into ``folder`` (loadable with from_pretrained)."""
     tokenizer = make_tokenizer()
-    make_tiny_llama(tokenizer).save_pretrained(folder)
+    make_tiny_llama(tokenizer, initializer_range=initializer_range).save_pretrained(folder)
     tokenizer.save_pretrained(folder)
     return folder

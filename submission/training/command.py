@@ -61,13 +61,15 @@ def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
     parser.add_argument("--merge", action="store_true", help="also write the base with the adapter merged in, as "
                         "safetensors, in DIR/merged")
     parser.add_argument("--allow-overlap", action="store_true", help="train on questions that are also in --eval-data")
+    parser.add_argument("--no-limits", action="store_true", help="evaluate without the grader's limits (default: "
+                        "phase2's, as local_evaluation.py); everything is still measured")
     parser.add_argument("-v", "--verbose", action="store_true", help="info logging (transformers, peft, the kit)")
     return parser
 
 
 def options_from(args: argparse.Namespace) -> Options:
     return Options(tuple(args.data), Path(args.output_dir), args.eval_data, args.config, args.max_steps, args.seed,
-                   args.resume, args.merge, args.allow_overlap)
+                   args.resume, args.merge, args.allow_overlap, not args.no_limits)
 
 
 def describe_job(job: Job) -> str:

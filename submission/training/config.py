@@ -126,10 +126,13 @@ def config_from_mapping(data: Mapping[str, Any], source: str = "<arguments>", li
     lines = lines or {}
     values = dict(data)
     _reject_unknown(values, [f.name for f in dataclasses.fields(FinetuneConfig) if f.name != "base_dir"], source, lines)
+    lora = values.get("lora")
+    if isinstance(lora, Mapping):
+        lora_lines = {key: lines["lora"] for key in lora} if "lora" in lines else {}
+        _reject_unknown(lora, [f.name for f in dataclasses.fields(LoraSettings)], source, lora_lines, "lora.")
     try:
-        if isinstance(values.get("lora"), Mapping):
-            _reject_unknown(values["lora"], [f.name for f in dataclasses.fields(LoraSettings)], source, lines, "lora.")
-            values["lora"] = LoraSettings(**values["lora"])
+        if isinstance(lora, Mapping):
+            values["lora"] = LoraSettings(**lora)
         return FinetuneConfig(**values, base_dir=base_dir)
     except ConfigError as error:
         key = str(error).split(":", 1)[0].split(".")[0]

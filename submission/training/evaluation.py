@@ -2,7 +2,7 @@
 
 Each evaluation is what ``local_evaluation.py`` does, from the same parts: ``harness.run_model`` runs the
 baseline (``baseline_model.ConfiguredBaseline``) in its own process under the default profile's
-limits, ``scoring.score_outputs`` scores it, ``reports.write_run_folder`` writes the run folder. The
+limits (phase2, as ``local_evaluation.py`` by default; none with ``--no-limits``), ``scoring.score_outputs`` scores it, ``reports.write_run_folder`` writes the run folder. The
 two folders are then compared by ``reports.compare`` (``python -m submission compare``'s numbers and
 compare.html).
 """
@@ -42,14 +42,16 @@ class EvalPlan:
     seed: int
 
 
-def plan_evaluation(data_path: str | Path, seed: int) -> EvalPlan:
-    """Load and check the evaluation file and what scoring it needs; the default profile's limits."""
+def plan_evaluation(data_path: str | Path, seed: int, enforce_limits: bool = True) -> EvalPlan:
+    """Load and check the evaluation file and what scoring it needs; the default profile's limits
+    (``enforce_limits=False``: none, as ``local_evaluation.py --no-limits``)."""
     path = Path(data_path)
     questions = load_questions(path, require_truth=True)
     scoring = ScoringConfig()
     resolved = check_scoring_ready(questions, scoring)
     profile = get_profile(DEFAULT_PROFILE, load_profiles())
-    return EvalPlan(path, questions, scoring, resolved, profile, limits_for(profile, budget_track_for(questions)), seed)
+    limits = limits_for(profile, budget_track_for(questions), enabled=enforce_limits)
+    return EvalPlan(path, questions, scoring, resolved, profile, limits, seed)
 
 
 def _progress_bar(total: int, label: str):

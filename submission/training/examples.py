@@ -127,10 +127,16 @@ def build_examples(tokenizer: Any, fmt: PromptFormat, train: Sequence[Sourced], 
 
 
 class PadCollator:
-    """A batch of examples as tensors, padded on the right: pad id, attention mask 0, label IGNORE."""
+    """A batch of examples as tensors, padded on the left as the baseline pads at inference.
 
-    def __init__(self, pad_id: int) -> None:
-        self.pad_id = pad_id
+    Pads take the pad id, attention mask 0 and label IGNORE; ``position_ids`` count from each row's first
+    real token (as ``TransformersModel`` passes them). Every answer then ends at the last position, so
+    with ``answer_logits_only`` the batch asks the model for the logits of the last ``logits_to_keep``
+    positions only: those that predict an answer token (and one more), not the whole prompt's.
+    """
+
+    def __init__(self, pad_id: int, answer_logits_only: bool = True) -> None:
+        self.pad_id, self.answer_logits_only = pad_id, answer_logits_only
 
     def __call__(self, features: Sequence[dict[str, Sequence[int]]]) -> dict[str, Any]:
         import torch
@@ -139,10 +145,35 @@ class PadCollator:
         ids, labels, mask = [], [], []
         for f in features:
             pad = width - len(f["input_ids"])
-            ids.append(list(f["input_ids"]) + [self.pad_id] * pad)
-            labels.append(list(f["labels"]) + [IGNORE] * pad)
-            mask.append([1] * len(f["input_ids"]) + [0] * pad)
-        return {"input_ids": torch.tensor(ids), "labels": torch.tensor(labels), "attention_mask": torch.tensor(mask)}
+            ids.append([self.pad_id] * pad + list(f["input_ids"]))
+            labels.append([IGNORE] * pad + list(f["labels"]))
+            mask.append([0] * pad + [1] * len(f["input_ids"]))
+        attention_mask = torch.tensor(mask)
+        batch = {"input_ids": torch.tensor(ids), "labels": torch.tensor(labels), "attention_mask": attention_mask,
+                 "position_ids": (attention_mask.cumsum(-1) - 1).clamp(min=0)}
+        if self.answer_logits_only:
+            answer = max(sum(label != IGNORE for label in f["labels"]) for f in features)
+            batch["logits_to_keep"] = min(width, answer + 1)  # the position before an answer predicts its first token
+        return batch
+
+
+def answer_loss(outputs: Any, labels: Any, num_items_in_batch: Any = None) -> Any:
+    """Cross-entropy of the answer tokens, for logits of the last positions of a left-padded batch.
+
+    ``outputs.logits`` holds the last ``k`` positions (all of them, or ``logits_to_keep``); the logit at
+    position i predicts the token at i + 1. Summed over the answer tokens and divided by
+    ``num_items_in_batch`` (the answer tokens of all the accumulated batches, counted by the trainer),
+    else by this batch's answer tokens.
+    """
+    import torch
+
+    logits = outputs["logits"] if isinstance(outputs, dict) else outputs.logits
+    keep = logits.shape[1]
+    targets = labels[:, labels.shape[1] - keep + 1:].to(logits.device)
+    total = torch.nn.functional.cross_entropy(logits[:, :-1].reshape(-1, logits.shape[-1]).float(),
+                                             targets.reshape(-1), ignore_index=IGNORE, reduction="sum")
+    count = num_items_in_batch if num_items_in_batch is not None else (targets != IGNORE).sum()
+    return total / count
 
 
 def as_features(examples: Sequence[Example]) -> list[dict[str, list[int]]]:

@@ -9,6 +9,7 @@ prepared for k-bit training) is CUDA only and refused on CPU before anything loa
 from __future__ import annotations
 
 import logging
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -109,4 +110,6 @@ def add_lora(model, lora: LoraSettings, config_source: str):
                           f"this model; its linear layers are: {', '.join(known)}")
     settings = LoraConfig(r=lora.r, lora_alpha=lora.alpha, lora_dropout=lora.dropout,
                           target_modules=list(lora.target_modules), bias="none", task_type="CAUSAL_LM")
-    return get_peft_model(model, settings)
+    with warnings.catch_warnings():  # peft 0.21 asks transformers 5 for a renamed attribute; nothing to act on
+        warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
+        return get_peft_model(model, settings)

@@ -89,8 +89,9 @@ def write_adapter_config(folder: Path, base: BaselineConfig, quantization: str) 
 
 def snippet(base: BaselineConfig, adapter: Path, quantization: str, merged: Path | None) -> str:
     """What to put in the baseline's YAML, with paths relative to its folder (as it reads them)."""
-    def relative(path: Path) -> str:
-        return os.path.relpath(path.resolve(), base.base_dir.resolve())
+    def relative(path: Path) -> str:  # absolute when it would climb more than one folder up
+        rel = os.path.relpath(path.resolve(), base.base_dir.resolve())
+        return str(path.resolve()) if rel.startswith(os.path.join(os.pardir, os.pardir)) else rel
 
     lines = [f"lora_adapter: {relative(adapter)}"]
     if quantization == "4bit" and base.quantization != "4bit":

@@ -41,6 +41,7 @@ class Options:
     resume: bool = False
     merge: bool = False
     allow_overlap: bool = False
+    enforce_limits: bool = True  # the evaluations run under the default profile's limits
 
 
 @dataclass(frozen=True)
@@ -78,7 +79,7 @@ def prepare(options: Options) -> Job:
     base = _base_config(config)
     train_items = load_training_data(options.data)
     targets = targets_for(train_items)
-    evaluation = plan_evaluation(options.eval_data, config.seed) if options.eval_data else None
+    evaluation = plan_evaluation(options.eval_data, config.seed, options.enforce_limits) if options.eval_data else None
     overlap = find_overlap(train_items, evaluation.questions) if evaluation else []
     if overlap and not options.allow_overlap:
         raise DataError(overlap_message(overlap, len(train_items), options.eval_data))
@@ -136,16 +137,19 @@ def load_for_training(job: Job):
     return folder, tokenizer, examples, model
 
 
-def run(job: Job) -> Finished:
-    """Train and write the adapter, baseline.yaml, training.json and the loss curve (and merged weights)."""
+def run(job: Job, answer_logits_only: bool = True) -> Finished:
+    """Train and write the adapter, baseline.yaml, training.json and the loss curve (and merged weights).
+
+    ``answer_logits_only=False`` computes the logits of every position, as a plain causal-LM loss does
+    (same loss, more time and memory; benchmarks/finetune_speed.py measures both)."""
     out = job.options.output_dir
     checkpoints = out / CHECKPOINTS
     checkpoints.mkdir(parents=True, exist_ok=True)
     (checkpoints / RUN_FILE).write_text(json.dumps(job.identity, indent=2) + "\n", encoding="utf-8")
     started = time.time()
     folder, tokenizer, examples, model = load_for_training(job)
-    outcome = train(model, examples, tokenizer.pad_token_id, TrainRequest(job.config, job.plan, checkpoints,
-                                                                          job.options.resume))
+    request = TrainRequest(job.config, job.plan, checkpoints, job.options.resume, answer_logits_only)
+    outcome = train(model, examples, tokenizer.pad_token_id, request)
     outcome.model.save_pretrained(out)
     files = ["adapter_config.json", "adapter_model.safetensors"]
     write_adapter_config(out, job.base, job.plan.quantization)

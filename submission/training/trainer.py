@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from .config import FinetuneConfig
-from .examples import Example, PadCollator, as_features
+from .examples import Example, PadCollator, answer_loss, as_features
 from .model_setup import PrecisionPlan
 
 
@@ -25,6 +25,7 @@ class TrainRequest:
     plan: PrecisionPlan
     checkpoints: Path  # the trainer's output_dir: checkpoint-N folders
     resume: bool  # continue from the last checkpoint in ``checkpoints`` (checked by the caller)
+    answer_logits_only: bool = True  # compute the vocabulary logits only where an answer token is predicted
 
 
 @dataclass
@@ -103,7 +104,8 @@ def train(model, examples: Sequence[Example], pad_id: int, request: TrainRequest
     resume_from = last_checkpoint(request.checkpoints) if request.resume else None
     progress = make_progress_callback()
     trainer = Trainer(model=model, args=training_arguments(request.config, request.plan, request.checkpoints),
-                      train_dataset=as_features(examples), data_collator=PadCollator(pad_id), callbacks=[progress])
+                      train_dataset=as_features(examples), data_collator=PadCollator(pad_id, request.answer_logits_only),
+                      compute_loss_func=answer_loss, callbacks=[progress])
     trainer.remove_callback(PrinterCallback)  # it prints every log dict; the bar shows the loss
     trainer.train(resume_from_checkpoint=resume_from)
     session_s = time.perf_counter() - progress.started  # from the first step, after model and data are ready
