@@ -64,7 +64,8 @@ def main() -> int:
     args = parser.parse_args()
     import torch
 
-    print(f"CPU threads: {torch.get_num_threads()} (of {os.cpu_count()} cores); cuda: {torch.cuda.is_available()}")
+    print(f"CPU threads: {torch.get_num_threads()} (of {os.cpu_count()} cores); cuda: {torch.cuda.is_available()}; "
+          f"load average before: {os.getloadavg()[0]:.2f} (other processes slow every figure down)")
     rates: dict[str, list[float]] = {"answer logits": [], "all logits": []}
     for attempt in range(args.repeat):
         answer, every = one_run(args, True), one_run(args, False)
@@ -72,7 +73,8 @@ def main() -> int:
             rates[label].append(t["time"]["tokens_per_s"])
             print(f"run {attempt + 1}, {describe(t, label, args.batch_size)}")
         drift = max(abs(a["loss"] - b["loss"]) for a, b in zip(answer["loss_curve"], every["loss_curve"]))
-        print(f"run {attempt + 1}: largest difference between the two loss curves: {drift:.2e}")
+        print(f"run {attempt + 1}: largest difference between the two loss curves: {drift:.2e}; "
+              f"load average now: {os.getloadavg()[0]:.2f}")
     lora = answer["config"]["lora"]
     print(f"\ntraining tokens/s, SmolLM2-135M-Instruct, LoRA r={lora['r']} on {', '.join(lora['target_modules'])}, "
           f"median of {args.repeat}: {median(rates['answer logits']):,.0f} (answer logits only, the command's way), "

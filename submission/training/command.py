@@ -50,7 +50,8 @@ def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", action="append", required=True, metavar="FILE",
                         help="training questions in development format; repeat for several files")
-    parser.add_argument("--output-dir", required=True, metavar="DIR", help="the adapter folder to write, e.g. adapters/try1")
+    parser.add_argument("--output-dir", required=True, metavar="DIR",
+                        help="the adapter folder to write, e.g. adapters/try1")
     parser.add_argument("--eval-data", metavar="FILE", help="after training, evaluate the base model and the adapter "
                         "on this file and compare them; training questions also in it are refused")
     parser.add_argument("--config", metavar="YAML", help="fine-tuning settings (default: models/finetune.yaml)")
@@ -80,7 +81,8 @@ def describe_job(job: Job) -> str:
     return (f"data: {len(job.train):,} questions from {files}{overlap}\n"
             f"base: {job.base.weights} ({c.base_config_path}) on {p.device} as {p.dtype}"
             f"{', 4-bit NF4 (QLoRA)' if p.quantization == '4bit' else ''}\n"
-            f"LoRA r={c.lora.r} alpha={c.lora.alpha:g} dropout={c.lora.dropout:g} on {', '.join(c.lora.target_modules)}; "
+            f"LoRA r={c.lora.r} alpha={c.lora.alpha:g} dropout={c.lora.dropout:g} "
+            f"on {', '.join(c.lora.target_modules)}; "
             f"{steps}, batch {c.batch_size} x {c.gradient_accumulation_steps} accumulated, lr {c.learning_rate:g}, "
             f"max {c.max_seq_length} tokens, seed {c.seed}" + (" (resuming)" if job.options.resume else ""))
 

@@ -1,10 +1,10 @@
 """After training: the evaluator on the held-out file with the base model and with the adapter, compared.
 
 Each evaluation is what ``local_evaluation.py`` does, from the same parts: ``harness.run_model`` runs the
-baseline (``baseline_model.ConfiguredBaseline``) in its own process under the default profile's
-limits (phase2, as ``local_evaluation.py`` by default; none with ``--no-limits``), ``scoring.score_outputs`` scores it, ``reports.write_run_folder`` writes the run folder. The
-two folders are then compared by ``reports.compare`` (``python -m submission compare``'s numbers and
-compare.html).
+baseline (``baseline_model.ConfiguredBaseline``) in its own process under the default profile's limits
+(phase2, as ``local_evaluation.py`` by default; none with ``--no-limits``), ``scoring.score_outputs``
+scores it, ``reports.write_run_folder`` writes the run folder. The two folders are then compared by
+``reports.compare`` (``python -m submission compare``'s numbers and compare.html).
 """
 
 from __future__ import annotations
@@ -18,7 +18,15 @@ from typing import Any
 from ..environment import KIT_ROOT, describe
 from ..harness.outcome import ModelSpec, Progress, RunOutcome
 from ..harness.predictions import PREDICTIONS_FILE, outputs_for, read_records
-from ..harness.profiles import DEFAULT_PROFILE, Limits, Profile, budget_track_for, get_profile, limits_for, load_profiles
+from ..harness.profiles import (
+    DEFAULT_PROFILE,
+    Limits,
+    Profile,
+    budget_track_for,
+    get_profile,
+    limits_for,
+    load_profiles,
+)
 from ..harness.runner import run_model
 from ..reports.compare import COMPARE_FILE, compare_runs, delta_chart, format_comparison, render_compare
 from ..reports.run_folder import base_meta, write_run_folder

@@ -98,7 +98,8 @@ def snippet(base: BaselineConfig, adapter: Path, quantization: str, merged: Path
         lines.append("quantization: 4bit            # the adapter was trained on the 4-bit (NF4) base")
     text = "\n".join("  " + line for line in lines)
     if merged is not None:
-        text += f"\nor, with the merged weights instead of the adapter:\n  weights: {relative(merged)}\n  lora_adapter: null"
+        text += (f"\nor, with the merged weights instead of the adapter:\n  weights: {relative(merged)}"
+                 "\n  lora_adapter: null")
     return text
 
 

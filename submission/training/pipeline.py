@@ -17,9 +17,17 @@ from models.baseline_config import BaselineConfig, load_config
 
 from ..environment import KIT_ROOT, describe
 from ..errors import ConfigError, DataError
-from .config import FinetuneConfig, load_finetune_config
+from .config import DEFAULT_FINETUNE_CONFIG, FinetuneConfig, load_finetune_config
 from .evaluation import EvalPlan, plan_evaluation
-from .examples import PromptFormat, Sourced, build_examples, find_overlap, load_training_data, overlap_message, targets_for
+from .examples import (
+    PromptFormat,
+    Sourced,
+    build_examples,
+    find_overlap,
+    load_training_data,
+    overlap_message,
+    targets_for,
+)
 from .model_setup import PrecisionPlan, add_lora, current_plan, load_base
 from .outputs import LOSS_CHART, MERGED_FOLDER, TRAINING_FILE, data_entry, loss_chart, merge_into, write_adapter_config
 from .trainer import TrainOutcome, TrainRequest, last_checkpoint, train
@@ -86,7 +94,7 @@ def prepare(options: Options) -> Job:
     identity = {"data": [data_entry(path, sum(item.where.startswith(f"{path}:") for item in train_items))
                          for path in options.data],
                 "config": config.as_dict(), "base_config": str(config.base_config_path.resolve())}
-    job = Job(options, config, str(options.config or "models/finetune.yaml"), base, train_items, targets, len(overlap),
+    job = Job(options, config, str(options.config or DEFAULT_FINETUNE_CONFIG), base, train_items, targets, len(overlap),
               evaluation, current_plan(config, base), identity)
     check_resume(job)
     return job

@@ -62,7 +62,7 @@ def training_arguments(config: FinetuneConfig, plan: PrecisionPlan, checkpoints:
         logging_strategy="steps", logging_steps=1, save_strategy="steps", save_steps=config.save_steps,
         save_total_limit=config.save_total_limit, seed=config.seed, data_seed=config.seed,
         fp16=plan.mixed_precision == "fp16", bf16=plan.mixed_precision == "bf16", use_cpu=plan.device == "cpu",
-        optim="adamw_torch", report_to="none", disable_tqdm=True, include_num_input_tokens_seen="non_padding",
+        report_to="none", disable_tqdm=True, include_num_input_tokens_seen="non_padding",
         remove_unused_columns=False, dataloader_pin_memory=plan.device == "cuda",
     )
 
@@ -103,9 +103,10 @@ def train(model, examples: Sequence[Example], pad_id: int, request: TrainRequest
 
     resume_from = last_checkpoint(request.checkpoints) if request.resume else None
     progress = make_progress_callback()
+    collator = PadCollator(pad_id, request.answer_logits_only)
     trainer = Trainer(model=model, args=training_arguments(request.config, request.plan, request.checkpoints),
-                      train_dataset=as_features(examples), data_collator=PadCollator(pad_id, request.answer_logits_only),
-                      compute_loss_func=answer_loss, callbacks=[progress])
+                      train_dataset=as_features(examples), data_collator=collator, compute_loss_func=answer_loss,
+                      callbacks=[progress])
     trainer.remove_callback(PrinterCallback)  # it prints every log dict; the bar shows the loss
     trainer.train(resume_from_checkpoint=resume_from)
     session_s = time.perf_counter() - progress.started  # from the first step, after model and data are ready

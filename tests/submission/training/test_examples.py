@@ -95,9 +95,9 @@ def test_the_answer_only_loss_equals_the_plain_causal_lm_loss_of_each_example(ti
     train = [item(r["input_field"], r["output_field"], r["task_type"], f"s:{i}") for i, r in enumerate(rows)]
     examples = build_examples(baseline.tokenizer, PromptFormat(SYSTEM, True), train, targets_for(train), 4096)
     features = [{"input_ids": list(e.input_ids), "labels": list(e.labels)} for e in examples]
-    with torch.no_grad():
-        sums = [model(input_ids=torch.tensor([f["input_ids"]]), labels=torch.tensor([f["labels"]])).loss * e.answer_tokens
-                for f, e in zip(features, examples)]  # one example at a time, no padding: mean per answer token
+    with torch.no_grad():  # one example at a time, no padding: transformers' own loss, a mean per answer token
+        sums = [model(input_ids=torch.tensor([f["input_ids"]]), labels=torch.tensor([f["labels"]])).loss
+                * e.answer_tokens for f, e in zip(features, examples)]
         expected = sum(sums) / sum(e.answer_tokens for e in examples)
         for answer_logits_only in (True, False):
             batch = PadCollator(baseline.tokenizer.pad_token_id, answer_logits_only)(features)

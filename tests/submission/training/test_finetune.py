@@ -95,7 +95,8 @@ def test_the_run_is_recorded(trained, setup):
     assert record["merged"] == str(out / "merged")
     assert (out / "loss_curve.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert load_config(out / "baseline.yaml").lora_adapter == str(out.resolve())
-    assert sorted(p.name for p in (out / "checkpoints").iterdir()) == ["checkpoint-4", "checkpoint-8", "finetune_run.json"]
+    kept = sorted(p.name for p in (out / "checkpoints").iterdir())
+    assert kept == ["checkpoint-4", "checkpoint-8", "finetune_run.json"]
 
 
 def test_resume_continues_from_the_last_checkpoint_bit_for_bit(trained, setup):
@@ -151,7 +152,8 @@ def test_qlora_is_refused_on_cpu_before_a_model_loads(setup, tiny_base, tmp_path
 def test_bad_data_is_refused_with_file_and_line(setup, tmp_path, capsys):
     bad = tmp_path / "bad.json"
     bad.write_text(setup["train"].read_text().splitlines()[0] + "\n{not json\n")
-    assert finetune_main(["--data", str(bad), "--output-dir", str(tmp_path / "o"), "--config", str(setup["config"])]) == 2
+    args = ["--data", str(bad), "--output-dir", str(tmp_path / "o"), "--config", str(setup["config"])]
+    assert finetune_main(args) == 2
     assert f"{bad}:2: not valid JSON" in capsys.readouterr().err
 
 

@@ -30,7 +30,8 @@ def test_a_t4_trains_in_float16_with_fp16_autocast():
 
 
 def test_bfloat16_is_refused_below_compute_capability_8():
-    with pytest.raises(ConfigError, match=r"baseline\.yaml: dtype: bfloat16 needs a GPU of compute capability 8\.0.*7\.5"):
+    with pytest.raises(ConfigError, match=r"baseline\.yaml: dtype: bfloat16 needs a GPU of compute capability 8\.0"
+                                          r".*7\.5"):
         plan(cuda=True, capability=T4, dtype="bfloat16")
     assert plan(cuda=True, capability=A100, dtype="bfloat16").mixed_precision == "bf16"
 
@@ -58,7 +59,8 @@ def test_unknown_lora_target_modules_are_refused_with_the_models_linear_layers(t
     from transformers import AutoModelForCausalLM
 
     model = AutoModelForCausalLM.from_pretrained(tiny_dir)
-    assert {"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"} <= set(linear_layer_names(model))
+    llama = {"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"}
+    assert llama <= set(linear_layer_names(model))
     with pytest.raises(ConfigError, match=r"ft\.yaml: lora\.target_modules: c_attn is not a linear layer of this "
                                           r"model; its linear layers are: .*q_proj"):
         add_lora(model, LoraSettings(target_modules=("q_proj", "c_attn")), "ft.yaml")

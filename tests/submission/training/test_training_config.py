@@ -30,7 +30,8 @@ def test_overrides_win_and_none_is_ignored(tmp_path):
 def test_an_unknown_key_is_refused_with_its_line_and_a_suggestion(tmp_path):
     path = tmp_path / "ft.yaml"
     path.write_text("epochs: 2\nlearning_rte: 0.1\n")
-    with pytest.raises(ConfigError, match=r"ft\.yaml, line 2: unknown key 'learning_rte'; did you mean 'learning_rate'"):
+    with pytest.raises(ConfigError, match=r"ft\.yaml, line 2: unknown key 'learning_rte'; "
+                                          r"did you mean 'learning_rate'"):
         load_finetune_config(path)
 
 
