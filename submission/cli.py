@@ -38,6 +38,8 @@ COMMANDS: tuple[Command, ...] = (
             "write report.html and scores.png for a run folder"),
     Command("compare", "submission.reports.compare:main_compare",
             "compare two run folders: paired bootstrap deltas per task, track and all-around"),
+    Command("finetune", "submission.training.command:finetune_main",
+            "LoRA / QLoRA fine-tuning on ShopBench-format data into an adapter the baseline loads (--eval-data compares)"),
 )
 
 

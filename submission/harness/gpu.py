@@ -294,6 +294,13 @@ def card_enforced(limits: Limits, plan: GpuPlan) -> bool:
     return bool(limits.gpus) and limits.gpu_memory_bytes is not None and plan.cuda_visible_devices != GPU_HIDDEN
 
 
+def card_rules(limits: Limits) -> dict[str, str | None]:
+    """The profile's card as models/hardware.py reads it: capability, bfloat16, FlashAttention-2 (None: unset)."""
+    flag = {True: "1", False: "0", None: None}
+    return {"SHOPBENCH_COMPUTE_CAPABILITY": limits.compute_capability, "SHOPBENCH_BFLOAT16": flag[limits.bfloat16],
+            "SHOPBENCH_FLASH_ATTENTION_2": flag[limits.flash_attention_2]}
+
+
 def gpu_env(limits: Limits, plan: GpuPlan, current: dict[str, str]) -> dict[str, str | None]:
     """What the model's process gets (None: remove the variable). The card's rules only when the profile
     has a card and limits apply; torch's fraction from the smallest fraction over the planned devices."""
@@ -302,10 +309,7 @@ def gpu_env(limits: Limits, plan: GpuPlan, current: dict[str, str]) -> dict[str,
         env["CUDA_VISIBLE_DEVICES"] = plan.cuda_visible_devices
     if not card_enforced(limits, plan):
         return {**env, **dict.fromkeys(CARD_VARIABLES)}
-    flag = {True: "1", False: "0", None: None}
-    env.update({"SHOPBENCH_GPU_MEMORY_BYTES": str(limits.gpu_memory_bytes),
-                "SHOPBENCH_COMPUTE_CAPABILITY": limits.compute_capability,
-                "SHOPBENCH_BFLOAT16": flag[limits.bfloat16], "SHOPBENCH_FLASH_ATTENTION_2": flag[limits.flash_attention_2]})
+    env.update({"SHOPBENCH_GPU_MEMORY_BYTES": str(limits.gpu_memory_bytes), **card_rules(limits)})
     if plan.devices and torch_reads_fraction():
         fraction = min(torch_fraction(limits.gpu_memory_bytes, CONTEXT_ESTIMATE_BYTES, d.total_bytes)
                        for d in plan.devices)

@@ -1,9 +1,4 @@
-"""Fixtures for the model tests: a tiny random-weight Llama with a tokenizer made here, in seconds.
-
-The tokenizer is a byte-level BPE trained on a few ShopBench-style sentences, with ChatML special
-tokens and chat template, so every digit is one token as in SmolLM2. The model is a 2-layer Llama
-with hidden size 64. Both are saved once per session into a folder that loads like any checkpoint.
-"""
+"""Fixtures for the model tests: a tiny random-weight Llama (``tests/tiny_llama.py``), SmolLM2's GGUF."""
 
 from __future__ import annotations
 
@@ -12,63 +7,13 @@ from pathlib import Path
 
 import pytest
 
-CHATML = (
-    "{% for message in messages %}{{ '<|im_start|>' + message['role'] + '\n' + message['content'] + "
-    "'<|im_end|>' + '\n' }}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}"
-)
-SPECIAL_TOKENS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
-CORPUS = [
-    "Which of the following product categories best complement the product type tent?",
-    "0. sleeping bag\n1. hair dryer\n2. printer ink\n3. cat litter\nAnswer: ",
-    "You are given a numbered list of 10 products. Select 3 products. Output: 1, 2, 3",
-    "Rank the products according to their relevance with the query. Output a permutation of 1 to 5.",
-    "Extract phrases from the query that correspond to the entity type 'brand'. Output: acme, contoso",
-    "Generate a title for the product on a German shopping website. Produkt Titel Schuhe",
-    "Evaluate the following product review on a scale of 1 to 5. Great value for money!",
-    "You are a helpful online shopping assistant. Answer the question and follow the instructions.",
-]
-
-
-def make_tokenizer():
-    """A small byte-level BPE tokenizer with ChatML, built from ``CORPUS`` (deterministic)."""
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import PreTrainedTokenizerFast
-
-    backend = Tokenizer(models.BPE())
-    backend.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    backend.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(
-        vocab_size=400, special_tokens=SPECIAL_TOKENS, initial_alphabet=pre_tokenizers.ByteLevel.alphabet()
-    )
-    backend.train_from_iterator(CORPUS * 4, trainer=trainer)
-    return PreTrainedTokenizerFast(
-        tokenizer_object=backend, eos_token="<|im_end|>", pad_token="<|im_end|>", chat_template=CHATML
-    )
-
-
-def make_tiny_llama(tokenizer, seed: int = 0):
-    """A 2-layer Llama (hidden 64) with random weights, matching ``tokenizer``'s vocabulary."""
-    import torch
-    from transformers import LlamaConfig, LlamaForCausalLM
-
-    eos = tokenizer.convert_tokens_to_ids("<|im_end|>")
-    config = LlamaConfig(
-        vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
-        num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=4096,
-        bos_token_id=None, eos_token_id=eos, pad_token_id=eos, tie_word_embeddings=True,
-    )
-    torch.manual_seed(seed)
-    return LlamaForCausalLM(config).eval()
+from tiny_llama import save_tiny_llama
 
 
 @pytest.fixture(scope="session")
 def tiny_llama_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A saved tiny random Llama + tokenizer folder, loadable with from_pretrained."""
-    folder = tmp_path_factory.mktemp("tiny-llama")
-    tokenizer = make_tokenizer()
-    make_tiny_llama(tokenizer).save_pretrained(folder)
-    tokenizer.save_pretrained(folder)
-    return folder
+    return save_tiny_llama(tmp_path_factory.mktemp("tiny-llama"))
 
 
 @pytest.fixture(scope="session")

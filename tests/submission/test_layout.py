@@ -1,4 +1,4 @@
-"""The layout shows the architecture: four parts, imports pointing one way, no cycle, small modules.
+"""The layout shows the architecture: five parts, imports pointing one way, no cycle, small modules.
 
 Read from the source with ``ast`` (nothing is imported), so a forbidden import fails here even when no
 test happens to execute it.
@@ -13,7 +13,7 @@ import pytest
 from kit_paths import ROOT
 
 PACKAGE = ROOT / "submission"
-PARTS = ("scoring", "harness", "grading", "reports")
+PARTS = ("scoring", "harness", "grading", "reports", "training")
 SHARED = {"submission", "submission._lazy", "submission.errors", "submission.environment", "submission.loading",
           "submission.jsonio", "submission.cli", "submission.__main__"}
 # What each part may import besides the shared top-level modules and itself.
@@ -22,6 +22,7 @@ ALLOWED = {
     "harness": {"submission.scoring.data"},
     "reports": {"scoring", "harness"},
     "grading": {"scoring", "harness", "reports"},
+    "training": {"scoring", "harness", "reports"},
 }
 MAX_LINES = 400
 
@@ -95,6 +96,14 @@ def test_each_part_imports_only_what_lies_below_it(module):
         allowed = ALLOWED[part]
         assert part_of(target) in allowed or target in allowed, (
             f"{module} imports {target}: {part} may import only {sorted(allowed) or 'nothing of the other parts'}")
+
+
+def test_nothing_imports_training():
+    """Training sits on top: no other part (nor the shared modules) imports it; cli.py names it by a string."""
+    for module, path in MODULES.items():
+        if part_of(module) != "training":
+            importing = [t for t in kit_imports(path) if t.startswith("submission.training")]
+            assert not importing, f"{module} imports {importing}: nothing may import submission.training"
 
 
 def test_every_import_of_the_kit_names_a_module_that_exists():
