@@ -17,7 +17,6 @@ from typing import Iterable
 from .gpu import GPU_HIDDEN, GpuDevice, GpuPlan, load_nvml, plan_gpus  # noqa: F401 - re-exported
 from .gpu_memory import GpuAccountant
 
-
 # ---------------------------------------------------------------- the model's process
 
 

@@ -8,6 +8,7 @@ the adapter on that file (``python -m submission compare``'s table).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import gc
 import logging
 import os
@@ -139,16 +140,22 @@ def evaluate_and_compare(finished: Finished) -> int:
     return 0 if all(run["verdict"] == "ok" for run in runs.values()) else 1
 
 
-def apply_card_rules() -> None:
+@contextlib.contextmanager
+def card_rules_applied(enabled: bool = True):
     """Train under the grader's card, as the evaluation runs: the default profile's compute capability,
-    bfloat16 and FlashAttention-2 rules for models/hardware.py (variables already set are kept)."""
+    bfloat16 and FlashAttention-2 rules for models/hardware.py, in this process's environment while the
+    block runs (variables already set are kept)."""
     from ..harness.gpu import card_rules
     from ..harness.profiles import DEFAULT_PROFILE, get_profile, limits_for, load_profiles
 
-    limits = limits_for(get_profile(DEFAULT_PROFILE, load_profiles()), ALL_AROUND)
-    for name, value in card_rules(limits).items():
-        if value is not None:
-            os.environ.setdefault(name, value)
+    rules = card_rules(limits_for(get_profile(DEFAULT_PROFILE, load_profiles()), ALL_AROUND)) if enabled else {}
+    added = [name for name, value in rules.items() if value is not None and name not in os.environ]
+    os.environ.update({name: rules[name] for name in added})
+    try:
+        yield
+    finally:
+        for name in added:
+            os.environ.pop(name, None)
 
 
 def finetune_main(argv: list[str], prog: str = PROG) -> int:
@@ -159,11 +166,10 @@ def finetune_main(argv: list[str], prog: str = PROG) -> int:
     if args.max_steps is not None and args.max_steps < 1:
         build_parser(prog).error("--max-steps must be at least 1")
     try:
-        if not args.no_limits:
-            apply_card_rules()
-        job = prepare(options_from(args))
-        print(describe_job(job), flush=True)
-        finished = run(job)
+        with card_rules_applied(not args.no_limits):  # the precision plan, then the training
+            job = prepare(options_from(args))
+            print(describe_job(job), flush=True)
+            finished = run(job)
         print(describe_training(finished), flush=True)
         return evaluate_and_compare(finished) if job.evaluation else 0
     except (KitError, BaselineConfigError, WeightsError) as error:

@@ -7,8 +7,8 @@ development split (skipped, saying so, when ../shared is absent), plus hand-writ
 from __future__ import annotations
 
 import pytest
-
 from kit_paths import DEV_DATA, SAMPLE_DATA
+
 from submission.scoring.data import load_questions
 from submission.scoring.metrics import get_metric
 from submission.scoring.parsers import parse

@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from tiny_llama import save_tiny_llama
 from training_fixtures import SMALL_BUDGET, sample_rows, write_rows
 

@@ -6,8 +6,8 @@ import json
 
 import pytest
 import torch
-
 from training_fixtures import sample_rows, write_rows
+
 from submission.errors import DataError
 from submission.scoring.data import Question
 from submission.training.examples import (

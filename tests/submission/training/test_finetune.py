@@ -10,10 +10,10 @@ import shutil
 
 import pytest
 import torch
+from training_fixtures import write_finetune_config
 
 from submission.training.command import finetune_main
 from submission.training.pipeline import Options, prepare, run
-from training_fixtures import write_finetune_config
 
 STEPS = 8  # checkpoints at 4 and 8 (save_steps 4)
 

@@ -12,10 +12,10 @@ import json
 
 import pytest
 import yaml
+from training_fixtures import sample_rows, write_rows
 
 from models.baseline_config import DEFAULT_CONFIG_PATH
 from submission.training.command import finetune_main
-from training_fixtures import sample_rows, write_rows
 
 pytestmark = pytest.mark.integration
 
