@@ -16,6 +16,8 @@ from typing import Any, Mapping
 
 import yaml
 
+from models.baseline_config import _is_int, _key_lines  # the baseline's YAML helpers, one copy
+
 from ..environment import KIT_ROOT
 from ..errors import ConfigError, suggest
 
@@ -147,21 +149,6 @@ def _reject_unknown(values: Mapping[str, Any], known: list[str], source: str, li
             where = f"{source}, line {lines[key]}" if key in lines else source
             raise ConfigError(f"{where}: unknown key '{prefix}{key}'; {suggest(str(key), known)}"
                               f"known keys: {', '.join(prefix + k for k in known)}")
-
-
-def _key_lines(text: str) -> dict[str, int]:
-    """1-based line numbers of the top-level keys, for error messages."""
-    try:
-        node = yaml.compose(text)
-    except yaml.YAMLError:
-        return {}
-    if not isinstance(node, yaml.MappingNode):
-        return {}
-    return {key.value: key.start_mark.line + 1 for key, _ in node.value if isinstance(key, yaml.ScalarNode)}
-
-
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def _is_number(value: Any) -> bool:
