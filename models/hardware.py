@@ -13,22 +13,24 @@ H100 too:
 
 Absent (``--no-limits``, a profile without GPUs, or outside the harness), only the real card counts.
 These functions are shared by the transformers baseline, fine-tuning and the served model's launcher,
-so the three cannot disagree; they are tested without a GPU.
+so the three cannot disagree; they are tested without a GPU. torch is imported only where a rule needs
+it: a served model's image (its server holds the weights) reads the card without torch.
 """
 
 from __future__ import annotations
 
 import os
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Mapping
-
-import torch
+from typing import TYPE_CHECKING
 
 from models.baseline_config import ConfigError
 
+if TYPE_CHECKING:
+    import torch
+
 AMPERE = (8, 0)  # bfloat16 and FlashAttention-2 need compute capability 8.0 (T4 is 7.5)
-TORCH_DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 # What a CUDA process holds outside torch's allocator (context, cuBLAS workspace): kept free of weights.
 CONTEXT_RESERVE_BYTES = 600 * 1024**2
 
@@ -103,6 +105,8 @@ def resolve_dtype(requested: str, device: str, capability: tuple[int, int] | Non
     profile's, and wherever the profile's card has none; float16 on CPU is refused (kernels missing or
     slow).
     """
+    import torch
+
     if requested == "auto":
         return torch.float16 if device == "cuda" else torch.float32
     if requested == "bfloat16" and device == "cuda":
@@ -117,7 +121,7 @@ def resolve_dtype(requested: str, device: str, capability: tuple[int, int] | Non
                               f"{_whose(effective, card)} (a T4 is 7.5); use dtype: float16 or auto")
     if requested == "float16" and device == "cpu":
         raise ConfigError("dtype: float16 is not supported on CPU; use dtype: float32 (or auto) or bfloat16")
-    return TORCH_DTYPES[requested]
+    return getattr(torch, requested)
 
 
 def check_attention(requested: str, device: str, capability: tuple[int, int] | None) -> None:
@@ -141,6 +145,8 @@ def check_attention(requested: str, device: str, capability: tuple[int, int] | N
 def cuda_capability() -> tuple[int, int] | None:
     """The compute capability every rule must fit: the lowest among the visible GPUs, or the profile's
     card if that is lower (a T4's 7.5 on an H100); None without a GPU."""
+    import torch
+
     if not torch.cuda.is_available():
         return None
     real = min(torch.cuda.get_device_capability(index) for index in range(torch.cuda.device_count()))
@@ -154,7 +160,10 @@ def max_memory(n_gpus: int | None = None) -> dict[int | str, int] | None:
     card = profile_card()
     if card.memory_bytes is None:
         return None
-    n_gpus = torch.cuda.device_count() if n_gpus is None else n_gpus
+    if n_gpus is None:
+        import torch
+
+        n_gpus = torch.cuda.device_count()
     budget = max(0, card.memory_bytes - CONTEXT_RESERVE_BYTES)
     memory: dict[int | str, int] = {index: budget for index in range(n_gpus)}
     import psutil

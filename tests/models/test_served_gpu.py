@@ -3,7 +3,11 @@ within the grader's per-card cap on any card, and the refusals when that cannot 
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
+from kit_paths import ROOT
 
 from models.served_gpu import (
     GIB,
@@ -108,3 +112,25 @@ def test_the_cap_comes_from_the_harness_environment_through_the_kits_hardware_ru
         budget_from_environment(1.0)
     monkeypatch.delenv("SHOPBENCH_GPU_MEMORY_BYTES")
     assert budget_from_environment(1.0).cap_bytes is None
+
+
+def test_the_served_model_imports_and_reads_the_card_in_an_image_without_torch():
+    """A served submission's image may have no torch (its server holds the weights): the served model
+    and the card rules it reads must import without it."""
+    script = (
+        "import builtins, sys\n"
+        "real = builtins.__import__\n"
+        "def refuse(name, *args, **kwargs):\n"
+        "    if name == 'torch' or name.startswith('torch.'):\n"
+        "        raise ModuleNotFoundError(\"No module named 'torch'\")\n"
+        "    return real(name, *args, **kwargs)\n"
+        "builtins.__import__ = refuse\n"
+        "import models.served_model\n"
+        "from models.hardware import profile_card\n"
+        "print(profile_card({'SHOPBENCH_GPU_MEMORY_BYTES': '1024'}).memory_bytes)\n"
+        "print('torch' in sys.modules)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True,
+                          timeout=120, check=False)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["1024", "False"]
