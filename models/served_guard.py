@@ -165,7 +165,7 @@ class Guard:
                 self.stop_reason = "the model's process died"
             time.sleep(TICK_S)
             self.reap()
-        if self.server_status is None:
+        if self.stop_reason is not None:  # told to stop: said even when the group's SIGTERM ended the server first
             note(f"stopping the server ({self.stop_reason})")
         try:
             self.stop()

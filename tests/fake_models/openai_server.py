@@ -17,7 +17,8 @@ Behaviour:
   waits 0.3 s, ``[exit]`` ends the server's process at once (exit code 3);
 - ``--never-healthy``: /health answers 503 forever; ``--api-key K``: 401 without ``Bearer K``;
 - ``--spawn-child``: starts a grandchild that leaves the process group and ignores SIGTERM (as vLLM's
-  workers may), to test that the launcher's guard still stops it.
+  workers may), to test that the launcher's guard still stops it;
+- ``--die-on-sigterm``: SIGTERM ends the process at once (the default action) instead of a clean shutdown.
 """
 
 from __future__ import annotations
@@ -197,13 +198,15 @@ def main(argv=None) -> int:
     parser.add_argument("--never-healthy", action="store_true")
     parser.add_argument("--api-key")
     parser.add_argument("--spawn-child", action="store_true")
+    parser.add_argument("--die-on-sigterm", action="store_true")
     args = parser.parse_args(argv)
     server = ThreadingHTTPServer((args.host, args.port), Handler)  # sets SO_REUSEADDR, as uvicorn does
     server.daemon_threads = True
     server.state = State(args)
     if args.spawn_child:
         spawn_stubborn_grandchild()
-    signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=server.shutdown).start())
+    if not args.die_on_sigterm:
+        signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=server.shutdown).start())
     print(f"scripted-server: listening on {args.host}:{args.port}", flush=True)
     server.serve_forever(poll_interval=0.05)
     return 0

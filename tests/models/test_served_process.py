@@ -119,6 +119,14 @@ def test_close_stops_the_server_and_a_grandchild_that_left_the_group_and_ignores
     model.close()  # twice is fine
 
 
+def test_close_is_logged_by_the_guard_even_when_the_server_ends_first_on_the_group_sigterm():
+    model = ServedModel(launch=scripted("--die-on-sigterm"), startup_timeout_s=30, shutdown_grace_s=1)
+    launcher = model.launcher
+    model.close()  # SIGTERM to the whole group: the server dies at once, and the guard still says why
+    assert wait_gone([launcher.guard.pid, launcher.server_pid], timeout_s=10) == []
+    assert "shopbench-served-guard: stopping the server (received SIGTERM)" in launcher.drain.lines
+
+
 HOLDER = f"""
 import json, sys, time
 sys.path[:0] = [{str(ROOT)!r}]
