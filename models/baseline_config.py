@@ -103,20 +103,37 @@ class BaselineConfig:
 def load_config(path: str | Path | None = None, **overrides: Any) -> BaselineConfig:
     """Read a baseline YAML file (default ``models/baseline.yaml``) and apply keyword overrides."""
     path = Path(path) if path is not None else DEFAULT_CONFIG_PATH
+    text, data = read_yaml_mapping(path, "baseline config")
+    data, source, lines = apply_overrides(path, text, data, overrides)
+    return config_from_mapping(data, source=source, lines=lines, base_dir=path.resolve().parent)
+
+
+def read_yaml_mapping(path: Path, what: str, error: type[Exception] = ConfigError) -> tuple[str, dict[str, Any]]:
+    """A YAML config file's text and its top-level mapping; an unreadable file, malformed YAML or
+    anything but a mapping is refused with the file's path (as ``error``: the caller's ConfigError)."""
     try:
         text = path.read_text(encoding="utf-8")
-    except OSError as error:
-        raise ConfigError(f"cannot read baseline config {path}: {error}") from error
-    data = yaml.safe_load(text) or {}
+    except OSError as exc:
+        raise error(f"cannot read {what} {path}: {exc}") from exc
+    try:
+        data = yaml.safe_load(text) or {}
+    except yaml.YAMLError as exc:
+        raise error(f"{path}: not valid YAML ({exc})") from None
     if not isinstance(data, dict):
-        raise ConfigError(f"{path}: expected a mapping of keys to values, found {type(data).__name__}")
+        raise error(f"{path}: expected a mapping of keys to values, found {type(data).__name__}")
+    return text, data
+
+
+def apply_overrides(path: Path, text: str, data: dict[str, Any],
+                    overrides: Mapping[str, Any]) -> tuple[dict[str, Any], str, dict[str, int]]:
+    """The file's values with keyword overrides on top (a ``max_new_tokens`` mapping merged key by key),
+    the source to name in errors, and the line of each key that still comes from the file."""
     budget = overrides.get("max_new_tokens")
     if isinstance(budget, Mapping) and isinstance(data.get("max_new_tokens"), Mapping):
         overrides = {**overrides, "max_new_tokens": {**data["max_new_tokens"], **budget}}
-    data = {**data, **overrides}
     lines = {key: line for key, line in _key_lines(text).items() if key not in overrides}
     source = f"{path} (keyword overrides: {', '.join(sorted(overrides))})" if overrides else str(path)
-    return config_from_mapping(data, source=source, lines=lines, base_dir=path.resolve().parent)
+    return {**data, **overrides}, source, lines
 
 
 def config_from_mapping(data: Mapping[str, Any], source: str = "<arguments>",

@@ -14,15 +14,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from models.baseline_config import (
     DEFAULT_SYSTEM_PROMPT,
     MAX_BATCH_SIZE,
     ConfigError,
     GenerationBudget,
-    _key_lines,
     _reject_unknown,
+    apply_overrides,
+    read_yaml_mapping,
 )
 
 MODELS_DIR = Path(__file__).resolve().parent
@@ -153,26 +152,13 @@ def load_served_config(path: str | Path | None = None, **overrides: Any) -> Serv
     ``launch=`` or ``base_url=`` as an override replaces the other one from the file.
     """
     path = Path(path) if path is not None else DEFAULT_SERVED_CONFIG
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as error:
-        raise ConfigError(f"cannot read served-model config {path}: {error}") from error
-    try:
-        data = yaml.safe_load(text) or {}
-    except yaml.YAMLError as error:
-        raise ConfigError(f"{path}: not valid YAML ({error})") from None
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path}: expected a mapping of keys to values, found {type(data).__name__}")
+    text, data = read_yaml_mapping(path, "served-model config")
     if overrides.get("base_url") is not None and "launch" not in overrides:
         overrides = {**overrides, "launch": None}
     if overrides.get("launch") is not None and "base_url" not in overrides:
         overrides = {**overrides, "base_url": None}
-    budget = overrides.get("max_new_tokens")
-    if isinstance(budget, Mapping) and isinstance(data.get("max_new_tokens"), Mapping):
-        overrides = {**overrides, "max_new_tokens": {**data["max_new_tokens"], **budget}}
-    lines = {key: line for key, line in _key_lines(text).items() if key not in overrides}
-    source = f"{path} (keyword overrides: {', '.join(sorted(overrides))})" if overrides else str(path)
-    return served_config_from_mapping({**data, **overrides}, source, lines, path.resolve().parent)
+    data, source, lines = apply_overrides(path, text, data, overrides)
+    return served_config_from_mapping(data, source, lines, path.resolve().parent)
 
 
 def served_config_from_mapping(data: Mapping[str, Any], source: str = "<arguments>",

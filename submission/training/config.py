@@ -14,9 +14,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
-import yaml
-
-from models.baseline_config import _is_int, _key_lines  # the baseline's YAML helpers, one copy
+from models.baseline_config import (  # the baseline's YAML helpers, one copy
+    _is_int,
+    _key_lines,
+    read_yaml_mapping,
+)
 
 from ..environment import KIT_ROOT
 from ..errors import ConfigError, suggest
@@ -110,13 +112,7 @@ class FinetuneConfig:
 def load_finetune_config(path: str | Path | None = None, **overrides: Any) -> FinetuneConfig:
     """Read a fine-tuning YAML file (default ``models/finetune.yaml``); keyword overrides win (None: ignored)."""
     path = Path(path) if path is not None else DEFAULT_FINETUNE_CONFIG
-    try:
-        text = path.read_text(encoding="utf-8")
-        data = yaml.safe_load(text) or {}
-    except (OSError, yaml.YAMLError) as error:
-        raise ConfigError(f"cannot read the fine-tuning config {path}: {error}") from None
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path}: expected a mapping of keys to values, found {type(data).__name__}")
+    text, data = read_yaml_mapping(path, "the fine-tuning config", ConfigError)
     overrides = {key: value for key, value in overrides.items() if value is not None}
     lines = {key: line for key, line in _key_lines(text).items() if key not in overrides}
     return config_from_mapping({**data, **overrides}, str(path), lines, path.resolve().parent)

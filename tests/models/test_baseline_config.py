@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -92,6 +93,12 @@ def test_bad_values_are_refused_with_the_file_and_line(tmp_path, text, fragment)
 def test_yaml_that_is_not_a_mapping_is_refused(tmp_path):
     with pytest.raises(ConfigError, match="expected a mapping"):
         load_config(write(tmp_path, "- weights\n"))
+
+
+def test_malformed_yaml_is_a_config_error_naming_the_file(tmp_path):
+    path = write(tmp_path, "weights: [unclosed\n")
+    with pytest.raises(ConfigError, match=rf"{re.escape(str(path))}: not valid YAML"):
+        load_config(path)
 
 
 def test_yaml_code_tags_are_refused_by_safe_load(tmp_path):
