@@ -2,25 +2,16 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import pytest
+from kit_paths import benchmark_module
 
 from submission.scoring.data import Question
-
-SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "baseline_vs_starter_kit.py"
 
 
 @pytest.fixture(scope="module")
 def bench():
-    spec = importlib.util.spec_from_file_location("baseline_vs_starter_kit", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up there
-    spec.loader.exec_module(module)
-    yield module
-    del sys.modules[spec.name]
+    with benchmark_module("baseline_vs_starter_kit") as module:
+        yield module
 
 
 def question(row: int, prompt: str, mc: bool) -> Question:

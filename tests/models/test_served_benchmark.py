@@ -3,27 +3,18 @@ ServedModel on the scripted server, answering the same grader-order batches in t
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import pytest
-from kit_paths import TESTS
+from kit_paths import TESTS, benchmark_module
 
 from submission.scoring.data import Question
 
-SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "served_vs_inprocess.py"
 TRACK = "amazon-kdd-cup-24-understanding-shopping-concepts"
 
 
 @pytest.fixture(scope="module")
 def bench():
-    spec = importlib.util.spec_from_file_location("served_vs_inprocess", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up there
-    spec.loader.exec_module(module)
-    yield module
-    del sys.modules[spec.name]
+    with benchmark_module("served_vs_inprocess") as module:
+        yield module
 
 
 def test_every_model_answers_every_question_in_turns(bench, tiny_llama_dir):
