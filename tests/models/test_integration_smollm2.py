@@ -18,10 +18,7 @@ from submission.scoring.parsers import parse
 
 pytestmark = pytest.mark.integration
 
-from kit_paths import ROOT  # noqa: E402
-
-DEV_DATA = ROOT.parent / "shared" / "data" / "development.json"
-SAMPLE_DATA = ROOT / "data" / "sample.json"
+from kit_paths import DEV_DATA, ROOT, SAMPLE_DATA  # noqa: E402
 
 
 def one_question_per_task(path: Path) -> list[dict]:
