@@ -20,7 +20,7 @@ from submission.errors import KitError
 from submission.grading.containers import host_gpu_count
 from submission.harness.outcome import HarnessOptions, ModelSpec, Progress, RunOutcome
 from submission.harness.output_dir import fresh_folder, locked
-from submission.harness.predictions import PREDICTIONS_FILE, outputs_for, read_records
+from submission.harness.predictions import PREDICTIONS_FILE, answered_and_outputs, outputs_for, read_records
 from submission.harness.profiles import (
     DEFAULT_PROFILE,
     Limits,
@@ -289,9 +289,7 @@ def answered_outputs(args, setup: Setup) -> tuple[list[Question], dict[int, str]
     records = read_records(source)
     if args.predictions:
         return setup.questions, outputs_for(records, setup.questions, source), records
-    rows = {r["row"] for r in records}
-    answered = [q for q in setup.questions if q.row in rows]
-    return answered, outputs_for(records, answered, source), records
+    return (*answered_and_outputs(records, setup.questions, source), records)
 
 
 def main(argv: list[str] | None = None) -> int:

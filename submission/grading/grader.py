@@ -22,7 +22,7 @@ from ..errors import ConfigError, DataError
 from ..harness import verdict as verdicts
 from ..harness.outcome import RunOutcome
 from ..harness.output_dir import locked
-from ..harness.predictions import outputs_for, read_records
+from ..harness.predictions import answered_and_outputs, read_records
 from ..harness.profiles import Limits, Profile
 from ..jsonio import write_json
 from ..reports.run_folder import base_meta, write_run_folder, written_files
@@ -120,9 +120,7 @@ def answered_records(path: Path, questions: Sequence[Question]) -> tuple[list[Qu
     unknown = [r for r in records if r["row"] not in by_row]
     if unknown:
         raise DataError(f"{unknown[0]['_where']}: row {unknown[0]['row']} is not a question that was asked")
-    rows = {r["row"] for r in records}
-    answered = [q for q in questions if q.row in rows]
-    return answered, outputs_for(records, answered, str(path)), records
+    return (*answered_and_outputs(records, questions, str(path)), records)
 
 
 # ---------------------------------------------------------------- run, score, write

@@ -133,6 +133,15 @@ def outputs_for(records: Sequence[dict[str, Any]], questions: Sequence[Question]
     return outputs
 
 
+def answered_and_outputs(records: Sequence[dict[str, Any]], questions: Sequence[Question],
+                     source: str) -> tuple[list[Question], dict[int, str]]:
+    """The questions that have a record (in the questions' order) and their outputs, as ``outputs_for``
+    checks them: what a stopped run's partial predictions are scored on."""
+    rows = {record["row"] for record in records}
+    answered = [q for q in questions if q.row in rows]
+    return answered, outputs_for(records, answered, source)
+
+
 def write_scored(path: str | Path, records: Sequence[dict[str, Any]]) -> None:
     """Rewrite the predictions file with scores, atomically (a crash leaves the old file intact)."""
     write_atomically(Path(path), lines_bytes(records))

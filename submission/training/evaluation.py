@@ -17,7 +17,7 @@ from typing import Any
 
 from ..environment import KIT_ROOT, describe
 from ..harness.outcome import ModelSpec, Progress, RunOutcome
-from ..harness.predictions import PREDICTIONS_FILE, outputs_for, read_records
+from ..harness.predictions import PREDICTIONS_FILE, answered_and_outputs, read_records
 from ..harness.profiles import (
     DEFAULT_PROFILE,
     Limits,
@@ -86,9 +86,7 @@ def evaluate(plan: EvalPlan, config_path: Path, out_dir: Path, label: str) -> tu
         bar.close()
     path = out_dir / PREDICTIONS_FILE
     records = read_records(path) if path.is_file() else []
-    answered_rows = {r["row"] for r in records}
-    answered = [q for q in plan.questions if q.row in answered_rows]
-    outputs = outputs_for(records, answered, str(path))
+    answered, outputs = answered_and_outputs(records, plan.questions, str(path))
     result = score_outputs(answered, outputs, plan.scoring) if answered else None
     meta = {**base_meta(plan.data_path, len(plan.questions), None, plan.seed, f"{label}: {config_path}"),
             "embedding_models": plan.embedding_models, **describe(KIT_ROOT),
