@@ -26,12 +26,10 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
+from ...errors import ServerError
+
 RETRY_STATUSES = (429, 500, 502, 503, 504)
 CONNECTION_ERRORS = (ConnectionError, http.client.HTTPException, OSError)
-
-
-class ServerError(RuntimeError):
-    """The server failed, or answered what a ShopBench model cannot use; the message says what happened."""
 
 
 class HttpError(ServerError):

@@ -16,9 +16,9 @@ import time
 import pytest
 from kit_paths import ROOT, SAMPLE_DATA, TESTS
 
-from models.served_guard import proc_stat
-from models.served_model import ServedModel
-from models.task_inference import listed_ids, mc_choices
+from submission.backends.served.guard import proc_stat
+from submission.backends.served.model import ServedModel
+from submission.backends.task_inference import listed_ids, mc_choices
 from submission.harness.outcome import HarnessOptions, ModelSpec
 from submission.harness.profiles import Limits
 from submission.harness.runner import run_model
@@ -75,7 +75,7 @@ def wait_gone(pids: list[int], timeout_s: float = 60.0) -> list[int]:
 
 @pytest.fixture(scope="module")
 def smollm2_folder(smollm2_gguf):
-    from models.weights import smollm2_folder
+    from submission.backends.weights import smollm2_folder
 
     return smollm2_folder()
 

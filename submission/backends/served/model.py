@@ -1,19 +1,20 @@
 """A ShopBench model answered by an OpenAI-compatible server: vLLM, SGLang, llama.cpp, ``transformers serve``.
 
-``ServedModel()`` reads ``models/served.yaml``; the shipped file launches ``transformers serve`` on the
-default SmolLM2 weights, so ``python local_evaluation.py --model models.served_model:ServedModel`` runs
-out of the box. Two modes:
+``ServedModel()`` uses the defaults of ``ServedSettings`` (a subclass names its settings file in
+``config_file``: ``models/served_model.py`` reads ``models/served.yaml``); both launch ``transformers
+serve`` on the default SmolLM2 weights, so ``python local_evaluation.py --model
+models.served_model:ServedModel`` runs out of the box. Two modes:
 
-- ``launch``: the model starts the server itself, inside the submission (``models/served_launcher.py``:
+- ``launch``: the model starts the server itself, inside the submission (``launcher.py``:
   127.0.0.1, a reserved port, its own process group under a guard, stopped on every ending);
 - ``base_url``: a server that already runs (an API key can come from the environment variable named by
   ``api_key_env``; it is never written anywhere).
 
 It is ready when the server process is alive, ``/health`` answers 200, ``/v1/models`` lists the model and
 a one-token warm-up request succeeds, all within ``startup_timeout_s``. Then the multiple-choice method is
-chosen by probing the server (``models/served_answers.py``). A batch's prompts go to the server at once
+chosen by probing the server (``answers.py``). A batch's prompts go to the server at once
 (up to ``max_concurrency``); the answers come back in order, shaped by the baseline's own
-``models/task_inference.py``, exactly as ``TransformersModel`` shapes them.
+``task_inference.py``, exactly as ``TransformersModel`` shapes them.
 """
 
 from __future__ import annotations
@@ -24,37 +25,34 @@ import time
 import weakref
 from collections import Counter
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
-from models.base_model import ShopBenchBaseModel
-from models.baseline_config import ConfigError
-from models.prompting import format_prompt
-from models.served_answers import (
+from ...errors import ConfigError, ServerError
+from ...interface import ShopBenchBaseModel
+from ..prompting import format_prompt
+from ..settings import settings_from_mapping
+from ..task_inference import infer_task_type, shape_output
+from .answers import (
     SHAPED,
     Asker,
     MultipleChoice,
     choose_method,
     digit_token_ids,
 )
-from models.served_client import ClientOptions, OpenAIClient, ServerError
-from models.served_config import (
-    ServedConfig,
-    load_served_config,
-    served_config_from_mapping,
-)
-from models.served_gpu import (
+from .client import ClientOptions, OpenAIClient
+from .config import ServedSettings, load_served_settings
+from .gpu import (
     budget_from_environment,
     check_command,
     utilization,
 )
-from models.served_launcher import (
+from .launcher import (
     HOST,
     LaunchPlan,
     ServerLauncher,
     render_command,
     resolve_executable,
 )
-from models.task_inference import infer_task_type, shape_output
 
 READY_POLL_S = 0.5  # the longest pause between two readiness checks (the first is 0.05 s)
 
@@ -66,11 +64,12 @@ def say(message: str) -> None:
 
 # --- the launch command ------------------------------------------------------------------------------------
 
-def device_and_dtype(config: ServedConfig) -> tuple[str, str]:
-    """``{device}`` and ``{dtype}`` by the kit's hardware rules (``models/hardware.py``: no bfloat16 on a T4)."""
+def device_and_dtype(config: ServedSettings) -> tuple[str, str]:
+    """``{device}`` and ``{dtype}`` by the kit's hardware rules (``hardware.py``: no bfloat16 on a T4)."""
     import torch
 
-    from models.hardware import cuda_capability, profile_card, resolve_device, resolve_dtype
+    from ...card import profile_card
+    from ..hardware import cuda_capability, resolve_device, resolve_dtype
 
     device = resolve_device(config.device, torch.cuda.is_available())
     # the profile's card when the harness exported one: no CUDA call (and context) in this process for it
@@ -79,9 +78,9 @@ def device_and_dtype(config: ServedConfig) -> tuple[str, str]:
     return device, str(dtype).removeprefix("torch.")
 
 
-def launch_plan(config: ServedConfig) -> tuple[LaunchPlan, Path | None, list[str]]:
+def launch_plan(config: ServedSettings) -> tuple[LaunchPlan, Path | None, list[str]]:
     """The rendered command (``{port}`` left for the launcher), the weights folder if used, and notes."""
-    from models.weights import resolve_weights
+    from ..weights import resolve_weights
 
     template, notes = config.launch, []
     values = {"host": HOST, "python": sys.executable}
@@ -107,7 +106,7 @@ def launch_plan(config: ServedConfig) -> tuple[LaunchPlan, Path | None, list[str
     return plan, weights, notes
 
 
-def tokenizer_folder(config: ServedConfig, weights: Path | None) -> Path | None:
+def tokenizer_folder(config: ServedSettings, weights: Path | None) -> Path | None:
     """Where the tokenizer is (for ``logit_bias`` and for completions with a chat template), or None."""
     if config.tokenizer is None:
         return None
@@ -120,7 +119,7 @@ def tokenizer_folder(config: ServedConfig, weights: Path | None) -> Path | None:
     return folder
 
 
-def api_key(config: ServedConfig) -> str | None:
+def api_key(config: ServedSettings) -> str | None:
     if config.api_key_env is None:
         return None
     key = os.environ.get(config.api_key_env)
@@ -139,7 +138,7 @@ def listed_models(data: Any) -> list[str]:
         return []
 
 
-def wait_until_ready(client: OpenAIClient, config: ServedConfig, launcher: ServerLauncher | None) -> str:
+def wait_until_ready(client: OpenAIClient, config: ServedSettings, launcher: ServerLauncher | None) -> str:
     """Wait for /health (200; 404 accepted from a base_url server), the model in /v1/models and a one-token
     warm-up answer; returns the model id to send. Raises a ServerError with the log's tail on timeout."""
     deadline = time.monotonic() + config.startup_timeout_s
@@ -192,18 +191,24 @@ class ServedModel(ShopBenchBaseModel):
     """Answers through an OpenAI-compatible server, launched here or already running.
 
     Args:
-        config_path: a served-model YAML file; default ``models/served.yaml``.
-        config: a ready ``ServedConfig`` (then ``config_path`` and overrides must be absent).
+        config_path: a served-model YAML file (see ``models/served.yaml``); default ``config_file``.
+        config: a ready ``ServedSettings`` (then ``config_path`` and overrides must be absent).
         **overrides: any YAML key, e.g. ``base_url="http://10.0.0.5:8000"``, ``max_concurrency=8``.
 
     Use it as a context manager, or call ``close()``; ``atexit`` and SIGTERM/SIGINT stop the server too.
+    A subclass sets ``config_file`` to its default settings file; without one the dataclass defaults apply
+    (equal to ``models/served.yaml``'s) and relative paths resolve from the current folder.
     """
 
-    def __init__(self, config_path: str | Path | None = None, config: ServedConfig | None = None,
+    config_file: ClassVar[Path | None] = None
+
+    def __init__(self, config_path: str | Path | None = None, config: ServedSettings | None = None,
                  **overrides: Any) -> None:
         if config is not None and (config_path is not None or overrides):
             raise ConfigError("pass either config, or config_path and keyword overrides, not both")
-        self.config = config if config is not None else load_served_config(config_path, **overrides)
+        if config is None:
+            config = load_served_settings(config_path or self.config_file, base_dir=self.settings_folder(), **overrides)
+        self.config = config
         self.launcher: ServerLauncher | None = None
         self.client: OpenAIClient | None = None
         self.counts: Counter[str] = Counter()
@@ -220,7 +225,12 @@ class ServedModel(ShopBenchBaseModel):
     @classmethod
     def from_mapping(cls, data: dict[str, Any]) -> ServedModel:
         """Build from plain data (no YAML file), e.g. ``{"base_url": "http://127.0.0.1:8000"}``."""
-        return cls(config=served_config_from_mapping(data))
+        return cls(config=settings_from_mapping(ServedSettings, data, base_dir=cls.settings_folder()))
+
+    @classmethod
+    def settings_folder(cls) -> Path:
+        """Where relative paths resolve without a settings file: ``config_file``'s folder, else the current one."""
+        return cls.config_file.parent if cls.config_file is not None else Path.cwd()
 
     def _connect(self) -> None:
         config, weights = self.config, None
@@ -248,7 +258,7 @@ class ServedModel(ShopBenchBaseModel):
         say(f"multiple choice by {self.mc_method}" + (f"; fell back from {'; '.join(failed)}" if failed else ""))
 
     def _renderer(self, folder: Path | None):
-        """Completions: the prompt text the model reads (``models.prompting.format_prompt``)."""
+        """Completions: the prompt text the model reads (``prompting.format_prompt``)."""
         config = self.config
         if config.api == "chat":
             return None

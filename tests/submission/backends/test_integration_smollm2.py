@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from models.task_inference import listed_ids, mc_choices
+from submission.backends.task_inference import listed_ids, mc_choices
 from submission.scoring.parsers import parse
 
 pytestmark = pytest.mark.integration
@@ -44,7 +44,7 @@ def handful(tmp_path_factory) -> Path:
 
 
 def test_default_model_answers_parse_for_every_task_type(smollm2_gguf, handful):
-    from models.transformers_model import TransformersModel
+    from submission.backends.transformers import TransformersModel
 
     model = TransformersModel()
     assert model.config.weights == "smollm2" and str(model.model.dtype) == "torch.float32"

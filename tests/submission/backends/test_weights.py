@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from models import weights
-from models.weights import (
+from submission.backends import weights
+from submission.backends.weights import (
     MARKER,
     SMOLLM2_FOLDER,
     WeightsError,

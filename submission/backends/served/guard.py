@@ -1,7 +1,7 @@
 """The guard between a served model and its server process: nothing the server starts outlives the run.
 
-``ServerLauncher`` (``models/served_launcher.py``) never starts the server directly. It starts this
-file, ``python served_guard.py --parent-pid P --grace-s S -- SERVER ARGV...``, in a new process group;
+``ServerLauncher`` (``launcher.py``) never starts the server directly. It starts this
+file, ``python -I guard.py --parent-pid P --grace-s S -- SERVER ARGV...``, in a new process group;
 the guard then starts the server in that same group and watches it:
 
 - it is a child subreaper (``PR_SET_CHILD_SUBREAPER``), so a process the server forks and abandons
@@ -14,7 +14,9 @@ the guard then starts the server in that same group and watches it:
 - the server gets SIGKILL as its parent-death signal, so killing the guard itself kills the server;
 - when the server exits on its own, the guard stops what it left behind and exits with its code.
 
-Standard library only: the guard runs in any image, whatever the server needs. The ``/proc`` helpers
+Standard library only: the guard runs in any image, whatever the server needs, and the launcher runs it
+in isolated mode (``-I``: neither this folder nor the user's site-packages on ``sys.path``), so an import
+of anything else fails at once. The ``/proc`` helpers
 here (descendants, start times, killing recorded pids) are also used by the launcher.
 """
 
@@ -222,7 +224,7 @@ class Guard:
 def parse_args(argv: Iterable[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description="Run a server under a guard that stops it and all it starts (used by ServerLauncher).",
-        epilog="example:\n  python models/served_guard.py --parent-pid 4242 --grace-s 30 -- "
+        epilog="example:\n  python -I submission/backends/served/guard.py --parent-pid 4242 --grace-s 30 -- "
                "transformers serve /path/to/model --host 127.0.0.1 --port 8000",
         formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--parent-pid", type=int, required=True, help="stop the server when this process dies")

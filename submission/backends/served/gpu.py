@@ -21,16 +21,16 @@ import math
 import os
 from dataclasses import dataclass
 
-GIB = 1024 ** 3
-from models.hardware import profile_card
+from ...card import GPU_MEMORY_BYTES, profile_card
+from ...errors import LimitsError
 
-CAP_ENV = "SHOPBENCH_GPU_MEMORY_BYTES"
+GIB = 1024 ** 3
 DEFAULT_CEILING = 0.9  # vLLM's own default fraction; never more, even when the cap allows it
 # Engines that reserve a fixed fraction of every card, and the flag that sets it.
 FRACTION_FLAGS = {"vllm": "--gpu-memory-utilization", "sglang": "--mem-fraction-static"}
 
 
-class GpuMemoryError(ValueError):
+class GpuMemoryError(LimitsError):
     """The launcher cannot keep the server within the GPU memory cap; the message says how to fix it."""
 
 
@@ -57,7 +57,7 @@ def utilization(budget: GpuBudget, requested: float | None) -> float:
         return budget.ceiling if requested is None else requested
     if budget.card_bytes is None:
         raise GpuMemoryError(
-            f"{CAP_ENV} caps GPU memory at {gib(budget.cap_bytes)} per card, but the card's total memory cannot "
+            f"{GPU_MEMORY_BYTES} caps GPU memory at {gib(budget.cap_bytes)} per card, but the card's total memory cannot "
             f"be read (neither pynvml nor torch.cuda could), so no --gpu-memory-utilization can be derived; "
             f"install nvidia-ml-py, or run without a cap (--no-limits)")
     usable = budget.cap_bytes - budget.margin_bytes
@@ -165,7 +165,7 @@ def visible_card_totals() -> list[int] | None:
 
 def budget_from_environment(margin_gib: float) -> GpuBudget:
     """The budget of this process: the cap from the harness, the smallest visible card."""
-    cap = profile_card().memory_bytes  # SHOPBENCH_GPU_MEMORY_BYTES, checked by models/hardware.py
+    cap = profile_card().memory_bytes  # SHOPBENCH_GPU_MEMORY_BYTES, checked by submission/card.py
     totals = visible_card_totals() if cap is not None else None
     gpu_visible = bool(totals) or (totals is None and os.path.exists("/dev/nvidiactl")
                                    and os.environ.get("CUDA_VISIBLE_DEVICES") != "")

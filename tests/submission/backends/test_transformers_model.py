@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from models.task_inference import integers_in, listed_ids, mc_choices, shape_output
-from models.transformers_model import TransformersModel
+from submission.backends.task_inference import integers_in, listed_ids, mc_choices, shape_output
+from submission.backends.transformers import TransformersModel
 from submission.scoring.parsers import parse
 
 MC_PROMPTS = [
@@ -137,8 +137,8 @@ def test_order_is_preserved_after_length_sorting(tiny_llama_dir):
 def test_stop_when_complete_judges_each_row_on_its_own_new_text(tiny):
     from functools import partial
 
-    from models.task_inference import NER, answer_complete
-    from models.transformers_model import StopWhenComplete
+    from submission.backends.task_inference import NER, answer_complete
+    from submission.backends.transformers import StopWhenComplete
 
     tokenizer = tiny.tokenizer
     prompt = tokenizer("Output: ", add_special_tokens=False).input_ids
@@ -159,7 +159,7 @@ def test_open_answers_stop_early_without_changing_the_answer(tiny_llama_dir):
     budget = {"retrieval": 30, "ranking": 30, "ner": 30, "generation": 30}
     model = TransformersModel(weights=str(tiny_llama_dir), max_new_tokens=budget)
     encoded = model.encode(OPEN_PROMPTS)
-    from models.task_inference import infer_task_type
+    from submission.backends.task_inference import infer_task_type
 
     for prompt, ids in zip(OPEN_PROMPTS, encoded):
         task_type = infer_task_type(prompt)
@@ -267,14 +267,14 @@ def test_lora_adapter_merged_gives_the_same_logits_without_peft_layers(tiny_llam
 
 
 def test_lora_adapter_folder_without_config_is_refused(tiny_llama_dir, tmp_path):
-    from models.weights import WeightsError
+    from submission.errors import WeightsError
 
     with pytest.raises(WeightsError, match="adapter_config.json"):
         TransformersModel(weights=str(tiny_llama_dir), lora_adapter=str(tmp_path))
 
 
 def test_missing_weights_folder_says_where_to_put_the_weights(tmp_path):
-    from models.weights import WeightsError
+    from submission.errors import WeightsError
 
     with pytest.raises(WeightsError, match="does not exist.*Hugging Face model folder"):
         TransformersModel(weights=str(tmp_path / "nowhere"))

@@ -9,7 +9,7 @@ import sys
 import pytest
 from kit_paths import ROOT
 
-from models.served_gpu import (
+from submission.backends.served.gpu import (
     GIB,
     GpuBudget,
     GpuMemoryError,
@@ -102,8 +102,8 @@ def test_visible_cards_follow_cuda_visible_devices_by_index_or_uuid():
     assert visible(devices, "1,7,0") == [80]  # CUDA stops at the first invalid entry
 
 
-def test_the_cap_comes_from_the_harness_environment_through_the_kits_hardware_rules(monkeypatch):
-    from models.baseline_config import ConfigError
+def test_the_cap_comes_from_the_harness_environment_through_the_kits_card(monkeypatch):
+    from submission.errors import ConfigError
 
     monkeypatch.setenv("SHOPBENCH_GPU_MEMORY_BYTES", str(T4_CAP))
     assert budget_from_environment(1.0).cap_bytes == T4_CAP
@@ -125,8 +125,9 @@ def test_the_served_model_imports_and_reads_the_card_in_an_image_without_torch()
         "        raise ModuleNotFoundError(\"No module named 'torch'\")\n"
         "    return real(name, *args, **kwargs)\n"
         "builtins.__import__ = refuse\n"
+        "import submission.backends.served.model\n"
         "import models.served_model\n"
-        "from models.hardware import profile_card\n"
+        "from submission.card import profile_card\n"
         "print(profile_card({'SHOPBENCH_GPU_MEMORY_BYTES': '1024'}).memory_bytes)\n"
         "print('torch' in sys.modules)\n"
     )

@@ -7,7 +7,7 @@ import random
 
 import pytest
 
-from models.task_inference import (
+from submission.backends.task_inference import (
     GENERATION,
     NER,
     RANKING,
