@@ -2,8 +2,8 @@
 
 It follows the issue's specification of starter kit 0.1.1 literally: one parse, one metric call and
 one embedding call per sample, a fresh ROUGE scorer and a fresh sacrebleu call each time. The kit's
-fast scorer must give the same numbers; tests/submission/test_scoring.py and
-benchmarks/scoring_speed.py compare the two.
+fast scorer must give the same numbers: the scoring tests (tests/submission/scoring/test_scorer.py and the
+reports' tests) use it as their oracle, and benchmarks/scoring_speed.py measures the kit against it.
 """
 
 import ast

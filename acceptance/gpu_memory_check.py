@@ -15,15 +15,17 @@ expected one. Checks that need more than this machine has are skipped with the r
                       accounting of the model's processes (cards of 24 GiB or more)
   spawned_torch_16gb  phase2: a spawned process allocates 16 GB through torch: the cap it inherits stops it
                       -> gpu_memory (cards of 24 GiB or more)
-  capability_seen     phase2: models.hardware.cuda_capability() in the model's process is 7.5 at most
+  capability_seen     phase2: backends.hardware.cuda_capability() in the model's process is 7.5 at most
   bf16_refused        phase2: the transformers baseline with dtype: bfloat16 -> model_error naming the card
                       (meaningful on compute capability 8.0 or more)
   fa2_refused         phase2: attn_implementation: flash_attention_2 -> model_error (idem)
   fork_after_import   phase2: a model that imports torch, then forks a worker that uses CUDA -> ok
   baseline_4bit_fp16  phase2: the baseline in 4 bits (bitsandbytes) -> ok, computing in float16
 
-    python benchmarks/gpu_memory_check.py                       # all checks, a JSON report on stdout
-    python benchmarks/gpu_memory_check.py --json gpu_report.json --only torch_cap,bf16_refused
+Run it from the repository root, as a module:
+
+    python -m acceptance.gpu_memory_check                       # all checks, a JSON report on stdout
+    python -m acceptance.gpu_memory_check --json gpu_report.json --only torch_cap,bf16_refused
 
 Exit status: 0 every check that ran passed, 1 a check failed, 77 no CUDA GPU here (nothing checked).
 """
@@ -41,17 +43,16 @@ import traceback
 from dataclasses import asdict
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from submission.harness.outcome import ModelSpec, RunOutcome
+from submission.harness.profiles import limits_for, load_profiles, profile_from_dict
+from submission.harness.runner import run_model
+from submission.scoring.data import ALL_AROUND, TRACKS, Question
 
-from submission.harness.outcome import ModelSpec, RunOutcome  # noqa: E402
-from submission.harness.profiles import limits_for, load_profiles, profile_from_dict  # noqa: E402
-from submission.harness.runner import run_model  # noqa: E402
-from submission.scoring.data import ALL_AROUND, TRACKS, Question  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 GIB = 1024**3
 QUESTIONS = [Question(row, f"question {row}", False) for row in range(4)]
-MODEL = "benchmarks.gpu_memory_check:GpuModel"
+MODEL = "acceptance.gpu_memory_check:GpuModel"
 WORKER = """
 import ctypes, sys, time, torch
 size = int(sys.argv[2])
@@ -95,7 +96,7 @@ class GpuModel:
         if self.mode == "count":
             return [str(self.torch.cuda.device_count())] * n
         if self.mode == "capability":
-            from models.hardware import cuda_capability
+            from submission.backends.hardware import cuda_capability
 
             return [json.dumps([cuda_capability(), self.torch.cuda.get_device_capability(0)])] * n
         if self.mode in ("torch", "driver") and not self.held:
@@ -153,7 +154,7 @@ def _cuda_in_fork(queue) -> None:
 
 def build_baseline(settings: dict) -> str:
     """The kit's transformers baseline on a tiny checkpoint; answers with the dtypes it computes in."""
-    from models.transformers_model import TransformersModel
+    from submission.backends.transformers import TransformersModel
 
     model = TransformersModel(**settings).model
     compute = getattr(getattr(model.config, "quantization_config", None), "bnb_4bit_compute_dtype", None)
