@@ -19,6 +19,7 @@ from kit_paths import ROOT, SAMPLE_DATA, TESTS
 from submission.backends.served.guard import proc_stat
 from submission.backends.served.model import ServedModel
 from submission.backends.task_inference import listed_ids, mc_choices
+from submission.errors import ServerError
 from submission.harness.outcome import HarnessOptions, ModelSpec
 from submission.harness.profiles import Limits
 from submission.harness.runner import run_model
@@ -127,7 +128,7 @@ def test_local_evaluation_with_a_launched_server_end_to_end(smollm2_gguf, tmp_pa
 
 def test_a_server_that_fails_to_load_names_the_command_and_its_traceback(tmp_path):
     (tmp_path / "config.json").write_text('{"model_type": "llama", "hidden_size": "not a number"}')
-    with pytest.raises(Exception) as error:
+    with pytest.raises(ServerError) as error:
         ServedModel(weights=str(tmp_path), startup_timeout_s=120, shutdown_grace_s=2)
     message = str(error.value)
     assert message.startswith("the server exited with code 1 before it was ready")
