@@ -28,17 +28,16 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from submission.harness.batches import iter_batches
+from submission.scoring.data import TRACKS, Question, load_questions
+from submission.scoring.scorer import ScoringConfig, check_scoring_ready, score_outputs
 
-from submission.harness.batches import iter_batches  # noqa: E402
-from submission.scoring.data import TRACKS, Question, load_questions  # noqa: E402
-from submission.scoring.scorer import ScoringConfig, check_scoring_ready, score_outputs  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 EXAMPLES = """examples:
-  python benchmarks/baseline_vs_starter_kit.py                  # development split and sample split
-  python benchmarks/baseline_vs_starter_kit.py --data data/sample.json --limit 20
-  python benchmarks/baseline_vs_starter_kit.py --json runs/benchmark.json
+  python -m benchmarks.baseline_vs_starter_kit                  # development split and sample split
+  python -m benchmarks.baseline_vs_starter_kit --data data/sample.json --limit 20
+  python -m benchmarks.baseline_vs_starter_kit --json runs/benchmark.json
 """
 DEFAULT_DATA = (ROOT.parent / "shared" / "data" / "development.json", ROOT / "data" / "sample.json")
 STARTER_SYSTEM_PROMPT = (

@@ -4,7 +4,7 @@
 57 tasks of 350 questions (the full ShopBench's size), every tenth a micro-F1 task, spread over the
 four tracks; both the single-run intervals and the paired comparison of two runs are timed.
 
-    python benchmarks/bootstrap_speed.py [--resamples 1000] [--repeat 3]
+    python -m benchmarks.bootstrap_speed [--resamples 1000] [--repeat 3]
 """
 
 from __future__ import annotations
@@ -12,14 +12,11 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from submission.reports.intervals import TaskSamples, bootstrap, paired_bootstrap  # noqa: E402
-from submission.scoring.data import TRACKS  # noqa: E402
+from submission.reports.intervals import TaskSamples, bootstrap, paired_bootstrap
+from submission.scoring.data import TRACKS
 
 
 def tasks(seed: int, n: int = 350) -> list[TaskSamples]:

@@ -11,7 +11,7 @@ Two ways of computing the same loss take turns, run after run: the vocabulary lo
 positions only (what the command does: ``logits_to_keep``) and of every position (a plain causal-LM
 loss); their speed ratio is printed, and their loss curves must agree.
 
-    python benchmarks/finetune_speed.py [--steps 8] [--batch-size 4] [--max-seq-length 512] [--repeat 1]
+    python -m benchmarks.finetune_speed [--steps 8] [--batch-size 4] [--max-seq-length 512] [--repeat 1]
 """
 
 from __future__ import annotations
@@ -22,10 +22,9 @@ import sys
 import tempfile
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from submission.training.pipeline import Options, prepare, run
 
-from submission.training.pipeline import Options, prepare, run  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def write_config(folder: Path, args: argparse.Namespace) -> Path:

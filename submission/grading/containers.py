@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from ..environment import KIT_ROOT
+from ..environment import KIT_ROOT, PROFILE, SEED
 from ..errors import ConfigError
 from ..harness.disk import DiskWatch
 from ..harness.predictions import PREDICTIONS_FILE
@@ -159,8 +159,8 @@ class ContainerRun:
 def container_environment(limits: Limits, seed: int) -> dict[str, str]:
     """Every variable the container gets beyond its image's ENV: nothing from the host."""
     env = {
-        "SHOPBENCH_SEED": str(seed),
-        "SHOPBENCH_PROFILE": limits.profile,
+        SEED: str(seed),
+        PROFILE: limits.profile,
         "HOME": CONTAINER_HOME,
         "HF_HUB_OFFLINE": "1",  # no network: fail fast instead of retrying downloads
         "TRANSFORMERS_OFFLINE": "1",

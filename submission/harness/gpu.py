@@ -8,7 +8,8 @@ measured at device level); which devices keep per-process accounting (their maxi
 
 ``gpu_env`` is what the model's process gets: the devices (by UUID), ``CUDA_DEVICE_ORDER`` always, and
 when the profile has a card, its rules (``SHOPBENCH_GPU_MEMORY_BYTES``, ``SHOPBENCH_COMPUTE_CAPABILITY``,
-``SHOPBENCH_BFLOAT16``, ``SHOPBENCH_FLASH_ATTENTION_2``, read by ``models/hardware.py``) and torch's
+``SHOPBENCH_BFLOAT16``, ``SHOPBENCH_FLASH_ATTENTION_2``: ``submission/card.py``, read by
+``backends/hardware.py``) and torch's
 cap as ``PYTORCH_CUDA_ALLOC_CONF=per_process_memory_fraction:F``. torch 2.13 reads that key when its
 allocator for a device is created (``c10/cuda/CUDAAllocatorConfig.h`` in the wheel lists it;
 ``DeviceCachingAllocator``'s constructor in ``c10/cuda/CUDACachingAllocator.cpp`` applies it), so the cap
@@ -28,6 +29,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ..card import CARD_VARIABLES, CONTEXT_RESERVE_BYTES, GPU_MEMORY_BYTES, card_environment
+
 if TYPE_CHECKING:  # the model's process imports this module: no YAML parser for a type hint
     from .profiles import Limits
 
@@ -36,12 +39,6 @@ GPU_HIDDEN = ""  # CUDA_VISIBLE_DEVICES value that hides every GPU
 DEVICE_ORDER = "PCI_BUS_ID"  # NVML's device order; CUDA's default ("FASTEST_FIRST") may differ
 ALLOC_CONF = "PYTORCH_CUDA_ALLOC_CONF"
 FRACTION_KEY = "per_process_memory_fraction"
-# Memory a CUDA process holds outside torch's allocator (context, kernels, library handles), until the
-# model's own process has measured it: the upper end of the 0.3-0.6 GiB the CUDA context, cuBLAS and
-# NCCL workspaces take.
-CONTEXT_ESTIMATE_BYTES = 600 * MIB
-CARD_VARIABLES = ("SHOPBENCH_GPU_MEMORY_BYTES", "SHOPBENCH_COMPUTE_CAPABILITY", "SHOPBENCH_BFLOAT16",
-                  "SHOPBENCH_FLASH_ATTENTION_2")
 PROCESS_CALLS = ("nvmlDeviceGetComputeRunningProcesses_v3", "nvmlDeviceGetComputeRunningProcesses_v2")
 NVML_FEATURE_ENABLED = 1
 NVML_ERROR_FUNCTION_NOT_FOUND = 13
@@ -294,11 +291,15 @@ def card_enforced(limits: Limits, plan: GpuPlan) -> bool:
     return bool(limits.gpus) and limits.gpu_memory_bytes is not None and plan.cuda_visible_devices != GPU_HIDDEN
 
 
+def card_environment_for(limits: Limits) -> dict[str, str | None]:
+    """The profile's card as backends/hardware.py reads it (``submission/card.py``; None: unset)."""
+    return card_environment(limits.gpu_memory_bytes, limits.compute_capability, limits.bfloat16,
+                            limits.flash_attention_2)
+
+
 def card_rules(limits: Limits) -> dict[str, str | None]:
-    """The profile's card as models/hardware.py reads it: capability, bfloat16, FlashAttention-2 (None: unset)."""
-    flag = {True: "1", False: "0", None: None}
-    return {"SHOPBENCH_COMPUTE_CAPABILITY": limits.compute_capability, "SHOPBENCH_BFLOAT16": flag[limits.bfloat16],
-            "SHOPBENCH_FLASH_ATTENTION_2": flag[limits.flash_attention_2]}
+    """The card's rules without its memory cap: capability, bfloat16, FlashAttention-2 (None: unset)."""
+    return {name: value for name, value in card_environment_for(limits).items() if name != GPU_MEMORY_BYTES}
 
 
 def gpu_env(limits: Limits, plan: GpuPlan, current: dict[str, str]) -> dict[str, str | None]:
@@ -309,9 +310,9 @@ def gpu_env(limits: Limits, plan: GpuPlan, current: dict[str, str]) -> dict[str,
         env["CUDA_VISIBLE_DEVICES"] = plan.cuda_visible_devices
     if not card_enforced(limits, plan):
         return {**env, **dict.fromkeys(CARD_VARIABLES)}
-    env.update({"SHOPBENCH_GPU_MEMORY_BYTES": str(limits.gpu_memory_bytes), **card_rules(limits)})
+    env.update(card_environment_for(limits))
     if plan.devices and torch_reads_fraction():
-        fraction = min(torch_fraction(limits.gpu_memory_bytes, CONTEXT_ESTIMATE_BYTES, d.total_bytes)
+        fraction = min(torch_fraction(limits.gpu_memory_bytes, CONTEXT_RESERVE_BYTES, d.total_bytes)
                        for d in plan.devices)
         env[ALLOC_CONF] = alloc_conf(current.get(ALLOC_CONF), fraction)
     return env

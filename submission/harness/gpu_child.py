@@ -15,9 +15,9 @@ import os
 import re
 import sys
 
+from ..card import CONTEXT_RESERVE_BYTES
 from .gpu import (
     ALLOC_CONF,
-    CONTEXT_ESTIMATE_BYTES,
     PROCESS_CALLS,
     alloc_conf,
     load_nvml,
@@ -81,7 +81,7 @@ def refit_torch_cap(cap_bytes: int | None, uuids: list[str]) -> list[str]:
         if not reserved:
             continue
         own = _own_bytes(nvml, uuids[index]) if nvml is not None and index < len(uuids) else None
-        outside = CONTEXT_ESTIMATE_BYTES if own is None else max(0, own - reserved)
+        outside = CONTEXT_RESERVE_BYTES if own is None else max(0, own - reserved)
         total = int(torch.cuda.get_device_properties(index).total_memory)
         fraction = torch_fraction(cap_bytes, outside, total)
         torch.cuda.set_per_process_memory_fraction(fraction, index)

@@ -3,6 +3,7 @@
 A ``Profile`` is what the grader's machine is: GPUs and their memory, CPUs, RAM, the seconds allowed
 per sample and the wall-clock budget of each track. ``Limits`` is what one run enforces: a profile's
 numbers after ``--time-scale``, for the track whose budget applies, or nothing at all (``--no-limits``).
+Profile files are read with ``submission.yamlio``: every mistake names the file, the line and the fix.
 """
 
 from __future__ import annotations
@@ -13,10 +14,9 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-import yaml
-
 from ..errors import ConfigError, suggest
 from ..scoring.data import ALL_AROUND, TRACKS, Question
+from ..yamlio import read_mapping, reject_unknown, where
 
 PROFILES_FILE = Path(__file__).with_name("profiles.yaml")
 DEFAULT_PROFILE = "phase2"
@@ -84,50 +84,54 @@ _TYPES: dict[str, tuple[type, ...]] = {
 }
 
 
-def _check_value(key: str, value: Any, where: str) -> None:
+def _check_value(key: str, value: Any, place: str) -> None:
     allowed = _TYPES[key]
     wrong_bool = isinstance(value, bool) and bool not in allowed
     if wrong_bool or not isinstance(value, allowed):
         names = " or ".join("null" if t is type(None) else t.__name__ for t in allowed)
-        raise ConfigError(f"{where}: '{key}' must be {names}, got {value!r}")
+        raise ConfigError(f"{place}: '{key}' must be {names}, got {value!r}")
     positive = ("ram_gb", "seconds_per_sample", "disk_gb", "output_mb")
     if key in ("gpus", "vcpus") and value < 0 or key in positive and value is not None and value <= 0:
-        raise ConfigError(f"{where}: '{key}' must be positive, got {value!r}")
+        raise ConfigError(f"{place}: '{key}' must be positive, got {value!r}")
     if key == "compute_capability" and value is not None and not re.fullmatch(r"\d+\.\d+", value):
-        raise ConfigError(f"{where}: 'compute_capability' must be MAJOR.MINOR such as \"7.5\", got {value!r}")
+        raise ConfigError(f"{place}: 'compute_capability' must be MAJOR.MINOR such as \"7.5\", got {value!r}")
 
 
-def _track_minutes(value: dict, where: str) -> dict[str, float]:
+def _track_minutes(value: dict, place: str) -> dict[str, float]:
     unknown = [k for k in value if k not in ALL_TRACKS]
     if unknown:
-        raise ConfigError(f"{where}: unknown track '{unknown[0]}' in track_minutes; "
+        raise ConfigError(f"{place}: unknown track '{unknown[0]}' in track_minutes; "
                           f"{suggest(str(unknown[0]), ALL_TRACKS)}known: {', '.join(ALL_TRACKS)}")
     missing = [t for t in ALL_TRACKS if t not in value]
     if missing:
-        raise ConfigError(f"{where}: track_minutes lacks {', '.join(missing)}; give all five tracks' budgets")
+        raise ConfigError(f"{place}: track_minutes lacks {', '.join(missing)}; give all five tracks' budgets")
     for track, minutes in value.items():
         if isinstance(minutes, bool) or not isinstance(minutes, (int, float)) or minutes <= 0:
-            raise ConfigError(f"{where}: track_minutes['{track}'] must be a positive number of minutes")
+            raise ConfigError(f"{place}: track_minutes['{track}'] must be a positive number of minutes")
     return {t: float(value[t]) for t in ALL_TRACKS}
 
 
-def profile_from_dict(name: str, raw: Any, where: str) -> Profile:
-    """One profile from its YAML mapping, refusing unknown and missing keys and wrong types."""
-    where = f"{where}: profile '{name}'"
+def profile_from_dict(name: str, raw: Any, source: str, lines: Mapping[str, int] | None = None) -> Profile:
+    """One profile from its YAML mapping, refusing unknown and missing keys and wrong types; errors name
+    ``source``, the line of the key (``lines``: ``yamlio``'s, of the whole file) and the profile."""
+    lines = lines or {}
+    at = f"profiles.{name}."
+
+    def place(key: str = "") -> str:
+        return f"{where(source, lines, at + key if key else at[:-1])}: profile '{name}'"
+
     if not isinstance(raw, dict):
-        raise ConfigError(f"{where}: expected a mapping of profile fields")
-    unknown = [k for k in raw if k not in _TYPES]
-    if unknown:
-        raise ConfigError(f"{where}: unknown key '{unknown[0]}'; {suggest(str(unknown[0]), list(_TYPES))}"
-                          f"known: {', '.join(_TYPES)}")
+        raise ConfigError(f"{place()}: expected a mapping of profile fields")
+    reject_unknown(raw, list(_TYPES), source, lines, at=at, context=f": profile '{name}'")
     missing = sorted(_REQUIRED - set(raw))
     if missing:
-        raise ConfigError(f"{where}: missing key(s) {', '.join(missing)}")
+        raise ConfigError(f"{place()}: missing key(s) {', '.join(missing)}")
     for key, value in raw.items():
-        _check_value(key, value, where)
+        _check_value(key, value, place(key))
     if raw["gpus"] > 0 and raw["gpu_memory_gib"] is None:
-        raise ConfigError(f"{where}: gpus is {raw['gpus']} but gpu_memory_gib is null; give the per-card memory")
-    values = {**raw, "track_minutes": _track_minutes(raw["track_minutes"], where)}
+        raise ConfigError(f"{place('gpu_memory_gib')}: gpus is {raw['gpus']} but gpu_memory_gib is null; give the "
+                          "per-card memory")
+    values = {**raw, "track_minutes": _track_minutes(raw["track_minutes"], place("track_minutes"))}
     return Profile(name=name, description=raw.get("description", ""), **{
         k: v for k, v in values.items() if k != "description"})
 
@@ -139,14 +143,11 @@ def load_profiles(*paths: str | Path) -> dict[str, Profile]:
         path = Path(path)
         if not path.is_file():
             raise ConfigError(f"{path}: no such profiles file")
-        try:
-            document = yaml.safe_load(path.read_text(encoding="utf-8"))
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"{path}: not valid YAML ({exc})") from None
-        if not isinstance(document, dict) or set(document) != {"profiles"} or not isinstance(document["profiles"], dict):
+        document = read_mapping(path, "profiles file")
+        if set(document.data) != {"profiles"} or not isinstance(document.data["profiles"], dict):
             raise ConfigError(f"{path}: expected one top-level key 'profiles' mapping names to profiles")
-        for name, raw in document["profiles"].items():
-            profiles[str(name)] = profile_from_dict(str(name), raw, str(path))
+        for name, raw in document.data["profiles"].items():
+            profiles[str(name)] = profile_from_dict(str(name), raw, str(path), document.lines)
     return profiles
 
 

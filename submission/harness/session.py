@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..environment import KIT_ROOT
+from ..environment import KIT_ROOT, PROFILE, SEED
 from ..errors import ConfigError
 from ..scoring.data import Question
 from . import verdict as verdicts
@@ -94,8 +94,8 @@ class Session:
     def _env(self) -> dict[str, str]:
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(p for p in (str(KIT_ROOT), env.get("PYTHONPATH")) if p)
-        env["SHOPBENCH_SEED"] = str(self.spec.seed)
-        env["SHOPBENCH_PROFILE"] = self.limits.profile
+        env[SEED] = str(self.spec.seed)
+        env[PROFILE] = self.limits.profile
         env["TMPDIR"] = env["TMP"] = env["TEMP"] = str(self.scratch)
         for name, value in gpu_env(self.limits, self.plan, env).items():  # devices, the card's rules, torch's cap
             if value is None:

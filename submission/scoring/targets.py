@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
+from ..errors import DataError
 from .parsers import MAX_RESPONSE_CHARACTERS, parse
 
 EXACT_TASK_TYPES = ("multiple-choice", "retrieval", "ranking", "named_entity_recognition")
@@ -27,7 +28,7 @@ RETRIEVED = 3  # the retrieval parser keeps the first 3 ids
 RANKED = 5  # the ranking parser keeps ids 1 to 5
 
 
-class TargetError(ValueError):
+class TargetError(DataError):
     """No answer string parses back to this truth; the message says why (the caller adds file and line)."""
 
 

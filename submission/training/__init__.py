@@ -1,23 +1,23 @@
-"""Training: fine-tune the baseline's model with LoRA or QLoRA on ShopBench-format data, into an adapter
-``models/baseline.yaml`` loads (``python -m submission finetune``).
+"""Training: fine-tune the transformers baseline's model with LoRA or QLoRA on ShopBench-format data, into an
+adapter ``models/baseline.yaml`` loads (``python -m submission finetune``).
 
 Owns:
-    config.py          ``FinetuneConfig``: models/finetune.yaml (LoRA, steps, batch, sequence length),
-                       unknown keys refused
+    config.py          ``FinetuneConfig``: models/finetune.yaml (LoRA, steps, batch, sequence length), read
+                       with ``submission.yamlio`` (unknown keys refused with file and line)
     examples.py        data files -> training examples: the baseline's prompt format, the official-parser target,
                        loss on the answer only, left truncation; the overlap check against the evaluation file
-    model_setup.py     device, dtype and QLoRA by the baseline's hardware rules (models/hardware.py); LoRA on the base
+    model_setup.py     device, dtype and QLoRA by the backends' hardware rules (backends/hardware.py); LoRA on the base
     trainer.py         transformers' ``Trainer``: checkpoints, resume, seed, accumulation, the progress bar
     outputs.py         training.json, the loss curve, the adapter's baseline.yaml and snippet, merged weights
     pipeline.py        ``prepare`` (every check before a model loads) and ``run`` (train, write)
     evaluation.py      the evaluator on --eval-data with the base model and the adapter, and their comparison
-    baseline_model.py  ``ConfiguredBaseline``: the baseline built from the YAML named in the environment
-                       (what the harness runs)
+    evaluated_model.py ``EvaluatedModel``: the transformers backend built from the settings YAML named in
+                       the environment (what the harness runs for an evaluation)
     command.py         ``finetune_main``: the command line
 
-May import: scoring, harness and reports, and the participant-side helpers of models/ (prompting.py,
-hardware.py, baseline_config.py, weights.py, and transformers_model.py's loaders); never grading.
-Nothing in the kit imports this package (the harness names ``ConfiguredBaseline`` by its path).
+May import: scoring, harness, reports and backends (settings, hardware, prompting, weights, and the
+transformers backend's loaders); never grading, nor the participant's models/. Nothing in the kit imports
+this package (the harness names ``EvaluatedModel`` by its path).
 
 Public names: FinetuneConfig, load_finetune_config, Options, prepare, run, finetune_main.
 """

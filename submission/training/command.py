@@ -15,9 +15,6 @@ import os
 import sys
 from pathlib import Path
 
-from models.baseline_config import ConfigError as BaselineConfigError
-from models.weights import WeightsError
-
 from ..errors import KitError
 from ..scoring.data import ALL_AROUND
 from .evaluation import compare_folders, evaluate, html_path_for
@@ -143,7 +140,7 @@ def evaluate_and_compare(finished: Finished) -> int:
 @contextlib.contextmanager
 def card_rules_applied(enabled: bool = True):
     """Train under the grader's card, as the evaluation runs: the default profile's compute capability,
-    bfloat16 and FlashAttention-2 rules for models/hardware.py, in this process's environment while the
+    bfloat16 and FlashAttention-2 rules for backends/hardware.py, in this process's environment while the
     block runs (variables already set are kept)."""
     from ..harness.gpu import card_rules
     from ..harness.profiles import DEFAULT_PROFILE, get_profile, limits_for, load_profiles
@@ -172,7 +169,7 @@ def finetune_main(argv: list[str], prog: str = PROG) -> int:
             finished = run(job)
         print(describe_training(finished), flush=True)
         return evaluate_and_compare(finished) if job.evaluation else 0
-    except (KitError, BaselineConfigError, WeightsError) as error:
+    except KitError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

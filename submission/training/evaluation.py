@@ -1,7 +1,7 @@
 """After training: the evaluator on the held-out file with the base model and with the adapter, compared.
 
 Each evaluation is what ``local_evaluation.py`` does, from the same parts: ``harness.run_model`` runs the
-baseline (``baseline_model.ConfiguredBaseline``) in its own process under the default profile's limits
+baseline (``evaluated_model.EvaluatedModel``) in its own process under the default profile's limits
 (phase2, as ``local_evaluation.py`` by default; none with ``--no-limits``), ``scoring.score_outputs``
 scores it, ``reports.write_run_folder`` writes the run folder. The two folders are then compared by
 ``reports.compare`` (``python -m submission compare``'s numbers and compare.html).
@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..environment import KIT_ROOT, describe
+from ..environment import EVALUATED_MODEL_CONFIG, KIT_ROOT, describe
 from ..harness.outcome import ModelSpec, Progress, RunOutcome
 from ..harness.predictions import PREDICTIONS_FILE, answered_and_outputs, read_records
 from ..harness.profiles import (
@@ -34,7 +34,7 @@ from ..reports.run_view import load_run_dir
 from ..reports.runstats import run_meta
 from ..scoring.data import Question, load_questions
 from ..scoring.scorer import ScoringConfig, check_scoring_ready, score_outputs
-from .baseline_model import CONFIG_ENV, SPEC
+from .evaluated_model import SPEC
 
 
 @dataclass(frozen=True)
@@ -78,7 +78,7 @@ def evaluate(plan: EvalPlan, config_path: Path, out_dir: Path, label: str) -> tu
     if out_dir.exists():  # an earlier evaluation of this output folder: replaced, never mixed in
         shutil.rmtree(out_dir)
     out_dir.mkdir(parents=True)
-    spec = ModelSpec(model=SPEC, repo=str(KIT_ROOT), seed=plan.seed, env={CONFIG_ENV: str(config_path.resolve())})
+    spec = ModelSpec(model=SPEC, repo=str(KIT_ROOT), seed=plan.seed, env={EVALUATED_MODEL_CONFIG: str(config_path.resolve())})
     bar, update = _progress_bar(len(plan.questions), label)
     try:
         outcome = run_model(spec, plan.questions, out_dir, plan.limits, on_progress=update)

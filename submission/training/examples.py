@@ -1,6 +1,6 @@
 """Training examples: development-format files -> token ids with the loss on the answer only.
 
-Each question becomes ``format_prompt(prompt)`` (``models/prompting.py``, exactly what the baseline
+Each question becomes ``format_prompt(prompt)`` (``backends/prompting.py``, exactly what the baseline
 reads at inference) followed by its target (``scoring.targets.build_target``) and the end-of-sequence
 token. The prompt is tokenised on its own, as the baseline tokenises it before generating, and its
 labels are -100, so only the answer tokens carry loss. A sequence longer than ``max_seq_length`` loses
@@ -21,8 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
-from models.prompting import format_prompt
-
+from ..backends.prompting import format_prompt
 from ..errors import DataError
 from ..scoring.data import Question, load_questions
 from ..scoring.targets import TargetError, build_target

@@ -1,6 +1,6 @@
 """The base model for training: device, dtype and QLoRA decided by the baseline's hardware rules, then LoRA.
 
-``plan_precision`` is pure (tested without a GPU): it calls ``models/hardware.py``, the rules the
+``plan_precision`` is pure (tested without a GPU): it calls ``backends/hardware.py``, the rules the
 baseline applies at inference, so training and inference agree on every card: float16 on T4-class
 GPUs, bfloat16 refused below compute capability 8.0, float32 on CPU. QLoRA (a bitsandbytes NF4 base
 prepared for k-bit training) is CUDA only and refused on CPU before anything loads.
@@ -14,9 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from models.baseline_config import BaselineConfig
-from models.hardware import check_attention, cuda_capability, resolve_device, resolve_dtype
-
+from ..backends.hardware import check_attention, cuda_capability, resolve_device, resolve_dtype
+from ..backends.transformers_settings import TransformersSettings
 from ..errors import ConfigError
 from .config import FinetuneConfig, LoraSettings
 
@@ -40,7 +39,7 @@ class PrecisionPlan:
         return "fp16" if self.dtype == "float16" else "bf16"
 
 
-def plan_precision(config: FinetuneConfig, base: BaselineConfig, cuda_available: bool,
+def plan_precision(config: FinetuneConfig, base: TransformersSettings, cuda_available: bool,
                    capability: tuple[int, int] | None) -> PrecisionPlan:
     """Device, dtype and quantisation for training, or ConfigError saying why not and what to change."""
     try:
@@ -48,8 +47,8 @@ def plan_precision(config: FinetuneConfig, base: BaselineConfig, cuda_available:
         capability = capability if device == "cuda" else None
         dtype = resolve_dtype(base.dtype, device, capability)
         check_attention(base.attn_implementation, device, capability)
-    except ValueError as error:  # models.baseline_config.ConfigError
-        raise ConfigError(f"{config.base_config_path}: {error}") from None
+    except ConfigError as error:
+        raise ConfigError(f"{config.base_config_path}: {error}", key=error.key) from None
     if config.quantization == "4bit" and device != "cuda":
         reason = "torch sees no GPU" if not cuda_available else f"the base config asks for device: {base.device}"
         raise ConfigError("quantization: 4bit (QLoRA) trains a bitsandbytes NF4 base on a CUDA GPU, and "
@@ -57,7 +56,7 @@ def plan_precision(config: FinetuneConfig, base: BaselineConfig, cuda_available:
     return PrecisionPlan(device, str(dtype).removeprefix("torch."), config.quantization, capability)
 
 
-def current_plan(config: FinetuneConfig, base: BaselineConfig) -> PrecisionPlan:
+def current_plan(config: FinetuneConfig, base: TransformersSettings) -> PrecisionPlan:
     """``plan_precision`` for this machine."""
     import torch
 
@@ -65,12 +64,12 @@ def current_plan(config: FinetuneConfig, base: BaselineConfig) -> PrecisionPlan:
     return plan_precision(config, base, available, cuda_capability() if available else None)
 
 
-def load_base(folder: Path, plan: PrecisionPlan, base: BaselineConfig, gradient_checkpointing: bool):
+def load_base(folder: Path, plan: PrecisionPlan, base: TransformersSettings, gradient_checkpointing: bool):
     """The base model as the plan says; a 4-bit base is prepared for k-bit training."""
     import torch
     from transformers import AutoModelForCausalLM
 
-    from models.transformers_model import quantization_config
+    from ..backends.transformers import quantization_config
 
     dtype = getattr(torch, plan.dtype)
     kwargs: dict[str, Any] = {"dtype": dtype, "attn_implementation": base.attn_implementation,

@@ -14,7 +14,7 @@ from typing import Any, Sequence
 
 import yaml
 
-from models.baseline_config import BaselineConfig
+from ..backends.transformers_settings import TransformersSettings
 
 TRAINING_FILE = "training.json"
 LOSS_CHART = "loss_curve.png"
@@ -55,7 +55,7 @@ def loss_chart(curve: Sequence[dict[str, float]], title: str) -> bytes:
     return buffer.getvalue()
 
 
-def weights_path(base: BaselineConfig) -> str:
+def weights_path(base: TransformersSettings) -> str:
     """``weights`` as an absolute folder (``smollm2`` stays as it is)."""
     if base.weights == "smollm2":
         return base.weights
@@ -63,7 +63,7 @@ def weights_path(base: BaselineConfig) -> str:
     return str(path if path.is_absolute() else (base.base_dir / path).resolve())
 
 
-def baseline_settings(base: BaselineConfig, adapter: Path | None, quantization: str) -> dict[str, Any]:
+def baseline_settings(base: TransformersSettings, adapter: Path | None, quantization: str) -> dict[str, Any]:
     """The base's baseline settings (absolute paths) with ``lora_adapter`` set to ``adapter`` (or none);
     a QLoRA adapter keeps its 4-bit base."""
     values = dataclasses.asdict(base)
@@ -82,12 +82,12 @@ def write_settings(path: Path, values: dict[str, Any], what: str) -> Path:
     return path
 
 
-def write_adapter_config(folder: Path, base: BaselineConfig, quantization: str) -> Path:
+def write_adapter_config(folder: Path, base: TransformersSettings, quantization: str) -> Path:
     return write_settings(folder / ADAPTER_CONFIG, baseline_settings(base, folder, quantization),
                           "The baseline's settings with this adapter")
 
 
-def snippet(base: BaselineConfig, adapter: Path, quantization: str, merged: Path | None) -> str:
+def snippet(base: TransformersSettings, adapter: Path, quantization: str, merged: Path | None) -> str:
     """What to put in the baseline's YAML, with paths relative to its folder (as it reads them)."""
     def relative(path: Path) -> str:  # absolute when it would climb more than one folder up
         rel = os.path.relpath(path.resolve(), base.base_dir.resolve())
@@ -109,7 +109,7 @@ def merge_into(folder: Path, adapter: Path, dtype: str, device: str, out: Path) 
     from peft import PeftModel
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from models.weights import write_atomically
+    from ..backends.weights import write_atomically
 
     def write(tmp: Path) -> None:
         model = AutoModelForCausalLM.from_pretrained(folder, dtype=getattr(torch, dtype), device_map={"": device})

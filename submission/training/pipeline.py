@@ -13,8 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
-from models.baseline_config import BaselineConfig, load_config
-
+from ..backends.transformers_settings import TransformersSettings, load_transformers_settings
 from ..environment import KIT_ROOT, describe
 from ..errors import ConfigError, DataError
 from .config import DEFAULT_FINETUNE_CONFIG, FinetuneConfig, load_finetune_config
@@ -57,7 +56,7 @@ class Job:
     options: Options
     config: FinetuneConfig
     config_source: str
-    base: BaselineConfig
+    base: TransformersSettings
     train: list[Sourced]
     targets: list[str]
     overlap: int
@@ -74,11 +73,11 @@ class Finished:
     files: list[str] = field(default_factory=list)
 
 
-def _base_config(config: FinetuneConfig) -> BaselineConfig:
+def _base_config(config: FinetuneConfig) -> TransformersSettings:
     try:
-        return load_config(config.base_config_path)
-    except ValueError as error:  # models.baseline_config.ConfigError
-        raise ConfigError(f"base_config: {error}") from None
+        return load_transformers_settings(config.base_config_path)
+    except ConfigError as error:
+        raise ConfigError(f"base_config: {error}", key="base_config") from None
 
 
 def prepare(options: Options) -> Job:
@@ -132,8 +131,8 @@ def load_for_training(job: Job):
     """Seed, tokenizer, examples, base model with fresh LoRA adapters."""
     from transformers import set_seed
 
-    from models.transformers_model import load_tokenizer
-    from models.weights import resolve_weights
+    from ..backends.transformers import load_tokenizer
+    from ..backends.weights import resolve_weights
 
     set_seed(job.config.seed)
     folder = resolve_weights(job.base.weights, job.base.base_dir)

@@ -5,8 +5,8 @@ import os
 import signal
 import time
 
-from models.served_guard import proc_stat
 from models.served_model import ServedModel
+from submission.backends.served.guard import proc_stat
 
 
 def settings() -> dict:

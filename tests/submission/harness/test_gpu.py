@@ -12,6 +12,7 @@ import torch
 from fake_nvml import FUNCTION_NOT_FOUND, GIB, UNKNOWN, Device, FakeNvml
 from kit_paths import TESTS  # noqa: E402
 
+from submission.card import CONTEXT_RESERVE_BYTES
 from submission.harness import gpu as gpus
 from submission.harness.gpu import alloc_conf, gpu_env, plan_gpus, torch_fraction
 from submission.harness.gpu_child import gpu_failure
@@ -125,14 +126,14 @@ def test_no_usable_process_call_means_device_level_measurement():
 def test_the_profiles_card_and_torchs_cap_are_exported():
     plan = plan_gpus(4, FakeNvml(cards(4)))
     env = gpu_env(PHASE2, plan, {"PYTORCH_CUDA_ALLOC_CONF": "expandable_segments:True"})
-    fraction = torch_fraction(CAP, gpus.CONTEXT_ESTIMATE_BYTES, 141 * GIB)
+    fraction = torch_fraction(CAP, CONTEXT_RESERVE_BYTES, 141 * GIB)
     assert env == {
         "CUDA_DEVICE_ORDER": "PCI_BUS_ID", "CUDA_VISIBLE_DEVICES": plan.cuda_visible_devices,
         "SHOPBENCH_GPU_MEMORY_BYTES": str(14_910 * MIB), "SHOPBENCH_COMPUTE_CAPABILITY": "7.5",
         "SHOPBENCH_BFLOAT16": "0", "SHOPBENCH_FLASH_ATTENTION_2": "0",
         "PYTORCH_CUDA_ALLOC_CONF": f"expandable_segments:True,per_process_memory_fraction:{fraction:.6f}",
     }
-    assert fraction * 141 * GIB <= CAP - gpus.CONTEXT_ESTIMATE_BYTES < (fraction + 1e-6) * 141 * GIB
+    assert fraction * 141 * GIB <= CAP - CONTEXT_RESERVE_BYTES < (fraction + 1e-6) * 141 * GIB
 
 
 @pytest.mark.parametrize("limits", [limits_for(PROFILES["phase2"], ALL_AROUND, enabled=False),

@@ -3,6 +3,7 @@
 import json
 
 import pytest
+import yaml
 
 from submission.errors import ConfigError
 from submission.harness.profiles import (
@@ -102,7 +103,21 @@ def test_users_add_their_own_profiles(tmp_path):
 def test_bad_profiles_are_refused_with_the_fix(tmp_path, changes, message):
     path = tmp_path / "mine.yaml"
     path.write_text(json.dumps(user_profile(**changes)))
-    with pytest.raises(ConfigError, match="mine.yaml: profile 'a10g': ") as info:
+    with pytest.raises(ConfigError, match=r"mine\.yaml, line 1: profile 'a10g': ") as info:
+        load_profiles(path)
+    assert message in str(info.value)
+
+
+@pytest.mark.parametrize("changes, key, message", [
+    ({"vcpus": "8"}, "vcpus", "'vcpus' must be int, got '8'"),
+    ({"gpu_memroy_gib": 1}, "gpu_memroy_gib", "unknown key 'gpu_memroy_gib'; did you mean 'gpu_memory_gib'?"),
+])
+def test_a_bad_profile_key_is_named_with_its_line(tmp_path, changes, key, message):
+    path = tmp_path / "mine.yaml"
+    path.write_text(yaml.safe_dump(user_profile(**changes), sort_keys=False))
+    line = next(n for n, text in enumerate(path.read_text().splitlines(), 1) if text.strip().startswith(f"{key}:"))
+    assert line > 3
+    with pytest.raises(ConfigError, match=rf"mine\.yaml, line {line}: profile 'a10g': ") as info:
         load_profiles(path)
     assert message in str(info.value)
 
@@ -110,7 +125,7 @@ def test_bad_profiles_are_refused_with_the_fix(tmp_path, changes, message):
 def test_profile_files_must_be_plain_yaml(tmp_path):
     path = tmp_path / "code.yaml"
     path.write_text("profiles: !!python/object/apply:os.system ['true']\n")
-    with pytest.raises(ConfigError, match="not valid YAML"):
+    with pytest.raises(ConfigError, match=r"code\.yaml, line 1, column 11: not valid YAML"):
         load_profiles(path)
     path.write_text("phase2: {}\n")
     with pytest.raises(ConfigError, match="expected one top-level key 'profiles'"):

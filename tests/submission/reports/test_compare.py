@@ -4,7 +4,7 @@ import json
 import shutil
 
 import pytest
-from reference_grader import perfect_output
+from benchmarks.reference_grader import perfect_output
 from test_html import data_file, make_run  # noqa: F401  (data_file is a fixture)
 
 from submission.reports.compare import COMPARE_FILE, compare_runs, main_compare

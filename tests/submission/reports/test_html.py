@@ -12,7 +12,7 @@ import time
 
 import pytest
 from kit_paths import SAMPLE_DATA  # noqa: E402
-from reference_grader import TRICKY, perfect_output
+from benchmarks.reference_grader import TRICKY, perfect_output
 
 from submission.errors import DataError
 from submission.jsonio import write_json

@@ -6,7 +6,7 @@ import json
 import numpy as np
 import pytest
 from kit_paths import SAMPLE_DATA  # noqa: E402
-from reference_grader import TRICKY, perfect_output
+from benchmarks.reference_grader import TRICKY, perfect_output
 
 from submission.errors import DataError
 from submission.reports.intervals import (

@@ -4,8 +4,8 @@ import json
 import random
 
 import pytest
-import reference_grader
-from reference_grader import TRICKY, perfect_output
+from benchmarks import reference_grader
+from benchmarks.reference_grader import TRICKY, perfect_output
 
 from submission.errors import DataError
 from submission.scoring.data import load_questions

@@ -2,11 +2,11 @@
 
 import pytest
 
-from models.hardware import profile_card, resolve_dtype
+from submission.backends.hardware import resolve_dtype
+from submission.card import CARD_VARIABLES as CARD
+from submission.card import profile_card
+from submission.errors import ConfigError
 from submission.training.command import card_rules_applied
-
-CARD = ("SHOPBENCH_COMPUTE_CAPABILITY", "SHOPBENCH_BFLOAT16", "SHOPBENCH_FLASH_ATTENTION_2",
-        "SHOPBENCH_GPU_MEMORY_BYTES")
 
 
 def clear_card(monkeypatch):
@@ -22,7 +22,7 @@ def test_training_gets_the_default_profiles_card_rules(monkeypatch):
         card = profile_card()
         assert card.capability == (7, 5) and card.bfloat16 is False and card.flash_attention_2 is False
         assert card.memory_bytes is None  # training memory is not the grader's cap: only the card's rules
-        with pytest.raises(ValueError, match="bfloat16 is not available on the grader's card"):
+        with pytest.raises(ConfigError, match="bfloat16 is not available on the grader's card"):
             resolve_dtype("bfloat16", "cuda", (9, 0))  # an H100 is refused bfloat16 under a T4's rules
     assert profile_card().bfloat16 is None  # the environment as it was
     with card_rules_applied(enabled=False):  # --no-limits

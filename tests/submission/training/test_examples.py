@@ -37,14 +37,14 @@ def item(prompt: str = PROMPT, truth=0, task_type: str = "multiple-choice", wher
 
 @pytest.fixture(scope="module")
 def baseline(tiny_dir):
-    from models.transformers_model import TransformersModel
+    from submission.backends.transformers import TransformersModel
 
     return TransformersModel(weights=str(tiny_dir), system_prompt=SYSTEM)
 
 
 @pytest.mark.parametrize("use_chat_template", [True, False])
 def test_the_prompt_tokens_are_those_the_baseline_reads_and_carry_no_loss(tiny_dir, use_chat_template):
-    from models.transformers_model import TransformersModel
+    from submission.backends.transformers import TransformersModel
 
     model = TransformersModel(weights=str(tiny_dir), system_prompt=SYSTEM, use_chat_template=use_chat_template)
     tokenizer = model.tokenizer

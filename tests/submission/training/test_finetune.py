@@ -35,7 +35,7 @@ def trained(setup):
 
 
 def baseline(**settings):
-    from models.transformers_model import TransformersModel
+    from submission.backends.transformers import TransformersModel
 
     return TransformersModel(**settings)
 
@@ -46,7 +46,7 @@ def prompts(setup) -> list[str]:
 
 def answer_loss_over(model, job) -> float:
     """Mean answer-token loss over all the training examples."""
-    from models.transformers_model import load_tokenizer
+    from submission.backends.transformers import load_tokenizer
     from submission.training.examples import PadCollator, PromptFormat, answer_loss, build_examples
 
     tokenizer = load_tokenizer(job.base.weights, True)
@@ -81,7 +81,7 @@ def test_the_adapter_reloads_into_the_baseline_with_identical_logits(trained, se
 
 
 def test_the_run_is_recorded(trained, setup):
-    from models.baseline_config import load_config
+    from submission.backends.transformers_settings import load_transformers_settings
 
     out = setup["folder"] / "adapter"
     record = json.loads((out / "training.json").read_text())
@@ -94,7 +94,7 @@ def test_the_run_is_recorded(trained, setup):
     assert record["packages"]["peft"] and record["packages"]["transformers"] and record["time"]["tokens_per_s"] > 0
     assert record["merged"] == str(out / "merged")
     assert (out / "loss_curve.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert load_config(out / "baseline.yaml").lora_adapter == str(out.resolve())
+    assert load_transformers_settings(out / "baseline.yaml").lora_adapter == str(out.resolve())
     kept = sorted(p.name for p in (out / "checkpoints").iterdir())
     assert kept == ["checkpoint-4", "checkpoint-8", "finetune_run.json"]
 

@@ -12,9 +12,9 @@ import json
 
 import pytest
 import yaml
+from kit_paths import ROOT
 from training_fixtures import sample_rows, write_rows
 
-from models.baseline_config import DEFAULT_CONFIG_PATH
 from submission.training.command import finetune_main
 
 pytestmark = pytest.mark.integration
@@ -30,7 +30,7 @@ def test_smollm2_learns_the_questions_it_is_trained_on(tmp_path, capsys):
     data = write_rows(tmp_path / "train.json", rows)
     config = tmp_path / "finetune.yaml"
     config.write_text(yaml.safe_dump({
-        "base_config": str(DEFAULT_CONFIG_PATH), "learning_rate": 2.0e-3,  # the default baseline: SmolLM2
+        "base_config": str(ROOT / "models" / "baseline.yaml"), "learning_rate": 2.0e-3,  # the default baseline: SmolLM2
         "batch_size": 4, "gradient_accumulation_steps": 1, "max_seq_length": 256, "warmup_ratio": 0,
         "lr_scheduler": "constant", "save_steps": 100}))
     out = tmp_path / "adapter"

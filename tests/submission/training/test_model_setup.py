@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from models.baseline_config import BaselineConfig
+from submission.backends.transformers_settings import TransformersSettings
 from submission.errors import ConfigError
 from submission.training.config import FinetuneConfig, LoraSettings
 from submission.training.model_setup import PrecisionPlan, add_lora, linear_layer_names, plan_precision
@@ -15,7 +15,7 @@ QLORA = FinetuneConfig(quantization="4bit")
 
 
 def plan(config=FinetuneConfig(), cuda=False, capability=None, **base) -> PrecisionPlan:
-    return plan_precision(config, BaselineConfig(**base), cuda, capability)
+    return plan_precision(config, TransformersSettings(**base), cuda, capability)
 
 
 def test_cpu_trains_in_float32_without_autocast():

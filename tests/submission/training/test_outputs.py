@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from models.baseline_config import BaselineConfig, load_config
+from submission.backends.transformers_settings import TransformersSettings, load_transformers_settings
 from submission.training.outputs import baseline_settings, loss_chart, snippet, write_settings
 
 
 def test_the_snippet_names_the_adapter_relative_to_the_baselines_folder(tmp_path):
-    base = BaselineConfig(base_dir=tmp_path / "repo" / "models")
+    base = TransformersSettings(base_dir=tmp_path / "repo" / "models")
     adapter = tmp_path / "repo" / "adapters" / "try1"
     assert snippet(base, adapter, "none", None) == "  lora_adapter: ../adapters/try1"
     elsewhere = Path("/srv/adapters/try1")
@@ -17,7 +17,7 @@ def test_the_snippet_names_the_adapter_relative_to_the_baselines_folder(tmp_path
 
 
 def test_a_qlora_snippet_keeps_the_4bit_base_and_a_merge_offers_the_weights(tmp_path):
-    base = BaselineConfig(base_dir=tmp_path / "models")
+    base = TransformersSettings(base_dir=tmp_path / "models")
     text = snippet(base, tmp_path / "adapters" / "q", "4bit", tmp_path / "adapters" / "q" / "merged")
     assert "lora_adapter: ../adapters/q\n  quantization: 4bit" in text
     assert "weights: ../adapters/q/merged\n  lora_adapter: null" in text
@@ -25,12 +25,13 @@ def test_a_qlora_snippet_keeps_the_4bit_base_and_a_merge_offers_the_weights(tmp_
 
 def test_the_written_settings_load_as_the_baselines_with_absolute_paths(tmp_path):
     weights = tmp_path / "models" / "my-model"
-    base = BaselineConfig(weights="my-model", batch_size=4, base_dir=tmp_path / "models")
+    base = TransformersSettings(weights="my-model", batch_size=4, base_dir=tmp_path / "models")
     path = write_settings(tmp_path / "out" / "baseline.yaml", baseline_settings(base, tmp_path / "out", "4bit"), "x")
-    loaded = load_config(path)
+    loaded = load_transformers_settings(path)
     assert (loaded.weights, loaded.lora_adapter) == (str(weights), str(tmp_path / "out"))
     assert (loaded.quantization, loaded.batch_size) == ("4bit", 4)
-    plain = load_config(write_settings(tmp_path / "b.yaml", baseline_settings(base, None, "4bit"), "base"))
+    plain = load_transformers_settings(
+        write_settings(tmp_path / "b.yaml", baseline_settings(base, None, "4bit"), "base"))
     assert (plain.lora_adapter, plain.quantization) == (None, "none")
 
 

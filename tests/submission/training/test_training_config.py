@@ -38,7 +38,7 @@ def test_an_unknown_key_is_refused_with_its_line_and_a_suggestion(tmp_path):
 def test_an_unknown_lora_key_is_refused(tmp_path):
     path = tmp_path / "ft.yaml"
     path.write_text("lora:\n  rank: 8\n")
-    with pytest.raises(ConfigError, match=r"line 1: unknown key 'lora\.rank'.*known keys: lora\.r, lora\.alpha"):
+    with pytest.raises(ConfigError, match=r"line 2: unknown key 'lora\.rank'.*known keys: lora\.r, lora\.alpha"):
         load_finetune_config(path)
 
 
