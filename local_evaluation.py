@@ -17,7 +17,7 @@ from pathlib import Path
 
 from submission import environment
 from submission.errors import KitError
-from submission.grading.containers import host_gpu_count
+from submission.harness.gpu import host_gpu_count
 from submission.harness.outcome import HarnessOptions, ModelSpec, Progress, RunOutcome
 from submission.harness.output_dir import fresh_folder, locked
 from submission.harness.predictions import PREDICTIONS_FILE, answered_and_outputs, outputs_for, read_records

@@ -11,8 +11,8 @@ import pytest
 from kit_paths import ROOT, SAMPLE_DATA
 
 import local_evaluation
-from submission.grading.container import Job, write_inputs
-from submission.grading.containers import host_gpu_count
+from submission.grading.container_contract import Job, write_inputs
+from submission.harness.gpu import host_gpu_count
 from submission.harness.profiles import UNLIMITED
 from submission.scoring.data import load_questions, sample_questions
 

@@ -3,8 +3,8 @@
 Owns:
     aicrowd.py     aicrowd.json: track (challenge_id), authors, gpu -> profile
     images.py      reaching the Docker daemon; building, saving, loading and reading images
-    container.py   the contract between the host and the container's entry point (inputs, run report)
-    containers.py  running an image under a profile's limits: resources, mounts, the outer deadline
+    container_contract.py  the contract between the host and the container's entry point (inputs, run report)
+    container_runner.py    running an image under a profile's limits: resources, mounts, the outer deadline
     grader.py      the verdict of a container run, scoring it on the host, scores.json
     commands.py    ``docker build``, ``docker run`` and ``grade`` on the command line
     check.py       ``check``: what the grader would refuse, found before a push
@@ -21,7 +21,7 @@ from .._lazy import lazy_exports
 __getattr__, __dir__ = lazy_exports(__name__, {
     "aicrowd": ("load_aicrowd",),
     "images": ("connect", "build_image"),
-    "containers": ("run_container",),
+    "container_runner": ("run_container",),
     "grader": ("run_and_score", "RunRequest"),
     "check": ("run_checks",),
 })

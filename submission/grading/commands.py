@@ -29,7 +29,7 @@ from ..harness.profiles import (
 from ..scoring.data import Question, load_questions, short_track
 from ..scoring.scorer import ScoringConfig
 from .aicrowd import load_aicrowd
-from .containers import DEFAULT_GRACE_S, ContainerSettings
+from .container_runner import DEFAULT_GRACE_S, ContainerSettings
 from .grader import (
     RunRequest,
     ScoredRun,

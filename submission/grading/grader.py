@@ -31,8 +31,8 @@ from ..reports.table import format_table
 from ..scoring.data import ALL_AROUND, Question, load_questions, short_track
 from ..scoring.scorer import ScoringConfig, check_scoring_ready, score_outputs
 from .aicrowd import AICROWD_FILE, AicrowdConfig, load_aicrowd, loads_aicrowd
-from .container import CONTAINER_HOME, ReportError, outcome_from_report
-from .containers import ContainerRun, ContainerSettings, run_container
+from .container_contract import CONTAINER_HOME, ReportError, outcome_from_report
+from .container_runner import ContainerRun, ContainerSettings, run_container
 from .images import read_file_from_image
 from .leaderboard import SCORES_FILE
 

@@ -2,7 +2,7 @@
 
 ``ModelSpec`` (which model), ``HarnessOptions`` (how to supervise it), ``Progress`` (sent while it runs),
 ``BatchRecord`` and ``GpuUsage`` (what was measured) and ``RunOutcome`` (how the run ended). The
-container contract (``grading.container``) serialises ``RunOutcome``; nothing here imports more than
+container contract (``grading.container_contract``) serialises ``RunOutcome``; nothing here imports more than
 the standard library and the verdicts.
 """
 

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from submission.errors import ConfigError, DataError
-from submission.grading.container import outcome_to_report
-from submission.grading.containers import ContainerRun, Resources
+from submission.grading.container_contract import outcome_to_report
+from submission.grading.container_runner import ContainerRun, Resources
 from submission.grading.grader import (
     aligned_inputs,
     answered_records,

@@ -16,8 +16,8 @@ import pytest
 
 from submission import cli
 from submission.errors import KitError
-from submission.grading.container import CONTAINER_HOME
-from submission.grading.containers import container_environment
+from submission.grading.container_contract import CONTAINER_HOME
+from submission.grading.container_runner import container_environment
 from submission.grading.images import BuildOptions, build_image
 from submission.harness.profiles import limits_for, load_profiles
 from submission.scoring.data import ALL_AROUND
