@@ -1,4 +1,4 @@
-"""The layout shows the architecture: five parts, imports pointing one way, no cycle, small modules.
+"""The layout shows the architecture: seven parts, imports pointing one way, no cycle, small modules.
 
 Read from the source with ``ast`` (nothing is imported), so a forbidden import fails here even when no
 test happens to execute it.
@@ -13,16 +13,18 @@ import pytest
 from kit_paths import ROOT
 
 PACKAGE = ROOT / "submission"
-PARTS = ("scoring", "harness", "grading", "reports", "training")
+PARTS = ("scoring", "harness", "grading", "reports", "evaluate", "training", "cli")
 SHARED = {"submission", "submission._lazy", "submission.errors", "submission.environment", "submission.loading",
-          "submission.jsonio", "submission.cli", "submission.__main__"}
+          "submission.jsonio", "submission.__main__"}
 # What each part may import besides the shared top-level modules and itself.
 ALLOWED = {
     "scoring": set(),
     "harness": {"submission.scoring.data"},
     "reports": {"scoring", "harness"},
-    "grading": {"scoring", "harness", "reports"},
-    "training": {"scoring", "harness", "reports"},
+    "evaluate": {"scoring", "harness", "reports"},  # the one pipeline: questions -> model run -> scores -> folder
+    "grading": {"scoring", "harness", "reports", "evaluate"},
+    "training": {"scoring", "harness", "reports", "evaluate"},
+    "cli": {"scoring", "harness", "reports", "evaluate", "grading", "training"},  # the commands: anything
 }
 MAX_LINES = 400
 
@@ -98,12 +100,21 @@ def test_each_part_imports_only_what_lies_below_it(module):
             f"{module} imports {target}: {part} may import only {sorted(allowed) or 'nothing of the other parts'}")
 
 
-def test_nothing_imports_training():
-    """Training sits on top: no other part (nor the shared modules) imports it; cli.py names it by a string."""
+def part_or_package(module: str) -> str | None:
+    """The part a module belongs to, its package's ``__init__`` included."""
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 and parts[1] in PARTS else None
+
+
+@pytest.mark.parametrize("top", ["training", "cli"])
+def test_nothing_imports_training_or_cli_but_cli(top):
+    """Training and the commands sit on top: only the command line imports training, and nothing imports the
+    command line (``python -m submission`` aside)."""
     for module, path in MODULES.items():
-        if part_of(module) != "training":
-            importing = [t for t in kit_imports(path) if t.startswith("submission.training")]
-            assert not importing, f"{module} imports {importing}: nothing may import submission.training"
+        if part_or_package(module) in (top, "cli") or module == "submission.__main__":
+            continue
+        importing = [t for t in kit_imports(path) if t.startswith(f"submission.{top}")]
+        assert not importing, f"{module} imports {importing}: nothing but submission.cli may import submission.{top}"
 
 
 def test_every_import_of_the_kit_names_a_module_that_exists():
