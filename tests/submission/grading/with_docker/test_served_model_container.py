@@ -12,6 +12,7 @@ import json
 import shutil
 
 import pytest
+from docker_daemon import image_tag
 from kit_paths import SAMPLE_DATA, TESTS
 
 from submission import cli
@@ -20,7 +21,7 @@ from submission.scoring.parsers import parse
 
 pytestmark = pytest.mark.docker
 
-TAG = "shopbench-test-served:latest"
+TAG = image_tag("served")
 USER_CONFIG = '''from pathlib import Path
 
 from models.served_model import ServedModel
