@@ -103,8 +103,9 @@ class Evaluated:
 
 
 def read_answers(path: Path, questions: Sequence[Question]) -> Answers:
-    """The questions a model run answered (none when it wrote no file); a DataError when the file names
-    a row that was not asked, repeats one or holds an output that is not a string."""
+    """The questions a model run answered (none when it wrote no file). A file that names a row that was not
+    asked, repeats one or holds an output that is not a string comes back as ``problem`` (the runner's judge
+    decides what that means), with nothing answered."""
     if not path.is_file():
         return Answers()
     try:
@@ -128,6 +129,8 @@ def saved_answers(path: Path, questions: Sequence[Question]) -> Answers:
 def evaluate(evaluation: Evaluation, runner: Runner | None = None) -> Evaluated:
     """Run the model with ``runner`` (None: score ``evaluation.predictions``), score what it answered and
     write the run folder into ``evaluation.out_dir`` (held locked meanwhile)."""
+    if runner is None and evaluation.predictions is None:
+        raise TypeError("evaluate() needs a runner, or the saved predictions in evaluation.predictions")
     questions = list(evaluation.questions)
     resolved = check_scoring_ready(questions, evaluation.scoring)  # fail before the model runs, not after
     with locked(evaluation.out_dir) as out_dir:
