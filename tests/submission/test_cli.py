@@ -84,14 +84,15 @@ def test_verbose_shows_the_traceback_of_a_kit_error(tmp_path, where):
 def test_quiet_leaves_the_results_and_drops_the_context_lines(tmp_path, capsys):
     from submission.cli import output
 
-    output.setup(quiet=True)
-    reporter = output.REPORTER
-    reporter.info("data: somewhere")
-    reporter.result("the table")
-    reporter.error("a failure")
+    reporter = output.setup(quiet=True)
+    try:
+        reporter.info("data: somewhere")
+        reporter.result("the table")
+        reporter.error("a failure")
+    finally:
+        output.setup()
     captured = capsys.readouterr()
     assert captured.out == "the table\n" and captured.err == "error: a failure\n"
-    output.setup()
     reporter.info("data: somewhere")
     assert capsys.readouterr().out == "data: somewhere\n"
 
