@@ -213,7 +213,9 @@ def data_files(requested: list[Path] | None) -> list[Path]:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    from submission.cli import output
+
+    output.setup()  # the kit's one logging set-up
     import torch
 
     from models.transformers_model import TransformersModel

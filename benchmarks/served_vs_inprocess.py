@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import platform
 import sys
 import time
@@ -150,7 +149,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    from submission.cli import output
+
+    output.setup()  # the kit's one logging set-up
     if not args.data.is_file():
         print(f"skipped: {args.data} is not present (the official development split is distributed by the "
               f"competition; this script never copies it); pass --data FILE", file=sys.stderr)

@@ -5,7 +5,7 @@ the runner passed, and write the predictions and a run report to the mounted out
     python3 docker/entrypoint.py --input /shopbench/input --output /shopbench/output
 
 The inputs (read-only) hold questions.jsonl in test format and job.json (model, seed, limits); see
-submission/grading/container.py. Scoring happens on the host, outside the container: nothing here imports torch
+submission/grading/container_contract.py. Scoring happens on the host, outside the container: nothing here imports torch
 or the scorers, and the answers are never mounted.
 
 Exit status: 0 every question answered within the limits; 1 a failure verdict; 2 a bad job or model name.
@@ -22,7 +22,7 @@ APP_DIR = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(APP_DIR))
 
 from submission.errors import KitError  # noqa: E402
-from submission.grading.container import outcome_to_report, read_inputs, write_report  # noqa: E402
+from submission.grading.container_contract import outcome_to_report, read_inputs, write_report  # noqa: E402
 from submission.harness.outcome import ModelSpec, Progress
 from submission.harness.runner import run_model  # noqa: E402
 

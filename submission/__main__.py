@@ -1,4 +1,4 @@
-"""``python -m submission``: see submission/cli.py for the commands."""
+"""``python -m submission``: see submission/cli/ for the commands."""
 
 import sys
 

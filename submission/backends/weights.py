@@ -166,7 +166,9 @@ def resolve_weights(weights: str, base_dir: Path) -> Path:
 
 def main() -> int:
     """``python -m submission.backends.weights``: convert the default weights now (e.g. while building an image)."""
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    handler = logging.StreamHandler()  # this command's own lines ("converting ..."), not a global set-up
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
     try:
         print(smollm2_folder())
     except WeightsError as error:

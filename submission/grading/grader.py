@@ -4,35 +4,32 @@ The container only ever sees the questions in test format; its predictions and r
 through the output folder and are checked here, at the trust boundary, before anything is scored. The
 answers stay on the host: ``score_outputs`` runs in this process. ``python -m submission docker run``
 (a participant, on the development or sample split) and ``python -m submission grade`` (the organiser,
-on the test inputs and their truth) both go through ``run_and_score``.
+on the test inputs and their truth) both go through ``run_and_score``: the pipeline of
+``submission.evaluate``, with the container as its runner (``ContainerRunner``) and the verdict decided
+here (``judge``, ``decide_outcome``).
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
-import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
-from .. import __version__, environment
-from ..environment import KIT_ROOT
+from .. import __version__
 from ..errors import ConfigError, DataError
+from ..evaluate.pipeline import Answers, Evaluation, ModelRun, evaluate
 from ..harness import verdict as verdicts
 from ..harness.outcome import RunOutcome
-from ..harness.output_dir import locked
-from ..harness.predictions import answered_and_outputs, read_records
 from ..harness.profiles import Limits, Profile
 from ..jsonio import write_json
-from ..reports.run_folder import base_meta, write_run_folder, written_files
-from ..reports.runstats import run_meta
-from ..reports.table import format_table
 from ..scoring.data import ALL_AROUND, Question, load_questions, short_track
-from ..scoring.scorer import ScoringConfig, check_scoring_ready, score_outputs
+from ..scoring.scorer import ScoringConfig
 from .aicrowd import AICROWD_FILE, AicrowdConfig, load_aicrowd, loads_aicrowd
-from .container import CONTAINER_HOME, ReportError, outcome_from_report
-from .containers import ContainerRun, ContainerSettings, run_container
+from .container_contract import CONTAINER_HOME, ReportError, outcome_from_report
+from .container_runner import ContainerRun, ContainerSettings, run_container
 from .images import read_file_from_image
 from .leaderboard import SCORES_FILE
 
@@ -110,69 +107,47 @@ def decide_outcome(run: ContainerRun, limits: Limits, n_questions: int, n_answer
                          "verdict": verdict, "notes": tuple(notes) + outcome.notes})
 
 
-def answered_records(path: Path, questions: Sequence[Question]) -> tuple[list[Question], dict[int, str], list[dict]]:
-    """The questions the container answered, their outputs and records; DataError when the file breaks
-    the format (unknown or repeated rows, non-string outputs)."""
-    if not path.is_file():
-        return [], {}, []
-    records = read_records(path)
-    by_row = {q.row for q in questions}
-    unknown = [r for r in records if r["row"] not in by_row]
-    if unknown:
-        raise DataError(f"{unknown[0]['_where']}: row {unknown[0]['row']} is not a question that was asked")
-    return (*answered_and_outputs(records, questions, str(path)), records)
+# ---------------------------------------------------------------- the container as the pipeline's runner
 
 
-# ---------------------------------------------------------------- run, score, write
+@dataclass(frozen=True)
+class ContainerRunner:
+    """``evaluate``'s runner for a container: runs the image, then judges the run on the host."""
+
+    client: Any
+    request: RunRequest
+    on_progress: Callable[[int, float], None] | None = None
+
+    def __call__(self, questions: Sequence[Question], out_dir: Path) -> ModelRun:
+        run = run_container(self.client, questions, out_dir / CONTAINER_DIR, self.request.limits,
+                            self.request.settings, self.on_progress)
+        return container_model_run(run, self.request.limits, len(questions))
+
+
+def container_model_run(run: ContainerRun, limits: Limits, n_questions: int) -> ModelRun:
+    """The container's run as the pipeline takes it: its predictions, the host's judge, the docker fields."""
+    meta = {"docker": docker_meta(run), "container": (run.report or {}).get("container")}
+    return ModelRun(run.predictions_path, functools.partial(judge, run, limits, n_questions), meta, record=run)
+
+
+def judge(run: ContainerRun, limits: Limits, n_questions: int, answers: Answers) -> RunOutcome:
+    """The verdict, given what the container's predictions hold: predictions that break the format are
+    bad_output (nothing in them is scored); otherwise ``decide_outcome``."""
+    if answers.problem is not None:
+        verdict = verdicts.Verdict("bad_output", f"the container's predictions: {answers.problem}")
+        return _synthesized(verdict, run, limits, n_questions, 0, run.resources.notes)
+    return decide_outcome(run, limits, n_questions, len(answers.questions))
 
 
 def run_and_score(client, request: RunRequest, on_progress=None) -> ScoredRun:
     """Run the container, decide the verdict, score what it answered, and write what local_evaluation.py
-    writes into ``request.out_dir``: the scored predictions.jsonl, results.json, report.html, scores.png."""
-    with locked(request.out_dir):
-        return _run_and_score(client, request, on_progress)
-
-
-def _run_and_score(client, request: RunRequest, on_progress) -> ScoredRun:
-    questions = list(request.questions)
-    resolved = check_scoring_ready(questions, request.scoring)  # fail before the model runs, not after
-    started = time.perf_counter()
-    run = run_container(client, questions, request.out_dir / CONTAINER_DIR, request.limits, request.settings,
-                        on_progress)
-    predicted = time.perf_counter()
-    outcome, answered, outputs, records = collect(run, request)
-    result = score_outputs(answered, outputs, request.scoring) if answered else None
-    timings = {"predict_s": round(predicted - started, 3), "score_s": round(time.perf_counter() - predicted, 3),
-               "batches": len(outcome.batches)}
-    results = write_results(request, run, outcome, (answered, outputs, records, result), {
-        "embedding_models": resolved, "timings": timings})
-    return ScoredRun(outcome, run, result, results, len(answered))
-
-
-def collect(run: ContainerRun, request: RunRequest) -> tuple[RunOutcome, list[Question], dict[int, str], list[dict]]:
-    """The verdict and the answered questions, outputs and records; malformed predictions are bad_output."""
-    questions = request.questions
-    try:
-        answered, outputs, records = answered_records(run.predictions_path, questions)
-    except DataError as exc:
-        verdict = verdicts.Verdict("bad_output", f"the container's predictions: {exc}")
-        return _synthesized(verdict, run, request.limits, len(questions), 0, run.resources.notes), [], {}, []
-    return decide_outcome(run, request.limits, len(questions), len(answered)), answered, outputs, records
-
-
-def write_results(request: RunRequest, run: ContainerRun, outcome: RunOutcome, scoring: tuple,
-                  extra_meta: dict[str, Any]) -> dict[str, Any]:
-    """predictions.jsonl (scored), results.json, report.html and scores.png, as local_evaluation.py writes them."""
-    answered, outputs, records, result = scoring
-    questions = list(request.questions)
-    harness = run_meta(outcome, request.profile, records, questions)
-    meta = {
-        **base_meta(request.data_path, len(questions), request.limit, request.settings.seed, request.settings.model),
-        **extra_meta, **environment.describe(KIT_ROOT), **harness,
-        "timings": {**extra_meta["timings"], **harness["timings"]},
-        "docker": docker_meta(run), "container": (run.report or {}).get("container"),
-    }
-    return write_run_folder(request.out_dir, answered, outputs, records, result, meta, request.settings.seed)
+    writes into ``request.out_dir`` (the pipeline of ``submission.evaluate``): the scored predictions.jsonl,
+    results.json, report.html, scores.png."""
+    evaluation = Evaluation(request.questions, request.data_path, request.out_dir, request.settings.model,
+                            request.settings.seed, request.profile, request.scoring, request.limit)
+    evaluated = evaluate(evaluation, ContainerRunner(client, request, on_progress))
+    return ScoredRun(evaluated.outcome, evaluated.run.record, evaluated.result, evaluated.results,
+                     evaluated.n_answered)
 
 
 def docker_meta(run: ContainerRun) -> dict[str, Any]:
@@ -181,24 +156,6 @@ def docker_meta(run: ContainerRun) -> dict[str, Any]:
         "killed_at_deadline": run.killed_at_deadline, "deadline_s": run.deadline_s, "wall_s": round(run.wall_s, 3),
         "resources": asdict(run.resources), "given": run.audit, "report_error": run.report_error,
     }
-
-
-def print_report(scored: ScoredRun, out_dir: Path) -> None:
-    """What local_evaluation.py prints after a run, plus the container's log when it failed."""
-    outcome = scored.outcome
-    if not outcome.verdict.ok:
-        what = "the model broke the interface" if outcome.verdict.status == "bad_output" else outcome.verdict.status
-        print(f"error: {what}: {outcome.verdict.detail}", file=sys.stderr)
-        if scored.container.log_tail:
-            print(f"last lines of the container's log ({out_dir / CONTAINER_DIR / 'container.log'}):\n"
-                  f"{scored.container.log_tail}", file=sys.stderr)
-        print(f"\nPARTIAL RESULTS: {scored.n_answered} of {outcome.n_questions} questions answered "
-              f"(verdict: {outcome.verdict.status})")
-    if scored.result is not None:
-        print(format_table(scored.result, scored.results.get("intervals")))
-    print(f"\nverdict: {outcome.verdict}")
-    print(f"container: {scored.container.wall_s:.1f} s wall time, exit code {scored.container.exit_code}")
-    print(f"\nwrote {', '.join(written_files(scored.result))} in {out_dir}")
 
 
 # ---------------------------------------------------------------- the organiser's grade
@@ -258,14 +215,14 @@ def aligned_inputs(inputs_path: Path | None, truth_path: Path) -> tuple[list[Que
     return inputs, truth
 
 
-def submission_config(client, args, image: str, repo: Path | None) -> AicrowdConfig | None:
-    """aicrowd.json of the repository, or read from the image itself."""
+def submission_config(client, image: str, repo: Path | None, profile_given: bool) -> AicrowdConfig | None:
+    """aicrowd.json of the repository, or read from the image itself (None: it has none, and a profile was given)."""
     if repo is not None:
         return load_aicrowd(repo)
     path = f"{CONTAINER_HOME}/{AICROWD_FILE}"
     text = read_file_from_image(client, image, path)
     if text is None:
-        if args.profile is None:
+        if not profile_given:
             raise ConfigError(f"{image} has no {path}: pass --profile to grade it anyway")
         return None
     return loads_aicrowd(text, f"{image}:{path}")

@@ -171,19 +171,3 @@ def describe_build(result: BuildResult) -> str:
     cached = sum(s.cached for s in result.steps)
     return (f"built {result.tag} ({result.image_id[7:19]}): {result.size_bytes / 1e9:.2f} GB, "
             f"in {result.seconds:.1f} s; {cached} of {len(result.steps)} steps from the cache")
-
-
-def build_for(client, repo: str | Path, options: BuildOptions, verbose: bool = False) -> BuildResult:
-    """build_image, showing each step as it starts (every line with ``verbose``) and the summary."""
-    import sys
-
-    def echo(line: str) -> None:
-        if verbose or line.startswith("Step "):
-            print(line, file=sys.stderr, flush=True)
-
-    if not (Path(repo) / ".dockerignore").is_file():
-        print(f"note: {Path(repo) / '.dockerignore'} is missing: .git, data and runs go into the build context; "
-              "copy docker/dockerignore.template there", file=sys.stderr)
-    result = build_image(client, repo, options, echo)
-    print(describe_build(result))
-    return result

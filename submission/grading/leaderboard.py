@@ -1,4 +1,4 @@
-"""``python -m submission leaderboard DIR...``: graded runs (scores.json) merged into one leaderboard.
+"""Graded runs (scores.json) merged into one leaderboard (``python -m submission leaderboard DIR...``).
 
 One row per submission (the ``submission`` name of its scores.json): its score on each of the four
 tracks and on the all-around track, each from the run graded on that track; the verdicts; the total
@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
-from ..errors import DataError, KitError
+from ..errors import DataError
 from ..scoring.data import ALL_AROUND, TRACKS, short_track
 
 SCORES_FILE = "scores.json"  # written by `python -m submission grade` (grader.scores_dict)
@@ -144,36 +144,3 @@ def to_csv(rows: Sequence[Row]) -> str:
         verdicts = [row.verdicts.get(t, "") for t in COLUMNS]
         writer.writerow([rank, row.submission, ";".join(row.authors), *scores, *verdicts, f"{row.wall_s:.3f}"])
     return out.getvalue()
-
-
-EPILOG = """examples:
-  python -m submission leaderboard graded/                      # every scores.json under graded/
-  python -m submission leaderboard graded/team-a graded/team-b --output-dir leaderboard/
-
-Prints the Markdown table; with --output-dir also writes leaderboard.md and leaderboard.csv.
-"""
-
-
-def leaderboard_main(argv: list[str], prog: str) -> int:
-    import argparse
-    import sys
-
-    parser = argparse.ArgumentParser(prog=prog, description="Merge graded runs into a leaderboard.", epilog=EPILOG,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("paths", nargs="+", metavar="DIR", help="graded run folders (or scores.json files)")
-    parser.add_argument("--output-dir", help="write leaderboard.md and leaderboard.csv here")
-    args = parser.parse_args(argv)
-    try:
-        rows = merge([load_run(path) for path in find_score_files(args.paths)])
-    except KitError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    markdown = to_markdown(rows)
-    print(markdown)
-    if args.output_dir:
-        out = Path(args.output_dir)
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "leaderboard.md").write_text(markdown + "\n", encoding="utf-8")
-        (out / "leaderboard.csv").write_text(to_csv(rows), encoding="utf-8")
-        print(f"\nwrote {out / 'leaderboard.md'} and {out / 'leaderboard.csv'}")
-    return 0

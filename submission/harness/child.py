@@ -11,11 +11,18 @@ reports each one:
     {"t": "answered", "b": 3, "lat": ...}                   long answers: the batch clock stops before sending
     {"t": "done", "b": 3, "out": [...], "cut": 0, ...}      its answers (checked, cut to the cap)
     {"t": "error", "status": ..., "detail": ..., "traceback": ...}   a named failure; the process exits 1
-    {"t": "info", "info": {...}}                            the model's run_info(), if it has one
+    {"t": "info", "info": {...}}                            the model's run_info(), if it says anything
     {"t": "end"}                                            every prompt answered
 
 The model gets a copy of each batch's prompts; its answers are checked against this process's own list.
 stdout and stderr stay the model's own. Nothing but the reaper should ever start this module.
+
+The interface's two optional hooks are read with their defaults (``hook``), since a participant's class
+may derive from the official starter kit's base class, which has neither: ``run_info()`` (default None:
+nothing to record) and ``close()`` (default: nothing), which this process calls once on every ending it
+can (``Closer``): after the last answer, after a failure, and on the supervisor's SIGTERM (a time-out,
+an interrupt), which the supervisor follows with SIGKILL after a short grace (``HarnessOptions.kill_grace_s``),
+so a close() that hangs cannot hold up the run's end.
 """
 
 from __future__ import annotations
@@ -23,9 +30,10 @@ from __future__ import annotations
 import json
 import os
 import random
+import signal
 import sys
 import time
-from typing import Any
+from typing import Any, Callable
 
 from ..errors import KitError, ModelOutputError
 from ..loading import ModelImportError, load_model_class, participant_traceback
@@ -183,20 +191,70 @@ def run_batches(model, job: dict[str, Any], channel: Channel) -> int:
 INFO_MAX_CHARS = 1 << 16
 
 
+HOOK_DEFAULTS: dict[str, Callable[[], Any]] = {"run_info": lambda: None, "close": lambda: None}
+
+
+def hook(model, name: str) -> Callable[[], Any]:
+    """The model's ``run_info`` or ``close``, or the interface's default when its class has none."""
+    method = getattr(model, name, None)
+    return method if callable(method) else HOOK_DEFAULTS[name]
+
+
 def send_info(model, channel: Channel) -> None:
-    """What the model says about its run (its ``run_info()``, if it has one: a served model's server and
-    multiple-choice method, say), for results.json; sent before the run's last message."""
-    run_info = getattr(model, "run_info", None)
-    if not callable(run_info):
-        return
+    """What the model says about its run (its ``run_info()``: a served model's server and multiple-choice
+    method, say), for results.json; sent before the run's last message. None (the default) says nothing."""
     try:
-        info = run_info()
+        info = hook(model, "run_info")()
         text = json.dumps(info, default=str)
     except Exception as exc:  # noqa: BLE001 - the model's own code: a note, never a verdict
         info, text = {"error": f"run_info() raised {type(exc).__name__}: {exc}"[:500]}, ""
+    if info is None:
+        return
     if len(text) > INFO_MAX_CHARS:
         info = {"error": f"run_info() returned {len(text):,} characters of JSON; at most {INFO_MAX_CHARS:,} are kept"}
     channel.send({"t": "info", "info": info if isinstance(info, dict) else {"value": info}})
+
+
+class Closer:
+    """Calls the model's ``close()`` once, on whichever ending comes first: the last answer, a failure, or
+    the supervisor's SIGTERM."""
+
+    def __init__(self, model):
+        self.model, self.state, self.pid = model, "open", os.getpid()  # open -> closing -> closed
+        self.previous = signal.signal(signal.SIGTERM, self.on_sigterm)
+
+    def close(self) -> None:
+        if self.state != "open":
+            return
+        self.state = "closing"
+        try:
+            hook(self.model, "close")()
+        except Exception as exc:  # noqa: BLE001 - the model's own code: a line on its stderr, never a verdict
+            print(f"close() raised {type(exc).__name__}: {exc}", file=sys.stderr, flush=True)
+        finally:
+            self.state = "closed"
+
+    def on_sigterm(self, signum, frame) -> None:
+        """The supervisor ends the run (a time-out, an interrupt): close the model, then exit. A close()
+        already running is left to finish; the supervisor's SIGKILL after its grace bounds it."""
+        if os.getpid() != self.pid:  # a worker the model forked inherited this handler: it ends as it would have
+            signal.signal(signal.SIGTERM, self.previous if self.previous is not None else signal.SIG_DFL)
+            os.kill(os.getpid(), signal.SIGTERM)
+            return
+        if self.state == "closing":
+            return
+        self.close()
+        if callable(self.previous):  # a handler the model installed itself runs too
+            try:
+                self.previous(signum, frame)
+            except BaseException:  # noqa: BLE001 - this process ends now whatever it does
+                pass
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except Exception:  # noqa: BLE001
+                pass
+        os._exit(128 + signal.SIGTERM)
 
 
 def read_job(job_fd: int) -> dict[str, Any]:
@@ -219,7 +277,11 @@ def main(argv: list[str]) -> int:
     model = build_model(job, channel)
     if model is None:
         return 1
-    return run_batches(model, job, channel)
+    closer = Closer(model)
+    try:
+        return run_batches(model, job, channel)
+    finally:
+        closer.close()
 
 
 if __name__ == "__main__":

@@ -8,7 +8,7 @@ first over its cap: the ``disk`` verdict, with the path and the size. In the mod
 can outgrow the cap between two measurements: the write fails with ``EFBIG`` (an ``OSError`` the model
 sees; ``child.py`` reports it as ``disk``). In the grader's container the same caps hold, and the
 container's ``/tmp`` and ``~/.cache`` are size-capped tmpfs on a read-only root
-(``grading/containers.py``).
+(``grading/container_runner.py``).
 """
 
 from __future__ import annotations

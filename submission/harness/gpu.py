@@ -25,6 +25,8 @@ import importlib.util
 import math
 import os
 import re
+import shutil
+import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -77,6 +79,20 @@ def load_nvml():
         return pynvml
     except Exception:  # noqa: BLE001 - NVMLError_LibraryNotFound, DriverNotLoaded, ...: no NVML here
         return None
+
+
+def host_gpu_count() -> int:
+    """NVIDIA GPUs on this host: NVML if available, else ``nvidia-smi -L``, else 0."""
+    nvml = load_nvml()
+    if nvml is not None:
+        return int(nvml.nvmlDeviceGetCount())
+    if shutil.which("nvidia-smi") is None:
+        return 0
+    try:
+        out = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True, timeout=20)
+    except (OSError, subprocess.TimeoutExpired):
+        return 0
+    return sum(1 for line in out.stdout.splitlines() if line.startswith("GPU "))
 
 
 def _text(value) -> str:

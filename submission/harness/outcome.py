@@ -2,7 +2,7 @@
 
 ``ModelSpec`` (which model), ``HarnessOptions`` (how to supervise it), ``Progress`` (sent while it runs),
 ``BatchRecord`` and ``GpuUsage`` (what was measured) and ``RunOutcome`` (how the run ended). The
-container contract (``grading.container``) serialises ``RunOutcome``; nothing here imports more than
+container contract (``grading.container_contract``) serialises ``RunOutcome``; nothing here imports more than
 the standard library and the verdicts.
 """
 
@@ -40,7 +40,7 @@ class ModelSpec:
 class HarnessOptions:
     resume: bool = False  # continue predictions.jsonl after its last complete batch
     poll_s: float = 0.2  # how often RAM and GPU memory are sampled
-    kill_grace_s: float = 1.0  # SIGTERM, then SIGKILL after this long
+    kill_grace_s: float = 3.0  # SIGTERM (the model's close() runs), then SIGKILL after this long
     exit_wait_s: float = 10.0  # how long a model that answered everything may take to exit
     fsync_every_s: float = 1.0  # every batch is flushed; fsynced at most this often
     full_traceback: bool = False  # show the kit's frames too in the model's tracebacks (--verbose)

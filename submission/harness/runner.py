@@ -1,10 +1,10 @@
 """The grader-faithful harness: ``run_model`` runs a model on questions under a profile's limits.
 
-Used by ``local_evaluation.py``, the container entry point and ``check``: the model runs in its own
-process (``child.py``) under the limits (per-batch deadline, track budget, RAM, GPU count and memory);
-this process owns the deadlines, appends each batch's answers to predictions.jsonl as they arrive
-(``predictions.py``), and names how the run ended (``verdict.py``). The supervision itself is
-``session.py``.
+Used by the evaluation pipeline (``evaluate.HarnessRunner``: local_evaluation.py, fine-tuning's evaluation),
+the container entry point and ``check``: the model runs in its own process (``child.py``) under the limits
+(per-batch deadline, track budget, RAM, GPU count and memory); this process owns the deadlines, appends
+each batch's answers to predictions.jsonl as they arrive (``predictions.py``), and names how the run ended
+(``verdict.py``). The supervision itself is ``session.py``.
 """
 
 from __future__ import annotations

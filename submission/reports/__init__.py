@@ -9,14 +9,15 @@ Owns:
     run_view.py    a scored run as the reports read it (``RunView``)
     charts.py      scores.png and the comparison chart (matplotlib, PNG bytes)
     pages.py       the Jinja2 environment (autoescape on) and the formatting both pages share
-    html.py        report.html (``python -m submission report``)
-    compare.py     ``python -m submission compare``: paired deltas, flips, compare.html
+    html.py        report.html and scores.png (``python -m submission report``)
+    comparison.py  two runs compared: paired bootstrap deltas and the questions that flipped
+    compare.py     a comparison shown: the terminal table, the delta chart, compare.html
     templates/     the Jinja2 templates of both pages
 
 May import: scoring and harness; never grading.
 
 Public names: write_run_folder, results_dict, format_table, bootstrap, paired_bootstrap,
-load_run_dir, write_reports, compare_runs.
+load_run_dir, write_reports, compare_runs, compare_folders, format_comparison, render_compare.
 """
 
 from .._lazy import lazy_exports
@@ -28,5 +29,6 @@ __getattr__, __dir__ = lazy_exports(__name__, {
     "intervals": ("bootstrap", "paired_bootstrap"),
     "run_view": ("load_run_dir",),
     "html": ("write_reports",),
-    "compare": ("compare_runs",),
+    "comparison": ("compare_runs", "compare_folders"),
+    "compare": ("format_comparison", "render_compare"),
 })

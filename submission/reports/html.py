@@ -6,25 +6,20 @@ a bar chart per track, the task table, the slowest batches and the time budget, 
 examples of every task. ``scores.png`` is the same chart as a file. Both are built either right after
 scoring (``write_reports``) or later from a run folder alone (``write_reports_from_run_dir``), so the
 folders of local_evaluation.py, the Docker runner and the grader all get the same report
-(``python -m submission report RUN_DIR``: ``main_report``).
+(``python -m submission report RUN_DIR``: ``submission/cli/report.py``).
 """
 
 from __future__ import annotations
 
-import argparse
-import json
 import logging
-import sys
 from pathlib import Path
 from typing import Any, Sequence
 
-from ..errors import KitError
 from ..scoring.data import TRACKS, Question, short_track
 from ..scoring.scorer import RunResult
 from .charts import ci_text, score_chart
 from .intervals import RESAMPLES, Intervals, bootstrap
 from .pages import png_base64, render
-from .results import RESULTS_FILE
 from .run_view import RunView, load_run_dir, view_from_result
 
 log = logging.getLogger(__name__)
@@ -211,37 +206,3 @@ def _worst(view: RunView) -> list[dict[str, Any]]:
                        f"n {task['n']} · loses {lost[name]:.4f} all-around")
             sections.append({"summary": summary, "rows": rows})
     return sections
-
-
-# --- command line -----------------------------------------------------------------------------------
-
-REPORT_EPILOG = """examples:
-  python -m submission report runs/try1
-  python -m submission report grader-out/ --data data/development.json
-"""
-
-
-def main_report(argv: list[str], prog: str = "python -m submission report") -> int:
-    """``python -m submission report RUN_DIR``: (re)write report.html and scores.png; 0, or 2 on bad input."""
-    parser = argparse.ArgumentParser(
-        prog=prog, description="Write report.html and scores.png into a run folder of local_evaluation.py, the "
-        "Docker runner or the grader.", epilog=REPORT_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("run_dir", metavar="RUN_DIR", help="the run folder (results.json, predictions.jsonl)")
-    parser.add_argument("--data", metavar="FILE", help="the data file, when the path in results.json is not here")
-    parser.add_argument("--seed", type=int, metavar="S", help="seed of the resampling (default: the run's seed)")
-    parser.add_argument("--resamples", type=int, default=RESAMPLES, metavar="N",
-                        help=f"bootstrap resamples (default: {RESAMPLES})")
-    args = parser.parse_args(argv)
-    if args.resamples < 1:
-        parser.error("--resamples must be at least 1")
-    try:
-        intervals = write_reports_from_run_dir(args.run_dir, args.data, args.seed, args.resamples)
-    except KitError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    results = json.loads((Path(args.run_dir) / RESULTS_FILE).read_text(encoding="utf-8"))
-    low, high = intervals["all_around"]
-    level = f"{intervals['confidence']:.0%}"
-    print(f"all-around score: {results['all_around']:.4f}  {level} interval [{low:.4f}, {high:.4f}]")
-    print(f"wrote {Path(args.run_dir) / REPORT_FILE} and {Path(args.run_dir) / CHART_FILE}")
-    return 0

@@ -10,16 +10,19 @@ Owns:
     trainer.py         transformers' ``Trainer``: checkpoints, resume, seed, accumulation, the progress bar
     outputs.py         training.json, the loss curve, the adapter's baseline.yaml and snippet, merged weights
     pipeline.py        ``prepare`` (every check before a model loads) and ``run`` (train, write)
-    evaluation.py      the evaluator on --eval-data with the base model and the adapter, and their comparison
+    evaluation.py      the evaluation pipeline on --eval-data with the base model and the adapter, and their
+                       comparison
     evaluated_model.py ``EvaluatedModel``: the transformers backend built from the settings YAML named in
                        the environment (what the harness runs for an evaluation)
-    command.py         ``finetune_main``: the command line
+    command.py         ``finetune``: the command's steps (plan, train, evaluate and compare) for
+                       ``python -m submission finetune`` (its command line is ``submission/cli/finetune.py``)
 
-May import: scoring, harness, reports and backends (settings, hardware, prompting, weights, and the
-transformers backend's loaders); never grading, nor the participant's models/. Nothing in the kit imports
-this package (the harness names ``EvaluatedModel`` by its path).
+May import: scoring, harness, reports, evaluate (the pipeline of its evaluations) and backends (settings,
+hardware, prompting, weights, and the transformers backend's loaders); never grading, nor the
+participant's models/. Nothing in the kit but the command line imports this package (the harness names
+``EvaluatedModel`` by its path).
 
-Public names: FinetuneConfig, load_finetune_config, Options, prepare, run, finetune_main.
+Public names: FinetuneConfig, load_finetune_config, Options, prepare, run, finetune.
 """
 
 from .._lazy import lazy_exports
@@ -27,5 +30,5 @@ from .._lazy import lazy_exports
 __getattr__, __dir__ = lazy_exports(__name__, {
     "config": ("FinetuneConfig", "load_finetune_config"),
     "pipeline": ("Options", "prepare", "run"),
-    "command": ("finetune_main",),
+    "command": ("finetune",),
 })

@@ -1,4 +1,4 @@
-"""The layout shows the architecture: six parts, imports pointing one way, no cycle, small modules, and
+"""The layout shows the architecture: eight parts, imports pointing one way, no cycle, small modules, and
 a models/ folder that stays the participant's.
 
 Read from the source with ``ast`` (nothing is imported), so a forbidden import fails here even when no
@@ -15,19 +15,21 @@ import pytest
 from kit_paths import ROOT
 
 PACKAGE = ROOT / "submission"
-PARTS = ("scoring", "backends", "harness", "grading", "reports", "training")
+PARTS = ("scoring", "backends", "harness", "grading", "reports", "evaluate", "training", "cli")
 # The shared top-level modules every part may use (the interface, the card, the YAML reader, errors...).
 BASE = {"submission", "submission._lazy", "submission.errors", "submission.interface", "submission.card",
         "submission.environment", "submission.yamlio", "submission.jsonio"}
-SHARED = BASE | {"submission.loading", "submission.cli", "submission.__main__"}
+SHARED = BASE | {"submission.loading", "submission.__main__"}
 # What each part may import besides the shared top-level modules and itself.
 ALLOWED = {
     "scoring": set(),
     "backends": set(),
     "harness": {"submission.scoring.data"},
     "reports": {"scoring", "harness"},
-    "grading": {"scoring", "harness", "reports"},
-    "training": {"scoring", "harness", "reports", "backends"},
+    "evaluate": {"scoring", "harness", "reports"},  # the one pipeline: questions -> model run -> scores -> folder
+    "grading": {"scoring", "harness", "reports", "evaluate"},
+    "training": {"scoring", "harness", "reports", "evaluate", "backends"},
+    "cli": {"scoring", "backends", "harness", "reports", "evaluate", "grading", "training"},  # the commands: anything
 }
 # A part that may use only BASE of the shared modules: the backends run in a model's image, and need no
 # model loader nor command table.
@@ -182,12 +184,21 @@ def test_the_code_line_counter_skips_docstrings_comments_and_blank_lines(tmp_pat
     assert code_lines(path) == 3
 
 
-def test_nothing_imports_training():
-    """Training sits on top: no other part (nor the shared modules) imports it; cli.py names it by a string."""
+def part_or_package(module: str) -> str | None:
+    """The part a module belongs to, its package's ``__init__`` included."""
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 and parts[1] in PARTS else None
+
+
+@pytest.mark.parametrize("top", ["training", "cli"])
+def test_nothing_imports_training_or_cli_but_cli(top):
+    """Training and the commands sit on top: only the command line imports training, and nothing imports the
+    command line (``python -m submission`` aside)."""
     for module, path in MODULES.items():
-        if part_of(module) != "training":
-            importing = [t for t in kit_imports(path) if t.startswith("submission.training")]
-            assert not importing, f"{module} imports {importing}: nothing may import submission.training"
+        if part_or_package(module) in (top, "cli") or module == "submission.__main__":
+            continue
+        importing = [t for t in kit_imports(path) if t.startswith(f"submission.{top}")]
+        assert not importing, f"{module} imports {importing}: nothing but submission.cli may import submission.{top}"
 
 
 def test_every_import_of_the_kit_names_a_module_that_exists():

@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 from kit_paths import ROOT  # noqa: E402
 
-from submission.grading.check import CheckOptions, check_main, run_checks
+from submission.cli.check import main as check_main
+from submission.grading.check import CheckOptions, run_checks
 
 LFS_POINTER = "version https://git-lfs.github.com/spec/v1\noid sha256:4d7a2146\nsize 4404019200\n"
 NO_SMOKE = CheckOptions(smoke=False)

@@ -7,12 +7,13 @@ from pathlib import Path
 import pytest
 
 from submission.errors import ConfigError, DataError
-from submission.grading.container import outcome_to_report
-from submission.grading.containers import ContainerRun, Resources
+from submission.grading.container_contract import outcome_to_report
+from submission.grading.container_runner import ContainerRun, Resources
+from submission.evaluate import read_answers
 from submission.grading.grader import (
     aligned_inputs,
-    answered_records,
     decide_outcome,
+    judge,
     track_score,
 )
 from submission.harness.outcome import RunOutcome
@@ -99,11 +100,14 @@ def write(path, *records):
     return path
 
 
-def test_answered_records_keeps_a_partial_run(tmp_path):
+def test_the_container_answers_are_read_at_the_boundary_and_judged_with_the_count(tmp_path):
     path = write(tmp_path / "p.jsonl", {"row": 3, "output": "b"}, {"row": 0, "output": "a"})
-    answered, outputs, _ = answered_records(path, QUESTIONS)
-    assert [q.row for q in answered] == [0, 3] and outputs == {0: "a", 3: "b"}
-    assert answered_records(tmp_path / "absent.jsonl", QUESTIONS) == ([], {}, [])
+    answers = read_answers(path, QUESTIONS)
+    assert [q.row for q in answers.questions] == [0, 3] and answers.outputs == {0: "a", 3: "b"}
+    decided = judge(run(report(harness_outcome()), killed=True, exit_code=137), LIMITS, 3, answers)
+    assert decided.verdict.status == "timeout" and decided.verdict.detail.endswith("after 2 of 3 questions")
+    absent = read_answers(tmp_path / "absent.jsonl", QUESTIONS)
+    assert absent.questions == () and absent.problem is None
 
 
 @pytest.mark.parametrize("records, message", [
@@ -111,9 +115,12 @@ def test_answered_records_keeps_a_partial_run(tmp_path):
     ([{"row": 0, "output": "x"}, {"row": 0, "output": "y"}], "row 0 appears twice"),
     ([{"row": 0, "output": 5}], "field 'output' must be a string"),
 ])
-def test_answered_records_refuses_what_the_harness_never_writes(tmp_path, records, message):
-    with pytest.raises(DataError, match=message):
-        answered_records(write(tmp_path / "p.jsonl", *records), QUESTIONS)
+def test_predictions_the_harness_never_writes_are_bad_output_and_nothing_is_scored(tmp_path, records, message):
+    answers = read_answers(write(tmp_path / "p.jsonl", *records), QUESTIONS)
+    assert isinstance(answers.problem, DataError) and message in str(answers.problem) and answers.questions == ()
+    decided = judge(run(report(harness_outcome())), LIMITS, 3, answers)
+    assert decided.verdict.status == "bad_output" and decided.n_answered == 0
+    assert decided.verdict.detail.startswith("the container's predictions: ") and message in decided.verdict.detail
 
 
 def test_inputs_must_match_the_truth_line_by_line(tmp_path, dev_path):

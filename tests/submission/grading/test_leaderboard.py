@@ -4,10 +4,10 @@ import json
 
 import pytest
 
+from submission import cli
 from submission.errors import DataError
 from submission.grading.leaderboard import (
     find_score_files,
-    leaderboard_main,
     load_run,
     merge,
     to_csv,
@@ -84,7 +84,8 @@ def test_errors_name_the_file(tmp_path):
 
 def test_the_command_writes_markdown_and_csv(tmp_path, capsys):
     graded(tmp_path / "graded", "team-a", ALL_AROUND, 0.25)
-    assert leaderboard_main([str(tmp_path / "graded"), "--output-dir", str(tmp_path / "board")], "leaderboard") == 0
+    assert cli.main(["leaderboard", str(tmp_path / "graded"), "--output-dir", str(tmp_path / "board")]) == 0
     assert "| 1 | team-a | a |" in capsys.readouterr().out
     assert (tmp_path / "board" / "leaderboard.csv").read_text().startswith("rank,")
-    assert leaderboard_main([str(tmp_path / "nothing")], "leaderboard") == 2
+    assert cli.main(["leaderboard", str(tmp_path / "nothing")]) == 2
+    assert "error: " in capsys.readouterr().err

@@ -7,10 +7,17 @@ import pytest
 from benchmarks.reference_grader import perfect_output
 from test_html import data_file, make_run  # noqa: F401  (data_file is a fixture)
 
-from submission.reports.compare import COMPARE_FILE, compare_runs, main_compare
+from submission import cli
+from submission.reports.compare import COMPARE_FILE
+from submission.reports.comparison import compare_runs
 from submission.reports.intervals import is_right
 from submission.reports.run_view import load_run_dir
 from submission.scoring.data import load_questions
+
+
+def main_compare(argv):
+    """``python -m submission compare ...`` in this process (kit errors: exit status 2 in ``cli.main``)."""
+    return cli.main(["compare", *argv])
 
 
 @pytest.fixture
@@ -114,7 +121,7 @@ def test_runs_on_different_question_subsets_are_paired_on_the_shared_ones(tmp_pa
 
 def test_bad_arguments_exit_2_naming_the_program(runs, capsys):
     with pytest.raises(SystemExit) as exit_info:
-        main_compare([str(runs[0]), str(runs[1]), "--resamples", "0"], "python -m submission compare")
+        main_compare([str(runs[0]), str(runs[1]), "--resamples", "0"])
     assert exit_info.value.code == 2
     error = capsys.readouterr().err
     assert error.startswith("usage: python -m submission compare") and "--resamples must be at least 1" in error

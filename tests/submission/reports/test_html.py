@@ -14,12 +14,12 @@ import pytest
 from kit_paths import SAMPLE_DATA  # noqa: E402
 from benchmarks.reference_grader import TRICKY, perfect_output
 
+from submission import cli
 from submission.errors import DataError
 from submission.jsonio import write_json
 from submission.reports.html import (
     CHART_FILE,
     REPORT_FILE,
-    main_report,
     points_lost,
     write_reports,
     write_reports_from_run_dir,
@@ -160,12 +160,12 @@ def test_a_folder_without_results_or_scores_is_refused_with_the_fix(tmp_path, ru
 
 def test_the_report_command_writes_both_files_and_prints_the_interval(run, tmp_path, capsys):
     folder, _, result, _ = run
-    assert main_report([str(folder), "--resamples", "100", "--seed", "2"]) == 0
+    assert cli.main(["report", str(folder), "--resamples", "100", "--seed", "2"]) == 0
     printed = capsys.readouterr().out
     assert f"all-around score: {result.all_around:.4f}  95% interval [" in printed
     assert str(folder / REPORT_FILE) in printed
     assert (folder / CHART_FILE).is_file()
-    assert main_report([str(tmp_path / "missing")]) == 2 and "results.json" in capsys.readouterr().err
+    assert cli.main(["report", str(tmp_path / "missing")]) == 2 and "results.json" in capsys.readouterr().err
 
 
 def test_terminal_table_shows_intervals_and_is_unchanged_without_them(run):
@@ -298,12 +298,11 @@ def test_report_and_comparison_open_in_headless_chromium_without_console_errors(
     executable = shutil.which("chromium")
     if executable is None:
         pytest.skip("chromium is not installed (apt-get install -y chromium); .ci/run installs it")
-    from submission.reports.compare import main_compare
-
     _, result, _ = make_run(tmp_path / "a", data_file)
     make_run(tmp_path / "b", data_file, seed=1)
     write_reports_from_run_dir(tmp_path / "a")
-    assert main_compare([str(tmp_path / "a"), str(tmp_path / "b"), "--output", str(tmp_path / "compare.html")]) == 0
+    assert cli.main(["compare", str(tmp_path / "a"), str(tmp_path / "b"), "--output",
+                     str(tmp_path / "compare.html")]) == 0
     bad = tmp_path / "bad.html"  # the checks below must be able to fail
     bad.write_text(f"<!DOCTYPE html><html><body><p>{INJECTED}</p><script>missing()</script></body></html>")
     browser = Chromium(executable)

@@ -12,8 +12,14 @@ import pytest
 import torch
 from training_fixtures import write_finetune_config
 
-from submission.training.command import finetune_main
+from submission import cli
 from submission.training.pipeline import Options, prepare, run
+
+
+def finetune_main(argv):
+    """``python -m submission finetune ...`` in this process (kit errors: exit status 2 in ``cli.main``)."""
+    return cli.main(["finetune", *argv])
+
 
 STEPS = 8  # checkpoints at 4 and 8 (save_steps 4)
 

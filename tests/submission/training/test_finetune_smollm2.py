@@ -15,7 +15,13 @@ import yaml
 from kit_paths import ROOT
 from training_fixtures import sample_rows, write_rows
 
-from submission.training.command import finetune_main
+from submission import cli
+
+
+def finetune_main(argv):
+    """``python -m submission finetune ...`` in this process (kit errors: exit status 2 in ``cli.main``)."""
+    return cli.main(["finetune", *argv])
+
 
 pytestmark = pytest.mark.integration
 

@@ -20,7 +20,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from docker_daemon import ensure_daemon
+from docker_daemon import ensure_daemon, image_tag
 from kit_paths import ROOT  # noqa: E402
 
 from submission.scoring.data import ALL_AROUND
@@ -130,7 +130,7 @@ def dummy_submission(tmp_path_factory) -> Path:
 def dummy_image(docker_client, base_image, dummy_submission) -> str:
     from submission.grading.images import BuildOptions, build_image
 
-    tag = "shopbench-test-dummy:latest"
+    tag = image_tag("dummy")
     build_image(docker_client, dummy_submission, BuildOptions(tag, base_image=base_image))
     return tag
 

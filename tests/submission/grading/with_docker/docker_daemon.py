@@ -1,4 +1,5 @@
-"""Finding or starting a Docker daemon for the tests: ``ensure_daemon`` says why none can be had."""
+"""Finding or starting a Docker daemon for the tests (``ensure_daemon`` says why none can be had), and the
+tags of the images the tests build (``image_tag``)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,13 @@ import time
 from pathlib import Path
 
 DOCKERD_LOG = Path(os.environ.get("SHOPBENCH_DOCKERD_LOG", "/tmp/shopbench-dockerd.log"))
+TAG_PREFIX = os.environ.get("SHOPBENCH_TEST_TAG_PREFIX", "shopbench-test")
+
+
+def image_tag(name: str) -> str:
+    """``shopbench-test-NAME:latest``; set SHOPBENCH_TEST_TAG_PREFIX so that two checkouts testing at once on
+    one daemon build and run their own images."""
+    return f"{TAG_PREFIX}-{name}:latest"
 
 
 def _ping() -> bool:

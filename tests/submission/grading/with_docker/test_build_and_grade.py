@@ -16,18 +16,19 @@ import pytest
 
 from submission import cli
 from submission.errors import KitError
-from submission.grading.container import CONTAINER_HOME
-from submission.grading.containers import container_environment
+from submission.grading.container_contract import CONTAINER_HOME
+from submission.grading.container_runner import container_environment
 from submission.grading.images import BuildOptions, build_image
 from submission.harness.profiles import limits_for, load_profiles
 from submission.scoring.data import ALL_AROUND
 
 pytestmark = pytest.mark.docker
 
+from docker_daemon import image_tag  # noqa: E402
 from kit_paths import SAMPLE_DATA  # noqa: E402
 
 WEIGHTS_BYTES = 2_000_000  # conftest.make_submission's weights/tiny.safetensors, about
-PROBE_TAG = "shopbench-test-probe:latest"
+PROBE_TAG = image_tag("probe")
 HOST_CANARY = "SHOPBENCH_HOST_CANARY"
 DEPENDENCY_STEPS = ("RUN sh /tmp/deps/install_system_packages.sh", "RUN (getent passwd",
                     "RUN sh /tmp/deps/install_requirements.sh", "COPY --from=context --chown=1001:1001 /weights")
@@ -64,7 +65,7 @@ def test_a_failed_build_names_the_reason(docker_client, base_image, dummy_submis
     shutil.copytree(dummy_submission, repo)
     (repo / "requirements.txt").write_text("not-in-the-wheelhouse==1.0\n")
     with pytest.raises(KitError) as error:
-        build_image(docker_client, repo, BuildOptions("shopbench-test-broken:latest", base_image=base_image))
+        build_image(docker_client, repo, BuildOptions(image_tag("broken"), base_image=base_image))
     assert f"docker build of {repo} failed" in str(error.value)
     assert "No matching distribution found for not-in-the-wheelhouse==1.0" in str(error.value)
 
@@ -97,7 +98,7 @@ def saved_probe(probe_build, probe_submission, base_image, tmp_path_factory):
 def test_docker_build_prints_size_and_time_and_saves_a_loadable_tarball(saved_probe):
     code, tar, printed = saved_probe
     assert code == 0, printed
-    assert "built shopbench-test-probe:latest" in printed and " GB, in " in printed
+    assert f"built {PROBE_TAG}" in printed and " GB, in " in printed
     assert "steps from the cache" in printed and f"saved {tar}" in printed
     assert tar.stat().st_size > 10_000_000
 

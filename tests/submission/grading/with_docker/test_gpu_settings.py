@@ -3,8 +3,8 @@ container, and the error a daemon without the NVIDIA runtime gives."""
 
 import pytest
 
-from submission.grading.container import Job, write_inputs
-from submission.grading.containers import (
+from submission.grading.container_contract import Job, write_inputs
+from submission.grading.container_runner import (
     ContainerSettings,
     GpuRuntimeMissing,
     Resources,

@@ -12,15 +12,16 @@ import json
 import shutil
 
 import pytest
+from docker_daemon import image_tag
 from kit_paths import SAMPLE_DATA, TESTS
 
-from submission.grading.commands import docker_run_main
+from submission import cli
 from submission.grading.images import BuildOptions, build_image
 from submission.scoring.parsers import parse
 
 pytestmark = pytest.mark.docker
 
-TAG = "shopbench-test-served:latest"
+TAG = image_tag("served")
 USER_CONFIG = '''from pathlib import Path
 
 from models.served_model import ServedModel
@@ -50,8 +51,8 @@ def served_image(docker_client, base_image, dummy_image, dummy_submission, tmp_p
 
 def test_a_launched_server_answers_inside_the_container_with_no_network(served_image, tmp_path, capsys):
     out = tmp_path / "run"
-    code = docker_run_main(["--image", served_image, "--output-dir", str(out), "--grace-s", "1",
-                            "--data", str(SAMPLE_DATA), "--limit", "8", "--no-limits"], "docker run")
+    code = cli.main(["docker", "run", "--image", served_image, "--output-dir", str(out), "--grace-s", "1",
+                     "--data", str(SAMPLE_DATA), "--limit", "8", "--no-limits"])
     capsys.readouterr()
     run = json.loads((out / "results.json").read_text())
     assert code == 0 and run["verdict"]["status"] == "ok" and run["n_answered"] == 8, run["verdict"]

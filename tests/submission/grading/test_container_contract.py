@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from submission.grading.container import (
+from submission.grading.container_contract import (
     Job,
     ReportError,
     outcome_from_report,

@@ -24,7 +24,6 @@ import json
 import logging
 import os
 import shutil
-import subprocess
 import tempfile
 import time
 from dataclasses import dataclass
@@ -34,11 +33,12 @@ from typing import Any, Callable, Sequence
 from ..environment import KIT_ROOT, PROFILE, SEED
 from ..errors import ConfigError
 from ..harness.disk import DiskWatch
+from ..harness.gpu import host_gpu_count
 from ..harness.predictions import PREDICTIONS_FILE
 from ..harness.profiles import Limits
 from ..harness.verdict import Verdict
 from ..scoring.data import Question
-from .container import (
+from .container_contract import (
     CONTAINER_HOME,
     ENTRYPOINT,
     INPUT_DIR,
@@ -75,22 +75,6 @@ class Resources:
     shm_bytes: int
     gpus: int
     notes: tuple[str, ...] = ()
-
-
-def host_gpu_count() -> int:
-    """NVIDIA GPUs on this host: NVML if available, else ``nvidia-smi -L``, else 0."""
-    from ..harness.limits import load_nvml
-
-    nvml = load_nvml()
-    if nvml is not None:
-        return int(nvml.nvmlDeviceGetCount())
-    if shutil.which("nvidia-smi") is None:
-        return 0
-    try:
-        out = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True, timeout=20)
-    except (OSError, subprocess.TimeoutExpired):
-        return 0
-    return sum(1 for line in out.stdout.splitlines() if line.startswith("GPU "))
 
 
 def container_resources(limits: Limits, host_cpus: int, host_gpus: int, shm_bytes: int | None = None) -> Resources:

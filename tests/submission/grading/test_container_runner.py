@@ -2,7 +2,7 @@
 
 import pytest
 
-from submission.grading.containers import (
+from submission.grading.container_runner import (
     NO_LIMIT_SHM_BYTES,
     container_environment,
     container_resources,

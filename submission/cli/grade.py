@@ -1,0 +1,88 @@
+"""``python -m submission grade``: the organiser's grade of one submission on a track's test inputs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..grading.aicrowd import load_aicrowd
+from ..grading.grader import RunRequest, aligned_inputs, scores_dict, submission_config, write_scores
+from ..grading.images import connect
+from ..harness.profiles import DEFAULT_PROFILE
+from ..scoring.data import short_track
+from ..scoring.scorer import ScoringConfig
+from . import output
+from .containers import (
+    add_build_arguments,
+    add_limit_arguments,
+    docker_refusals,
+    execute,
+    image_or_build,
+    key_values,
+    parser,
+    resolve_limits,
+    settings_from,
+)
+
+GRADE_EPILOG = """examples:
+  python -m submission grade --image team-a:v3 --track amazon-kdd-cup-24-shopping-knowledge-reasoning \\
+      --inputs test/track2_inputs.jsonl --truth test/track2_truth.jsonl --output-dir graded/team-a/track2
+  python -m submission grade --image-file team-a.tar --track amazon-kdd-cup-24-all-around \\
+      --truth test/all_truth.jsonl --output-dir graded/team-a/all-around
+  python -m submission grade --repo submissions/team-b --track ... --truth ... --output-dir graded/team-b/...
+
+--truth is in development format (answers included) with the same rows as --inputs (test format: only
+input_field and is_multiple_choice; default: made from --truth). Only the inputs enter the container;
+the truth is read by this process alone. Writes results.json, predictions.jsonl and scores.json.
+"""
+
+
+
+def build_parser(prog: str):
+    parser_ = parser(prog, "Grade one submission: run its image under the track's profile with only the test "
+                     "inputs mounted, score it on the host against the truth, write scores.json.", GRADE_EPILOG)
+    source = parser_.add_mutually_exclusive_group(required=True)
+    source.add_argument("--image", help="an image present in the local Docker daemon")
+    source.add_argument("--image-file", help="an image tarball (python -m submission docker build --save, docker save)")
+    source.add_argument("--repo", help="a submission repository, built first")
+    parser_.add_argument("--inputs", help="test inputs (only input_field and is_multiple_choice are used; default: "
+                         "made from --truth)")
+    parser_.add_argument("--truth", required=True, help="the same questions in development format, with the answers")
+    parser_.add_argument("--output-dir", required=True, help="folder for scores.json, results.json, predictions.jsonl")
+    parser_.add_argument("--name", help="the submission's name on the leaderboard (default: the image or folder)")
+    add_limit_arguments(parser_, "the track graded: its time budget applies and its score is reported (required)")
+    add_build_arguments(parser_)
+    output.add_flags(parser_)
+    return parser_
+
+
+def main(argv: list[str], prog: str = "python -m submission grade") -> int:
+    """0 graded within the limits, 1 a failure verdict (bad input: a KitError, 2 in ``cli.main``)."""
+    parser_ = build_parser(prog)
+    args = parser_.parse_args(argv)
+    if not args.track:
+        parser_.error("--track is required (a challenge_id, e.g. amazon-kdd-cup-24-all-around)")
+    reporter = output.setup(args.verbose, args.quiet)
+    truth_path = Path(args.truth)
+    _, truth = aligned_inputs(Path(args.inputs) if args.inputs else None, truth_path)
+    with docker_refusals():
+        client = connect()
+        repo = Path(args.repo).resolve() if args.repo else None
+        if repo is not None:
+            load_aicrowd(repo)  # refuse an invalid submission before building it
+        image = image_or_build(client, args, repo)
+        config = submission_config(client, image, repo, profile_given=args.profile is not None)
+        if config is not None and config.challenge_id != args.track:
+            reporter.note(f"the submission's aicrowd.json names {config.challenge_id}; grading on {args.track} as asked")
+        profile, limits = resolve_limits(args, config.profile_name if config else DEFAULT_PROFILE, truth, args.track)
+        out_dir = Path(args.output_dir)
+        scoring = ScoringConfig(embedding_models=key_values(args.embedding_model, "--embedding-model"))
+        request = RunRequest(settings_from(args, image), tuple(truth), truth_path, out_dir, profile, limits, scoring)
+        scored = execute(client, request)
+    name = args.name or (repo.name if repo else Path(args.image_file).stem if args.image_file else image)
+    submission = {"submission": name, "authors": list(config.authors) if config else [], "image": image,
+                  "challenge_id": config.challenge_id if config else None}
+    scores = scores_dict(scored, submission, args.track, truth_path)
+    path = write_scores(out_dir, scores)
+    shown = "no score (failure verdict)" if scores["score"] is None else f"{scores['score']:.4f}"
+    reporter.result(f"{name} on {short_track(args.track)}: {shown}; wrote {path}")
+    return 0 if scored.outcome.verdict.ok else 1
