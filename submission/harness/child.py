@@ -1,28 +1,23 @@
-"""The model's own process: ``python -m submission.harness.child JOB_FD DATA_FD PARENT_PID``.
+"""The model's loop: it builds the model and answers what the judge asks, nothing more.
 
-The reaper (``reaper.py``, started by the supervisor ``session.py``) starts it with two inherited file
-descriptors: JOB_FD, an unlinked file holding the job (model spec, prompts in grader order, limits),
-read once and closed, so no prompt is ever left on disk; and DATA_FD, the pipe this process reports on.
-It applies the resource limits, imports and builds the model, then forms batches the grader's way and
-reports each one:
+    python -m submission.harness.child IN_FD OUT_FD PARENT_PID   a local run (the reaper starts it)
+    python -m submission.harness.child --stdio                    a container (the channel is stdin/stdout)
 
-    {"t": "ready", "init_s": ..., "notes": [...]}          the model is built
-    {"t": "start", "b": 3, "i": 48, "n": 16}                batch 3 = prompts[48:64] is being asked
-    {"t": "answered", "b": 3, "lat": ...}                   long answers: the batch clock stops before sending
-    {"t": "done", "b": 3, "out": [...], "cut": 0, ...}      its answers (checked, cut to the cap)
-    {"t": "error", "status": ..., "detail": ..., "traceback": ...}   a named failure; the process exits 1
-    {"t": "info", "info": {...}}                            the model's run_info(), if it says anything
-    {"t": "end"}                                            every prompt answered
-
-The model gets a copy of each batch's prompts; its answers are checked against this process's own list.
-stdout and stderr stay the model's own. Nothing but the reaper should ever start this module.
+The judge (``judge.py``: the supervisor of a local run, the host process of a container run) drives every
+step over the channel (``protocol.py``): it sends the job, then asks for the batch size, sends each batch's
+prompts and finally says end. This loop never reads the questions itself, never chooses a batch's
+prompts and never times anything: the judge's clocks run from the batch it sent to the answers it read.
+The model gets a copy of each batch's prompts; its answers are checked against this loop's own list and
+cut to ``ANSWER_CAP_CHARS`` before they are sent. In ``--stdio`` mode the loop keeps the real stdin and
+stdout for the channel and points the model's stdin at /dev/null and its stdout at stderr, so what the
+model prints goes to the log, never into the channel. Nothing the model's code does in this process can
+change a verdict: the judge checks every message it receives.
 
 The interface's two optional hooks are read with their defaults (``hook``), since a participant's class
 may derive from the official starter kit's base class, which has neither: ``run_info()`` (default None:
 nothing to record) and ``close()`` (default: nothing), which this process calls once on every ending it
-can (``Closer``): after the last answer, after a failure, and on the supervisor's SIGTERM (a time-out,
-an interrupt), which the supervisor follows with SIGKILL after a short grace (``HarnessOptions.kill_grace_s``),
-so a close() that hangs cannot hold up the run's end.
+can (``Closer``): after ``end``, after a failure, and on SIGTERM (a time-out, an interrupt; the judge
+follows it with SIGKILL after a short grace, so a close() that hangs cannot hold up the run's end).
 """
 
 from __future__ import annotations
@@ -37,20 +32,28 @@ from typing import Any, Callable
 
 from ..errors import KitError, ModelOutputError
 from ..loading import ModelImportError, load_model_class, participant_traceback
-from . import gpu_child, limits
+from . import gpu_child, limits, protocol
 from .batches import ask, batch_size_of, cap_answers, check_responses
 from .disk import is_disk_error, limit_file_size
 
 
 class Channel:
-    """JSON lines to the supervisor, one write per message."""
+    """JSON lines from the judge (``receive``) and to it (``send``), one write per message."""
 
-    def __init__(self, fd: int):
-        self.fd = fd
+    def __init__(self, in_fd: int, out_fd: int):
+        self.incoming = os.fdopen(in_fd, "rb", buffering=1 << 16)
+        self.fd = out_fd
+
+    def receive(self) -> dict[str, Any] | None:
+        """The judge's next message, or None when it closed the channel."""
+        line = self.incoming.readline()
+        return json.loads(line) if line.strip() else None
 
     def send(self, message: dict[str, Any]) -> None:
-        """One JSON line (ASCII: lone surrogates travel as escapes); a memoryview keeps long writes linear."""
-        view = memoryview((json.dumps(message) + "\n").encode())
+        self.write(protocol.encode(message))
+
+    def write(self, data: bytes) -> None:
+        view = memoryview(data)  # a memoryview keeps long writes linear
         while view:
             view = view[os.write(self.fd, view):]
 
@@ -135,60 +138,65 @@ def build_model(job: dict[str, Any], channel: Channel):
     return model
 
 
-def group_ranges(mc: list[bool]) -> list[tuple[int, int, bool]]:
-    """[start, end) of the non-multiple-choice run and of the multiple-choice run (grader order)."""
-    split = next((i for i, is_mc in enumerate(mc) if is_mc), len(mc))
-    return [r for r in ((0, split, False), (split, len(mc), True)) if r[0] < r[1]]
+def send_size(model, channel: Channel) -> bool:
+    try:
+        size = batch_size_of(model)
+    except Exception as exc:  # noqa: BLE001
+        send_info(model, channel)
+        fail(channel, exc, "model_error", "get_batch_size()")
+        return False
+    channel.send({"t": "size", "n": size})
+    return True
 
 
-LONG_ANSWERS_CHARS = 1 << 16  # answers longer than this in all are announced before they are sent
-
-
-def is_long(responses) -> bool:
-    return isinstance(responses, (list, tuple)) and \
-        sum(len(r) for r in responses if isinstance(r, str)) > LONG_ANSWERS_CHARS
-
-
-def answer_batch(model, prompts: list[str], is_mc: bool, index: int, channel: Channel) -> bool:
-    started = time.perf_counter()
+def answer_batch(model, request: dict[str, Any], channel: Channel) -> bool:
+    prompts, is_mc, index = request["prompts"], request["mc"], request["b"]
     try:
         responses = ask(model, prompts, is_mc)
-        latency = time.perf_counter() - started
-        if is_long(responses):  # its sending may take a while: stop the batch clock first
-            channel.send({"t": "answered", "b": index, "lat": latency})
         responses, cut = cap_answers(check_responses(responses, prompts, index))
     except Exception as exc:  # noqa: BLE001
         send_info(model, channel)
         fail(channel, exc, "model_error", f"batch_predict (batch {index}, {len(prompts)} prompts)")
         return False
-    message = {"t": "done", "b": index, "out": responses, "cut": cut, "lat": latency, "rss": limits.own_peak_rss()}
-    gpu = limits.torch_gpu_peaks()
-    if gpu is not None:
-        message["gpu"] = gpu
-    channel.send(message)
+    counts = {"cut": cut, "rss": limits.own_peak_rss(), "gpu": limits.torch_gpu_peaks()}
+    channel.write(answer_messages(index, responses, counts))
     return True
 
 
-def run_batches(model, job: dict[str, Any], channel: Channel) -> int:
-    prompts, index = job["prompts"], job["first_batch"]
-    for start, end, is_mc in group_ranges(job["mc"]):
-        while start < end:
-            try:
-                size = batch_size_of(model)
-            except Exception as exc:  # noqa: BLE001
-                send_info(model, channel)
-                return fail(channel, exc, "model_error", "get_batch_size()")
-            n = min(size, end - start)
-            channel.send({"t": "start", "b": index, "i": start, "n": n})
-            if not answer_batch(model, prompts[start:start + n], is_mc, index, channel):
+def answer_messages(index: int, answers: list[str], counts: dict[str, Any]) -> bytes:
+    """The batch's answers as "answers" messages of about ``PACK_BYTES`` each (a longer answer alone), the
+    counts in the first: the judge's cap per message stays small whatever the answers hold."""
+    encoded = [json.dumps(answer) for answer in answers]
+    extra = "".join(f',"{k}":{json.dumps(v)}' for k, v in counts.items() if v is not None)
+    lines, start = [], 0
+    while start < len(encoded):
+        end, size = start + 1, len(encoded[start])
+        while end < len(encoded) and size + len(encoded[end]) < protocol.PACK_BYTES:
+            size += len(encoded[end]) + 1
+            end += 1
+        lines.append(f'{{"t":"answers","b":{index},"i":{start},"out":[{",".join(encoded[start:end])}]'
+                     f'{extra if start == 0 else ""}}}\n')
+        start = end
+    return "".join(lines).encode()
+
+
+def serve(model, channel: Channel) -> int:
+    """Answer the judge's requests until ``end`` (0), a failure (1) or the end of the channel (0)."""
+    while True:
+        request = channel.receive()
+        kind = None if request is None else request.get("t")
+        if kind == "size":
+            if not send_size(model, channel):
                 return 1
-            start, index = start + n, index + 1
-    send_info(model, channel)
-    channel.send({"t": "end"})
-    return 0
-
-
-INFO_MAX_CHARS = 1 << 16
+        elif kind == "batch":
+            if not answer_batch(model, request, channel):
+                return 1
+            if request.get("size") and not send_size(model, channel):
+                return 1
+        else:  # "end", or the judge is gone
+            if kind == "end":
+                send_info(model, channel)
+            return 0
 
 
 HOOK_DEFAULTS: dict[str, Callable[[], Any]] = {"run_info": lambda: None, "close": lambda: None}
@@ -210,14 +218,16 @@ def send_info(model, channel: Channel) -> None:
         info, text = {"error": f"run_info() raised {type(exc).__name__}: {exc}"[:500]}, ""
     if info is None:
         return
-    if len(text) > INFO_MAX_CHARS:
-        info = {"error": f"run_info() returned {len(text):,} characters of JSON; at most {INFO_MAX_CHARS:,} are kept"}
-    channel.send({"t": "info", "info": info if isinstance(info, dict) else {"value": info}})
+    if len(text) > protocol.INFO_MAX_CHARS:
+        info = {"error": f"run_info() returned {len(text):,} characters of JSON; at most "
+                         f"{protocol.INFO_MAX_CHARS:,} are kept"}
+    info = info if isinstance(info, dict) else {"value": info}
+    channel.send({"t": "info", "info": json.loads(json.dumps(info, default=str))})
 
 
 class Closer:
-    """Calls the model's ``close()`` once, on whichever ending comes first: the last answer, a failure, or
-    the supervisor's SIGTERM."""
+    """Calls the model's ``close()`` once, on whichever ending comes first: the end of the run, a failure,
+    or SIGTERM."""
 
     def __init__(self, model):
         self.model, self.state, self.pid = model, "open", os.getpid()  # open -> closing -> closed
@@ -235,8 +245,8 @@ class Closer:
             self.state = "closed"
 
     def on_sigterm(self, signum, frame) -> None:
-        """The supervisor ends the run (a time-out, an interrupt): close the model, then exit. A close()
-        already running is left to finish; the supervisor's SIGKILL after its grace bounds it."""
+        """The judge ends the run (a time-out, an interrupt): close the model, then exit. A close() already
+        running is left to finish; the judge's SIGKILL after its grace bounds it."""
         if os.getpid() != self.pid:  # a worker the model forked inherited this handler: it ends as it would have
             signal.signal(signal.SIGTERM, self.previous if self.previous is not None else signal.SIG_DFL)
             os.kill(os.getpid(), signal.SIGTERM)
@@ -257,29 +267,54 @@ class Closer:
         os._exit(128 + signal.SIGTERM)
 
 
-def read_job(job_fd: int) -> dict[str, Any]:
-    with os.fdopen(job_fd, "rb") as handle:
-        return json.loads(handle.read())
+def take_stdio() -> tuple[int, int]:
+    """--stdio: keep stdin and stdout for the channel; the model reads /dev/null and prints to stderr."""
+    in_fd, out_fd = os.dup(0), os.dup(1)
+    devnull = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(devnull, 0)
+    os.close(devnull)
+    os.dup2(2, 1)
+    return in_fd, out_fd
+
+
+def prepare(job: dict[str, Any]) -> None:
+    """Before the model is imported: the job's environment, the caller's import path, the limits. No CUDA
+    call here: torch's cap is in PYTORCH_CUDA_ALLOC_CONF (see gpu.py)."""
+    global FULL_TRACEBACK
+    FULL_TRACEBACK = job.get("full_traceback", False)
+    for name, value in (job.get("env") or {}).items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
+    fraction = job.get("torch_fraction")
+    if fraction and gpu_child.torch_reads_fraction():  # a container: only if the image's torch reads the key
+        os.environ[gpu_child.ALLOC_CONF] = gpu_child.alloc_conf(os.environ.get(gpu_child.ALLOC_CONF), fraction)
+    sys.path[:0] = [p for p in job.get("sys_path", []) if p not in sys.path]
+    job["notes"] = limits.apply_process_limits(job.get("ram_bytes"), job.get("rlimit_as", False), job.get("vcpus"))
+    job["notes"] += limit_file_size(job.get("fsize_bytes"))
 
 
 def main(argv: list[str]) -> int:
-    job_fd, fd, parent_pid = int(argv[0]), int(argv[1]), int(argv[2])
-    limits.die_with_parent(parent_pid)
-    os.set_inheritable(fd, False)  # programs the model starts do not get the channel
-    job = read_job(job_fd)
-    global FULL_TRACEBACK
-    FULL_TRACEBACK = job.get("full_traceback", False)
-    channel = Channel(fd)
-    sys.path[:0] = [p for p in job["sys_path"] if p not in sys.path]  # the caller's import path
-    # No CUDA call before the model is imported: torch's cap is in PYTORCH_CUDA_ALLOC_CONF (see gpu.py).
-    job["notes"] = limits.apply_process_limits(job["ram_bytes"], job["rlimit_as"], job["vcpus"])
-    job["notes"] += limit_file_size(job.get("fsize_bytes"))
+    if argv[:1] == ["--stdio"]:
+        in_fd, out_fd = take_stdio()
+    else:
+        in_fd, out_fd = int(argv[0]), int(argv[1])
+        limits.die_with_parent(int(argv[2]))
+    for fd in (in_fd, out_fd):
+        os.set_inheritable(fd, False)  # programs the model starts do not get the channel
+    channel = Channel(in_fd, out_fd)
+    job = channel.receive()
+    if not job or job.get("t") != "job" or job.get("v") != protocol.VERSION:
+        print(f"the judge sent no job of protocol version {protocol.VERSION}: {str(job)[:200]}", file=sys.stderr)
+        return 2
+    prepare(job)
     model = build_model(job, channel)
     if model is None:
         return 1
     closer = Closer(model)
     try:
-        return run_batches(model, job, channel)
+        return serve(model, channel)
     finally:
         closer.close()
 

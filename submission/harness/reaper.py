@@ -1,8 +1,8 @@
-"""The reaper: ``python -m submission.harness.reaper CONTROL_FD REPORT_FD JOB_FD DATA_FD [SCRATCH]``.
+"""The reaper: ``python -m submission.harness.reaper CONTROL_FD REPORT_FD IN_FD OUT_FD [SCRATCH]``.
 
 The supervisor (``session.py``) starts this small process in a new session; it makes itself a child
 subreaper (Linux ``PR_SET_CHILD_SUBREAPER``) and starts the model's process (``child.py``, with the
-job and the data channel), so that every process the model starts stays its descendant: one that
+channel from and to the judge), so that every process the model starts stays its descendant: one that
 double-forks, calls ``setsid`` or outlives its parent is re-parented here, not to init. It reports
 to REPORT_FD, one JSON line each:
 
@@ -16,8 +16,9 @@ and obeys one-word commands on CONTROL_FD:
 
 End of file on CONTROL_FD means ``kill``: the supervisor is gone (even by ``kill -9``), and nothing the
 model started may outlive it. After ``kill`` the reaper also removes SCRATCH, the model's scratch folder
-(its TMPDIR), so nothing is left on disk either. Only the standard library: it must start in
-milliseconds.
+(its TMPDIR), so nothing is left on disk either. The model may kill this process (it runs as the same
+user): the supervisor is a subreaper too, so the model's processes are then re-parented to it, and it
+kills them itself (``process.py``). Only the standard library: it must start in milliseconds.
 """
 
 from __future__ import annotations
@@ -32,28 +33,12 @@ import subprocess
 import sys
 import time
 
-PR_SET_CHILD_SUBREAPER = 36
+PR_SET_CHILD_SUBREAPER, PR_GET_CHILD_SUBREAPER = 36, 37
 KILL_ROUNDS_S = 10.0  # how long ``kill`` keeps finding and killing descendants before giving up
 
 
-def become_subreaper() -> bool:
-    if not sys.platform.startswith("linux"):
-        return False
-    try:
-        return ctypes.CDLL(None, use_errno=True).prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0
-    except (OSError, AttributeError):
-        return False
-
-
-def descendants(root: int) -> list[int]:
-    """The pids below ``root`` (zombies included), from /proc; from psutil where there is no /proc."""
-    if not os.path.isdir("/proc/self"):
-        import psutil
-
-        try:
-            return [p.pid for p in psutil.Process(root).children(recursive=True)]
-        except psutil.Error:
-            return []
+def children_of() -> dict[int, list[int]]:
+    """Parent pid -> the pids of its children (zombies included), from /proc."""
     children: dict[int, list[int]] = {}
     for name in os.listdir("/proc"):
         if not name.isdigit():
@@ -65,12 +50,46 @@ def descendants(root: int) -> list[int]:
             continue
         fields = stat[stat.rindex(b")") + 2:].split()  # after "pid (comm) ", which may hold spaces
         children.setdefault(int(fields[1]), []).append(int(name))
+    return children
+
+
+def descendants(root: int, children: dict[int, list[int]] | None = None) -> list[int]:
+    """The pids below ``root`` (zombies included), from /proc; from psutil where there is no /proc."""
+    if not os.path.isdir("/proc/self"):
+        import psutil
+
+        try:
+            return [p.pid for p in psutil.Process(root).children(recursive=True)]
+        except psutil.Error:
+            return []
+    children = children_of() if children is None else children
     found, todo = [], [root]
     while todo:
         for pid in children.get(todo.pop(), ()):
             found.append(pid)
             todo.append(pid)
     return found
+
+
+def set_subreaper(on: bool) -> bool:
+    """Make this process a child subreaper (or stop being one); whether Linux allowed it."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        return ctypes.CDLL(None, use_errno=True).prctl(PR_SET_CHILD_SUBREAPER, int(on), 0, 0, 0) == 0
+    except (OSError, AttributeError):
+        return False
+
+
+def is_subreaper() -> bool:
+    if not sys.platform.startswith("linux"):
+        return False
+    value = ctypes.c_int(0)
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(PR_GET_CHILD_SUBREAPER, ctypes.byref(value), 0, 0, 0)
+    except (OSError, AttributeError):
+        return False
+    return bool(value.value)
 
 
 class Reaper:
@@ -83,11 +102,11 @@ class Reaper:
         except OSError:  # the supervisor is gone: the control channel will say so
             pass
 
-    def start(self, job_fd: int, data_fd: int) -> None:
-        argv = [sys.executable, "-m", "submission.harness.child", str(job_fd), str(data_fd), str(os.getpid())]
-        self.child = subprocess.Popen(argv, pass_fds=(job_fd, data_fd), stdin=subprocess.DEVNULL)
-        os.close(job_fd)
-        os.close(data_fd)
+    def start(self, in_fd: int, out_fd: int) -> None:
+        argv = [sys.executable, "-m", "submission.harness.child", str(in_fd), str(out_fd), str(os.getpid())]
+        self.child = subprocess.Popen(argv, pass_fds=(in_fd, out_fd), stdin=subprocess.DEVNULL)
+        os.close(in_fd)
+        os.close(out_fd)
         self.send({"pid": self.child.pid})
 
     def reap(self) -> None:
@@ -145,13 +164,13 @@ def serve(reaper: Reaper, control_fd: int, scratch: str | None) -> None:
 
 
 def main(argv: list[str]) -> int:
-    control_fd, report_fd, job_fd, data_fd = (int(a) for a in argv[:4])
+    control_fd, report_fd, in_fd, out_fd = (int(a) for a in argv[:4])
     scratch = argv[4] if len(argv) > 4 else None
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # a Ctrl-C reaches the supervisor, which then says kill
-    become_subreaper()
+    set_subreaper(True)
     reaper = Reaper(report_fd)
     try:
-        reaper.start(job_fd, data_fd)
+        reaper.start(in_fd, out_fd)
     except OSError as exc:
         reaper.send({"error": f"cannot start the model's process: {exc}"})
         return 1

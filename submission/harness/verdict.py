@@ -9,8 +9,12 @@ gpu_memory     the process used more GPU memory than the profile's per-card cap 
 memory         the process used more RAM than the profile allows (MemoryError or the RSS watchdog)
 model_error    the model's constructor or batch_predict raised
 bad_output     wrong number of responses, a non-string response, get_batch_size() outside 1..16
-crashed        the model's process died (exit code or signal) without saying why
+crashed        the model's process died (exit code or signal) without saying why, or the kit's
+               process between it and the judge was killed
 disk           the model wrote more than its scratch space or the output folder allow
+protocol       the model's side broke the channel's protocol: a line over the cap, a malformed,
+               unexpected, duplicated or out-of-order message (``protocol.py``)
+interrupted    the grader itself was stopped (SIGTERM, SIGINT or SIGHUP to ``docker run`` or ``grade``)
 =============  ==============================================================================
 """
 
@@ -19,7 +23,8 @@ from __future__ import annotations
 import signal
 from dataclasses import dataclass
 
-STATUSES = ("ok", "timeout", "gpu_memory", "memory", "model_error", "bad_output", "crashed", "disk")
+STATUSES = ("ok", "timeout", "gpu_memory", "memory", "model_error", "bad_output", "crashed", "disk", "protocol",
+            "interrupted")
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,391 @@
+"""The judge: it drives the model's loop over a channel, times every batch and the budget with its own
+clocks, checks every message and keeps the answers; then it names how the run ended.
+
+One implementation for both transports (``Transport``): pipes to a local process tree (``session.py``)
+and a container's stdin/stdout through the Docker attach socket (``grading/container_channel.py``). The
+judge sends the job, asks for the batch size, sends each batch's prompts and reads its answers:
+
+* the per-batch clock runs from the first byte of the batch written to the last byte of its answers
+  read; the budget clock from the start of the model's process. Nothing the model sends starts, stops,
+  resets or extends either. ``get_batch_size()`` has a short deadline of its own (``SIZE_LIMIT_S``).
+* every message is checked (``protocol.py``): a line over the cap, a malformed message, answers for a
+  batch that was not asked, answers sent twice or too many, anything unexpected ends the run with the
+  ``protocol`` verdict. Answers are kept only once their whole batch has arrived and been checked.
+* answered batches go to predictions.jsonl (``PredictionWriter``) and stay in memory (``records``): the
+  run folder is written from those, never read back from a file the model could reach.
+"""
+
+from __future__ import annotations
+
+import collections
+import select
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping, Protocol, Sequence
+
+from ..errors import ConfigError
+from ..scoring.data import Question
+from . import protocol
+from . import verdict as verdicts
+from .outcome import BatchRecord, GpuUsage, Progress, RunOutcome
+from .profiles import Limits
+from .protocol import ProtocolError
+
+SIZE_LIMIT_S = 30.0  # get_batch_size() must answer within this long (when time limits apply)
+
+
+class Transport(Protocol):
+    """How the judge reaches the model's loop; see the module docstring."""
+
+    started: float  # time.monotonic() when the model's process was started: the budget clock's start
+
+    def fds(self) -> list[int]: ...  # to wait on for reading: the channel and what the transport watches
+
+    def read(self, fd: int) -> bytes | None: ...  # channel bytes from ``fd`` (b"" none now); None: channel ended
+
+    def write_fd(self) -> int | None: ...  # the channel towards the model (None: closed)
+
+    def write(self, data: memoryview) -> int: ...  # bytes written without blocking
+
+    @property
+    def exited(self) -> bool: ...  # the model's process (or container) has ended
+
+    def drain(self) -> bytes: ...  # channel bytes still readable after the end
+
+    def wait_exit(self, timeout: float) -> bool: ...
+
+    def died(self, when: str) -> verdicts.Verdict: ...  # how the model's side ended without saying why
+
+    def check(self, now: float, final: bool = False) -> verdicts.Verdict | None: ...  # resources, interrupts
+
+    def next_check(self) -> float: ...  # when ``check`` next has work to do
+
+    def measured(self) -> "Measured": ...  # what the transport measured so far: RAM and GPU peaks
+
+
+@dataclass(frozen=True)
+class Measured:
+    """What a transport measured of the model's processes, for the verdicts that name a peak."""
+
+    peak_rss: int = 0
+    gpu_peaks: Mapping[int, int] = field(default_factory=dict)  # device index -> NVML peak
+    gpu_names: Mapping[int, str] = field(default_factory=dict)
+    scratch: str = "its TMPDIR"  # where the model's scratch space is, for the disk verdict
+
+
+class Stop(Exception):
+    """The run ends with ``verdict``."""
+
+    def __init__(self, verdict: verdicts.Verdict):
+        super().__init__(str(verdict))
+        self.verdict = verdict
+
+
+class Judge:
+    """One run of the protocol; ``run`` returns the verdict, the other attributes are what was observed."""
+
+    def __init__(self, transport: Transport, job: dict[str, Any], todo: Sequence[Question], limits: Limits,
+                 writer, on_progress: Callable[[Progress], None] | None = None, first_batch: int = 0,
+                 prior: tuple[int, float] = (0, 0.0), exit_wait_s: float = 10.0):
+        self.transport, self.job, self.todo, self.limits, self.writer = transport, job, list(todo), limits, writer
+        self.on_progress, self.next_index, self.exit_wait_s = on_progress, first_batch, exit_wait_s
+        self.n_prior, self.prior_elapsed = prior  # a resumed run's answered questions and time so far
+        self.n_questions = self.n_prior + len(self.todo)
+        self.reader, self.inbox = protocol.LineReader(), collections.deque()
+        self.pending: collections.deque[memoryview] = collections.deque()
+        self.batches: list[BatchRecord] = []
+        self.records: list[dict[str, Any]] = []  # this session's predictions, as written
+        self.answered = self.answers_cut = self.child_rss = 0
+        self.torch_peaks: dict[int, int] = {}
+        self.notes: list[str] = []
+        self.model_info: dict | None = None
+        self.traceback = self.init_s = self.ready_at = None
+        self.when = "while the model was being built"
+        self.context = "before the model was ready"
+
+    # ------------------------------------------------------------ the run
+
+    def run(self) -> verdicts.Verdict:
+        try:
+            self.send(dict(self.job, t="job", v=protocol.VERSION))
+            message, now = self.expect(("ready",))
+            ready = protocol.ready(message)
+            self.ready_at, self.init_s = now, ready.init_s
+            self.notes.extend(ready.notes)
+            self.job = {}  # sent: the prompts need not stay twice in memory
+            self.ask_batches()
+            return self.finish()
+        except ProtocolError as exc:
+            return verdicts.Verdict("protocol", f"the model's process sent {exc} {self.context}")
+        except Stop as stop:
+            return stop.verdict
+
+    def ask_batches(self) -> None:
+        groups = [[q for q in self.todo if q.is_multiple_choice == mc] for mc in (False, True)]
+        groups = [g for g in groups if g]
+        size = self.ask_size() if groups else 0
+        for number, group in enumerate(groups):
+            start = 0
+            while start < len(group):
+                batch = group[start:start + size]
+                more = start + len(batch) < len(group) or number + 1 < len(groups)
+                self.ask_batch(batch, more)
+                if more:
+                    size = self.receive_size()
+                start += len(batch)
+
+    def ask_size(self) -> int:
+        self.context = f"while get_batch_size() was asked before batch {self.next_index}"
+        self.send({"t": "size"})
+        return self.receive_size()
+
+    def receive_size(self) -> int:
+        self.context = f"while get_batch_size() was asked before batch {self.next_index}"
+        self.when = f"after {self.n_answered:,} of {self.n_questions:,} questions, between batches"
+        limit = SIZE_LIMIT_S if self.limits.seconds_per_sample is not None else None
+        asked = time.monotonic()
+        deadline = None if limit is None else asked + limit
+
+        def late(now: float) -> verdicts.Verdict:
+            return verdicts.Verdict("timeout", f"get_batch_size() did not answer within {limit:g} s (before "
+                                    f"batch {self.next_index})")
+
+        message, _ = self.expect(("size",), deadline, late)
+        return protocol.size(message)
+
+    def ask_batch(self, batch: list[Question], more: bool) -> None:
+        index, n = self.next_index, len(batch)
+        self.context = f"while batch {index} ({n} prompts) was asked"
+        self.when = f"during batch {index} ({n} prompts)"
+        started = time.monotonic()
+        self.send({"t": "batch", "b": index, "prompts": [q.prompt for q in batch], "mc": batch[0].is_multiple_choice,
+                   "size": more})
+        limit = self.limits.batch_limit_s(n)
+        deadline = None if limit is None else started + limit
+
+        def late(now: float) -> verdicts.Verdict:
+            return verdicts.batch_timeout(index, n, now - started, limit, stopped=True)
+
+        outputs: list[str] = []
+        while len(outputs) < n:
+            message, received = self.expect(("answers",), deadline, late)
+            answers = protocol.answers(message, index, len(outputs), n)
+            outputs.extend(answers.outputs)
+            self._note_counts(answers)
+        latency = received - started
+        if limit is not None and latency > limit:
+            raise Stop(verdicts.batch_timeout(index, n, latency, limit, stopped=False))
+        self._budget(received)
+        self.keep(batch, outputs, index, latency, received)
+
+    def keep(self, batch: list[Question], outputs: list[str], index: int, latency: float, now: float) -> None:
+        elapsed = round(self.elapsed(now), 3)
+        records = [{"row": q.row, "output": out, "batch": index, "batch_size": len(batch),
+                    "latency_s": round(latency, 6), "elapsed_s": elapsed} for q, out in zip(batch, outputs)]
+        self.writer.write_batch(records)
+        self.records.extend(records)
+        self.batches.append(BatchRecord(index, tuple(q.row for q in batch), batch[0].is_multiple_choice, latency))
+        self.answered += len(batch)
+        self.next_index = index + 1
+        if self.on_progress is not None:
+            self.on_progress(Progress(self.n_answered, self.n_questions, self.elapsed(now), self.projected(now),
+                                      self.limits.budget_s))
+
+    def finish(self) -> verdicts.Verdict:
+        """Every question answered: the last resource checks, then end; the model's loop closes and exits.
+        Only run_info() may still arrive; how the process exits afterwards changes nothing."""
+        self.context, self.when = "after the last batch", "after the last batch"
+        verdict = self.transport.check(time.monotonic(), final=True)
+        if verdict is not None:
+            return verdict
+        self.send({"t": "end"})
+        deadline = time.monotonic() + self.exit_wait_s
+        while True:
+            while self.inbox:
+                self._after_end(self.inbox.popleft()[0])
+            if self.transport.exited:
+                self.inbox.extend((line, 0.0) for line in self.reader.feed(self.transport.drain()))
+                while self.inbox:
+                    self._after_end(self.inbox.popleft()[0])
+                return verdicts.ok(self.n_questions)
+            left = deadline - time.monotonic()
+            if left <= 0:
+                self.notes.append(f"the model's process did not exit within {self.exit_wait_s:g} s of the end of "
+                                  "the run (its close() may hang); it was stopped")
+                return verdicts.ok(self.n_questions)
+            if self.pump(deadline, budget=False) is None:
+                self.transport.wait_exit(left)
+
+    def _after_end(self, line: bytes) -> None:
+        message = protocol.decode(line)
+        if message["t"] != "info":
+            raise ProtocolError(f"a \"{message['t']}\" message")
+        self._take_info(message)
+
+    # ------------------------------------------------------------ the channel
+
+    def send(self, message: dict[str, Any]) -> None:
+        self.pending.append(memoryview(protocol.encode(message)))
+        self._write()
+
+    def _write(self) -> None:
+        fd = self.transport.write_fd()
+        while self.pending and fd is not None:
+            view = self.pending[0]
+            written = self.transport.write(view)
+            if written < len(view):
+                self.pending[0] = view[written:]
+                return
+            self.pending.popleft()
+        if fd is None:
+            self.pending.clear()  # the model's side closed its input: what it would not read is dropped
+
+    def pump(self, deadline: float | None, budget: bool = True) -> bool | None:
+        """Wait for the channel until ``deadline`` (or the budget's end, or the transport's next check),
+        writing what is pending meanwhile; complete lines go to the inbox. None when the channel ended."""
+        now = time.monotonic()
+        times = (deadline, self._budget_deadline() if budget else None, self.transport.next_check(), now + 1.0)
+        wake = min(t for t in times if t is not None)
+        fd = self.transport.write_fd() if self.pending else None
+        readable, writable, _ = select.select(self.transport.fds(), [fd] if fd is not None else [], [],
+                                              max(0.0, wake - now))
+        if writable:
+            self._write()
+        ended = False
+        for ready_fd in readable:
+            data = self.transport.read(ready_fd)
+            if data is None:
+                ended = True
+            elif data:
+                received = time.monotonic()
+                self.inbox.extend((line, received) for line in self.reader.feed(data))
+        return None if ended else True
+
+    def expect(self, kinds: tuple[str, ...], deadline: float | None = None,
+               late: Callable[[float], verdicts.Verdict] | None = None) -> tuple[dict, float]:
+        """The next message of one of ``kinds`` and when it arrived; an error, a death, a resource over its
+        limit, the budget or ``deadline`` raise Stop; anything else raises ProtocolError."""
+        while True:
+            if self.inbox:
+                line, received = self.inbox.popleft()
+                message = protocol.decode(line)
+                if message["t"] == "error":
+                    raise Stop(self._failure(protocol.error(message)))
+                if message["t"] == "info":
+                    self._take_info(message)
+                    continue
+                if message["t"] not in kinds:
+                    raise ProtocolError(f"a \"{message['t']}\" message")
+                return message, received
+            if self.transport.exited:
+                self.inbox.extend((line, time.monotonic()) for line in self.reader.feed(self.transport.drain()))
+                if self.inbox:
+                    continue
+                if self.reader.partial:
+                    raise ProtocolError(f"an unfinished line of {self.reader.partial:,} bytes before it ended")
+                raise Stop(self.transport.died(self.when))
+            now = time.monotonic()
+            verdict = self.transport.check(now) or self._budget_verdict(now)
+            if verdict is not None:
+                raise Stop(verdict)
+            if deadline is not None and late is not None and now >= deadline:
+                raise Stop(late(now))
+            if self.pump(deadline) is None and not self.transport.wait_exit(self.exit_wait_s):
+                raise Stop(verdicts.Verdict("crashed", "the model's process closed its channel to the judge but "
+                                            "did not exit; do not close inherited file descriptors"))
+
+    # ------------------------------------------------------------ what the model's side says
+
+    def _failure(self, failure: protocol.Failure) -> verdicts.Verdict:
+        if failure.status == "config_error":
+            if self.ready_at is not None:
+                raise ProtocolError("a configuration error after the model was built")
+            raise ConfigError(failure.detail)
+        self.traceback = failure.traceback
+        for i, peak in enumerate(failure.gpu):
+            self.torch_peaks[i] = max(self.torch_peaks.get(i, 0), peak)
+        measured, limits = self.transport.measured(), self.limits
+        if failure.status == "memory" and limits.ram_bytes is not None:
+            peak = max(self.child_rss, measured.peak_rss)
+            return verdicts.Verdict("memory", f"{failure.detail}; the profile's RAM limit is {limits.ram_bytes / 1e9:g} "
+                                    f"GB (an allocation was refused; peak RSS {verdicts.gib(peak)})")
+        if failure.status == "gpu_memory":
+            return self._gpu_failure(failure, measured)
+        if failure.status == "disk" and limits.disk_bytes is not None:
+            return verdicts.Verdict("disk", f"{failure.detail}; the scratch cap is {limits.disk_bytes / 1e6:,.1f} MB "
+                                    f"per file and in all (the model's scratch space: {measured.scratch})")
+        return verdicts.Verdict(failure.status, failure.detail)
+
+    def _gpu_failure(self, failure: protocol.Failure, measured: Measured) -> verdicts.Verdict:
+        """GPU memory ran out in the model: name the card its error names (else the one with the highest
+        peak), the peak and the cap."""
+        peaks = {i: max(self.torch_peaks.get(i, 0), measured.gpu_peaks.get(i, 0)) for i in
+                 set(self.torch_peaks) | set(measured.gpu_peaks)}
+        cap, device = self.limits.gpu_memory_bytes, failure.device
+        if device is None and peaks:
+            device = max(peaks, key=peaks.get)
+        if device is None or cap is None:
+            return verdicts.Verdict("gpu_memory", failure.detail)
+        name = measured.gpu_names.get(device, f"cuda:{device}")
+        if not peaks.get(device):
+            return verdicts.Verdict("gpu_memory", f"GPU {device} ({name}) ran out of memory, cap "
+                                                  f"{verdicts.gib(cap)}; {failure.detail}")
+        verdict = verdicts.gpu_memory(device, name, peaks[device], cap)
+        return verdicts.Verdict("gpu_memory", f"{verdict.detail}; {failure.detail}")
+
+    def _take_info(self, message: dict) -> None:
+        if self.model_info is not None:
+            raise ProtocolError("a second \"info\" message")
+        self.model_info = protocol.info(message)
+
+    def _note_counts(self, answers: protocol.Answers) -> None:
+        self.answers_cut += answers.cut or 0
+        self.child_rss = max(self.child_rss, answers.rss or 0)
+        for i, peak in enumerate(answers.gpu):
+            self.torch_peaks[i] = max(self.torch_peaks.get(i, 0), peak)
+
+    # ------------------------------------------------------------ clocks
+
+    @property
+    def n_answered(self) -> int:
+        return self.n_prior + self.answered
+
+    def elapsed(self, now: float) -> float:
+        return self.prior_elapsed + (now - self.transport.started)
+
+    def _budget_deadline(self) -> float | None:
+        budget = self.limits.budget_s
+        return None if budget is None else self.transport.started + budget - self.prior_elapsed
+
+    def _budget_verdict(self, now: float) -> verdicts.Verdict | None:
+        if self.limits.budget_s is not None and self.elapsed(now) > self.limits.budget_s:
+            return verdicts.budget_timeout(self.limits.budget_s, self.n_answered, self.n_questions)
+        return None
+
+    def _budget(self, now: float) -> None:
+        verdict = self._budget_verdict(now)
+        if verdict is not None:
+            raise Stop(verdict)
+
+    def projected(self, now: float) -> float | None:
+        """Elapsed time plus the questions left at this session's answering rate so far."""
+        if not self.answered or self.ready_at is None:
+            return None
+        rate = (now - self.ready_at) / self.answered
+        return self.elapsed(now) + rate * (self.n_questions - self.n_answered)
+
+    # ------------------------------------------------------------ the outcome
+
+    def outcome(self, verdict: verdicts.Verdict, ended: float, peak_rss: int | None, gpus: tuple[GpuUsage, ...],
+                notes: Sequence[str]) -> RunOutcome:
+        """How the run ended, from the judge's own records and what the transport measured."""
+        started = self.transport.started
+        return RunOutcome(
+            verdict=verdict, limits=self.limits, n_questions=self.n_questions, n_answered=self.n_answered,
+            n_resumed=self.n_prior, batches=tuple(self.batches), init_s=self.init_s,
+            startup_s=None if self.ready_at is None else self.ready_at - started, wall_s=ended - started,
+            prior_elapsed_s=self.prior_elapsed,
+            projected_s=self.elapsed(ended) if verdict.ok else self.projected(ended),
+            peak_rss_bytes=peak_rss or None, gpus=gpus, notes=tuple(notes) + tuple(self.notes),
+            traceback=self.traceback, answers_cut=self.answers_cut, model_info=self.model_info,
+        )
