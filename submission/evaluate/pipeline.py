@@ -5,7 +5,8 @@ fine-tuning's evaluation (``training.evaluation``) all do:
 
     1. check that scoring can run (metrics known, embedding models present), before any model runs;
     2. run the model through ``runner``, which writes predictions.jsonl into the run folder;
-    3. read the predictions back, at the trust boundary (a row that was not asked breaks the format);
+    3. take the answers the runner's judge kept (or read predictions back), at the trust boundary (a row that
+       was not asked breaks the format);
     4. let the runner judge how the run ended, given what its predictions hold (``ModelRun.judge``);
     5. score what was answered, on this side of the boundary (the answers never reach the model);
     6. gather the run's metadata and write the run folder (``reports.write_run_folder``).
@@ -31,7 +32,7 @@ from ..harness.outcome import HarnessOptions, ModelSpec, Progress, RunOutcome
 from ..harness.output_dir import locked
 from ..harness.predictions import PREDICTIONS_FILE, answered_and_outputs, outputs_for, read_records
 from ..harness.profiles import Limits, Profile
-from ..harness.runner import run_model
+from ..harness.runner import run_judged
 from ..reports.run_folder import base_meta, write_run_folder
 from ..reports.runstats import run_meta
 from ..scoring.data import Question
@@ -77,6 +78,8 @@ class ModelRun:
     judge: Callable[[Answers], RunOutcome]  # the runner's verdict, given what the predictions hold
     meta: Mapping[str, Any] = field(default_factory=dict)  # results.json fields of the runner's own (docker)
     record: Any = None  # the runner's account of the run (the grader's ContainerRun)
+    records: tuple[dict[str, Any], ...] | None = None  # the answers as the runner's judge kept them: scored
+    # instead of reading ``predictions`` back (a file the model's processes could reach while they ran)
 
 
 class Runner(Protocol):
@@ -120,6 +123,18 @@ def read_answers(path: Path, questions: Sequence[Question]) -> Answers:
     return Answers(tuple(answered), outputs, tuple(records))
 
 
+def kept_answers(records: Sequence[dict[str, Any]], questions: Sequence[Question], source: Path) -> Answers:
+    """The answers a judge kept in memory, checked as ``read_answers`` checks a file (each record named
+    after its line in ``source``, where the judge wrote it)."""
+    named = [{**record, "_where": record.get("_where", f"{source}:{number}")}
+             for number, record in enumerate(records, start=1)]
+    try:
+        answered, outputs = answered_and_outputs(named, questions, str(source))
+    except DataError as exc:
+        return Answers(problem=exc)
+    return Answers(tuple(answered), outputs, tuple(named))
+
+
 def saved_answers(path: Path, questions: Sequence[Question]) -> Answers:
     """A saved predictions.jsonl scored without a model: every question needs its output (else DataError)."""
     records = read_records(path)
@@ -140,7 +155,8 @@ def evaluate(evaluation: Evaluation, runner: Runner | None = None) -> Evaluated:
             answers = saved_answers(evaluation.predictions, questions)
         else:
             run = runner(questions, out_dir)
-            answers = read_answers(run.predictions, questions)
+            answers = read_answers(run.predictions, questions) if run.records is None else \
+                kept_answers(run.records, questions, run.predictions)
             outcome = run.judge(answers)
             if answers.problem is not None:
                 log.warning("predictions not scored: %s", answers.problem)
@@ -196,7 +212,8 @@ class ProgressBar:
 
 @dataclass(frozen=True)
 class HarnessRunner:
-    """Runs the model in a child process of this one under ``limits`` (``harness.run_model``)."""
+    """Runs the model in a child process of this one under ``limits`` (``harness.run_model``); the run folder is
+    computed from the answers the supervisor (the judge) kept, never from files the model could reach."""
 
     spec: ModelSpec
     limits: Limits
@@ -205,11 +222,12 @@ class HarnessRunner:
 
     def __call__(self, questions: Sequence[Question], out_dir: Path) -> ModelRun:
         try:
-            outcome = run_model(self.spec, questions, out_dir, self.limits, self.options, self.progress)
+            judged = run_judged(self.spec, questions, out_dir, self.limits, self.options, self.progress)
         finally:
             if self.progress is not None:
                 self.progress.close()
-        return ModelRun(out_dir / PREDICTIONS_FILE, functools.partial(_harness_judge, outcome))
+        return ModelRun(out_dir / PREDICTIONS_FILE, functools.partial(_harness_judge, judged.outcome),
+                        records=judged.records)
 
 
 def _harness_judge(outcome: RunOutcome, answers: Answers) -> RunOutcome:

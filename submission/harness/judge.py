@@ -275,7 +275,10 @@ class Judge:
                     self._take_info(message)
                     continue
                 if message["t"] not in kinds:
-                    raise ProtocolError(f"a \"{message['t']}\" message")
+                    if message["t"] == "answers":
+                        raise ProtocolError(f"answers for batch {message.get('b')!r:.20} when no batch was being "
+                                            "asked (more answers than prompts, or answers sent twice)")
+                    raise ProtocolError(f"a \"{message['t']:.40}\" message")
                 return message, received
             if self.transport.exited:
                 self.inbox.extend((line, time.monotonic()) for line in self.reader.feed(self.transport.drain()))

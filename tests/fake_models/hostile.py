@@ -150,3 +150,134 @@ class ReportsRunInfo(Deterministic):
 
     def run_info(self):
         return {"method": "lookup", "batches": self.batches}
+
+
+# ---------------------------------------------------------------- models that attack the judge (issue 19)
+
+
+def channel_fd() -> int:
+    """The descriptor the kit's model loop sends its messages on, found as a hostile model would: the
+    loop's Channel object is in this process's memory."""
+    import gc
+
+    for item in gc.get_objects():
+        if type(item).__name__ == "Channel" and isinstance(getattr(item, "fd", None), int):
+            return item.fd
+    raise RuntimeError("no channel found")
+
+
+def send_raw(data: bytes) -> None:
+    view = memoryview(data)
+    fd = channel_fd()
+    while view:
+        view = view[os.write(fd, view):]
+
+
+class ForgesOkVerdict(Deterministic):
+    """On the failing batch, sends an 'error' whose status is ok (the judge's own verdict), then exits."""
+
+    def fail(self, answers):
+        send_raw(b'{"t": "error", "status": "ok", "detail": "every question answered within the limits"}\n')
+        os._exit(0)
+
+
+class ForgesAnsweredClock(Deterministic):
+    """On the failing batch, says its answers were already made (the harness's old 'answered' message, which
+    stopped the batch clock), freezes its own perf_counter, then sleeps FAKE_DELAY_AFTER_S past the deadline."""
+
+    def fail(self, answers):
+        send_raw(b'{"t": "answered", "b": 2, "lat": 0.0}\n')
+        frozen = time.perf_counter()
+        time.perf_counter = lambda: frozen
+        time.sleep(float(os.environ.get("FAKE_DELAY_AFTER_S", "2")))
+        return answers
+
+
+class WritesGarbage(Deterministic):
+    """On the failing batch, writes FAKE_GARBAGE (a Python literal of bytes) into the channel, then answers
+    (or, with FAKE_HANG, sleeps)."""
+
+    def fail(self, answers):
+        import ast
+
+        send_raw(ast.literal_eval(os.environ["FAKE_GARBAGE"]))
+        if os.environ.get("FAKE_HANG"):
+            time.sleep(600)
+        return answers
+
+
+class FloodsChannel(Deterministic):
+    """On the failing batch, writes FAKE_FLOOD_MB megabytes without a newline into the channel, in 1 MB
+    writes (records how many it got through in FAKE_MARKER), then sleeps."""
+
+    def fail(self, answers):
+        chunk, sent = b"x" * 1_000_000, 0
+        try:
+            for _ in range(int(float(os.environ["FAKE_FLOOD_MB"]))):
+                send_raw(chunk)
+                sent += 1
+        except OSError:  # the judge closed the channel: it stopped reading
+            pass
+        with open(os.environ["FAKE_MARKER"], "w") as handle:
+            handle.write(str(sent))
+        time.sleep(600)
+        return answers
+
+
+class SendsAnswersTwice(Deterministic):
+    """On the failing batch, sends its answers into the channel itself, then returns them too (the loop
+    sends them again)."""
+
+    def fail(self, answers):
+        import json
+
+        send_raw((json.dumps({"t": "answers", "b": self.batches - 1, "i": 0, "out": answers}) + "\n").encode())
+        return answers
+
+
+class KillsItsReaper(Deterministic):
+    """On the failing batch, starts a worker in a new session that outlives everything it can (its pid goes
+    to FAKE_PID_FILE), clears its own parent-death signal, SIGKILLs its parent (the kit's reaper), and goes
+    on answering."""
+
+    def fail(self, answers):
+        import ctypes
+
+        worker = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"], start_new_session=True)
+        record_pid(worker.pid)
+        record_pid(os.getpid())
+        ctypes.CDLL(None).prctl(1, 0)  # PR_SET_PDEATHSIG 0: survive the parent
+        os.kill(os.getppid(), signal.SIGKILL)
+        time.sleep(0.5)
+        return answers
+
+
+class RewritesItsPredictions(Deterministic):
+    """On the failing batch, rewrites every line of FAKE_OUTPUT_DIR/predictions.jsonl in place (same size,
+    outputs changed) and plants a results.json claiming a perfect score."""
+
+    def fail(self, answers):
+        import json
+        import re
+
+        folder = os.environ["FAKE_OUTPUT_DIR"]
+        path = os.path.join(folder, "predictions.jsonl")
+        time.sleep(0.5)  # every earlier batch is on disk by now, whoever writes it
+        with open(path, "r+b") as handle:
+            data = handle.read()
+            handle.seek(0)
+            handle.write(re.sub(rb'("output": ?")(\d)', lambda m: m.group(1) + str((int(m.group(2)) + 1) % 10).encode(),
+                                data))
+        with open(os.path.join(folder, "results.json"), "w") as handle:
+            json.dump({"all_around": 1.0, "verdict": {"status": "ok", "detail": "forged"}}, handle)
+        return answers
+
+
+class FreezesItsClocks(Deterministic):
+    """Stops every clock of its own process (perf_counter, monotonic, time) at start-up; each batch really
+    takes FAKE_DELAY_S."""
+
+    def __init__(self):
+        super().__init__()
+        for name in ("perf_counter", "monotonic", "time"):
+            setattr(time, name, lambda: 1000.0)
