@@ -13,9 +13,12 @@ import pytest
 from kit_paths import ROOT, SAMPLE_DATA
 
 import local_evaluation
-from submission.grading.container_contract import Job, write_inputs
+from submission.errors import ConfigError
+from submission.grading.container_contract import container_job
 from submission.harness.gpu import host_gpu_count
+from submission.harness.predictions import PredictionWriter
 from submission.harness.profiles import UNLIMITED
+from submission.harness.stdio import run_stdio
 from submission.scoring.data import load_questions, sample_questions
 
 DUMMY = "models.dummy_model:DummyModel"
@@ -73,17 +76,16 @@ def test_an_instance_in_user_config_is_refused_with_exit_2_before_anything_runs(
     assert not out.exists() and "predicting" not in err
 
 
-def test_the_container_entry_point_refuses_an_instance_with_exit_2(tmp_path):
+def test_the_container_loop_refuses_an_instance_as_a_configuration_error(tmp_path):
+    """docker/entrypoint.py (the model's loop in the container), driven over its stdin and stdout by the judge."""
     (tmp_path / "app" / "participant").mkdir(parents=True)
     (tmp_path / "app" / "participant" / "inst.py").write_text("from models.dummy_model import DummyModel\n\n"
                                                               "UserModel = DummyModel()\n")
     questions = load_questions(SAMPLE_DATA)[:3]
-    write_inputs(tmp_path / "in", questions, Job("participant.inst:UserModel", 0, UNLIMITED))
+    job = {**container_job("participant.inst:UserModel", 0, UNLIMITED), "repo": str(tmp_path / "app")}
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path / "app"), str(ROOT)])}
-    proc = subprocess.run([sys.executable, str(ROOT / "docker" / "entrypoint.py"), "--input", str(tmp_path / "in"),
-                           "--output", str(tmp_path / "out")], capture_output=True, text=True, env=env, timeout=120)
-    assert proc.returncode == 2 and "UserModel must be a class" in proc.stderr
-    assert "UserModel must be a class" in json.loads((tmp_path / "out" / "run_report.json").read_text())["error"]
+    with PredictionWriter(tmp_path / "p.jsonl") as writer, pytest.raises(ConfigError, match="UserModel must be a class"):
+        run_stdio([sys.executable, str(ROOT / "docker" / "entrypoint.py")], questions, job, writer, env=env)
 
 
 @pytest.mark.parametrize("spec, message", [

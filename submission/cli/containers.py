@@ -9,8 +9,9 @@ from pathlib import Path
 from typing import Iterator, Sequence
 
 from ..errors import ConfigError, KitError
+from ..grading.container_channel import Interrupt
 from ..grading.container_runner import DEFAULT_GRACE_S, ContainerSettings
-from ..grading.grader import CONTAINER_DIR, RunRequest, ScoredRun, run_and_score
+from ..grading.grader import RunRequest, ScoredRun, run_and_score
 from ..grading.images import BuildOptions, BuildResult, build_image, default_tag, describe_build, load_image
 from ..harness.profiles import Limits, Profile, budget_track_for, get_profile, limits_for, load_profiles
 from ..reports.run_folder import written_files
@@ -143,18 +144,21 @@ def describe_run(limits: Limits, image: str) -> str:
             f"{limits.vcpus} CPUs, {limits.gpus} GPU(s); no network")
 
 
-def execute(client, request: RunRequest) -> ScoredRun:
-    """run_and_score with a progress bar, then the report."""
+def execute(client, request: RunRequest) -> tuple[ScoredRun, int | None]:
+    """run_and_score with a progress bar, then the report; and the exit status a signal to this process asks
+    for (130 after SIGINT, 143 after SIGTERM or SIGHUP: the container stopped and removed, the answers so far
+    scored and written with the verdict ``interrupted``), or None."""
     REPORTER.info(describe_run(request.limits, request.settings.image))
     bar = ContainerProgress(len(request.questions), request.limits.budget_s)
-    try:
-        scored = run_and_score(client, request, on_progress=bar)
-    finally:
-        bar.close()
-    for note in scored.container.resources.notes:
-        REPORTER.note(note)
-    report(scored, request.out_dir)
-    return scored
+    with Interrupt() as interrupt:
+        try:
+            scored = run_and_score(client, request, on_progress=bar, interrupt=interrupt)
+        finally:
+            bar.close()
+        for note in scored.container.resources.notes:
+            REPORTER.note(note)
+        report(scored, request.out_dir)
+    return scored, interrupt.exit_status
 
 
 def report(scored: ScoredRun, out_dir: Path) -> None:
@@ -164,7 +168,7 @@ def report(scored: ScoredRun, out_dir: Path) -> None:
         what = "the model broke the interface" if outcome.verdict.status == "bad_output" else outcome.verdict.status
         REPORTER.error(f"{what}: {outcome.verdict.detail}")
         if scored.container.log_tail:
-            REPORTER.error(f"last lines of the container's log ({out_dir / CONTAINER_DIR / 'container.log'}):\n"
+            REPORTER.error(f"last lines of the container's log ({scored.container.log_path}):\n"
                            f"{scored.container.log_tail}", prefix=False)
         REPORTER.result(f"\nPARTIAL RESULTS: {scored.n_answered} of {outcome.n_questions} questions answered "
                         f"(verdict: {outcome.verdict.status})")

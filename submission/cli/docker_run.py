@@ -36,7 +36,8 @@ The run is the grader's: no network, inputs read-only in test format, the profil
 ("gpu": false -> cpu) with its CPUs, RAM and GPUs, the track budget of its challenge_id enforced from
 outside (the container is killed at the budget plus --grace-s). Scores are computed on the host.
 
-exit status: 0 all answered within the limits; 1 a failure verdict; 2 bad input or configuration.
+exit status: 0 all answered within the limits; 1 a failure verdict; 2 bad input or configuration; 130 or
+143 stopped by SIGINT or SIGTERM/SIGHUP (the container removed, the answers so far scored: verdict interrupted).
 """
 
 
@@ -52,7 +53,8 @@ def choose_data(arg: str | None, repo: Path) -> Path:
 
 
 def main(argv: list[str], prog: str = "python -m submission docker run") -> int:
-    """0 all answered within the limits, 1 a failure verdict (bad input: a KitError, 2 in ``cli.main``)."""
+    """0 all answered within the limits, 1 a failure verdict, 130/143 interrupted (bad input: a KitError, 2 in
+    ``cli.main``)."""
     args = build_parser(prog).parse_args(argv)
     if args.limit is not None and args.limit < 1:
         build_parser(prog).error("--limit must be at least 1")
@@ -71,7 +73,8 @@ def main(argv: list[str], prog: str = "python -m submission docker run") -> int:
         scoring = ScoringConfig(embedding_models=key_values(args.embedding_model, "--embedding-model"))
         request = RunRequest(settings_from(args, image, args.model), tuple(questions), data, out_dir, profile,
                              limits, scoring, args.limit)
-        return 0 if execute(client, request).outcome.verdict.ok else 1
+        scored, interrupted = execute(client, request)
+        return interrupted or (0 if scored.outcome.verdict.ok else 1)
 
 
 def build_parser(prog: str):

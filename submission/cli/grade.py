@@ -56,7 +56,8 @@ def build_parser(prog: str):
 
 
 def main(argv: list[str], prog: str = "python -m submission grade") -> int:
-    """0 graded within the limits, 1 a failure verdict (bad input: a KitError, 2 in ``cli.main``)."""
+    """0 graded within the limits, 1 a failure verdict, 130/143 interrupted by SIGINT/SIGTERM or SIGHUP (bad
+    input: a KitError, 2 in ``cli.main``)."""
     parser_ = build_parser(prog)
     args = parser_.parse_args(argv)
     if not args.track:
@@ -77,7 +78,7 @@ def main(argv: list[str], prog: str = "python -m submission grade") -> int:
         out_dir = Path(args.output_dir)
         scoring = ScoringConfig(embedding_models=key_values(args.embedding_model, "--embedding-model"))
         request = RunRequest(settings_from(args, image), tuple(truth), truth_path, out_dir, profile, limits, scoring)
-        scored = execute(client, request)
+        scored, interrupted = execute(client, request)
     name = args.name or (repo.name if repo else Path(args.image_file).stem if args.image_file else image)
     submission = {"submission": name, "authors": list(config.authors) if config else [], "image": image,
                   "challenge_id": config.challenge_id if config else None}
@@ -85,4 +86,4 @@ def main(argv: list[str], prog: str = "python -m submission grade") -> int:
     path = write_scores(out_dir, scores)
     shown = "no score (failure verdict)" if scores["score"] is None else f"{scores['score']:.4f}"
     reporter.result(f"{name} on {short_track(args.track)}: {shown}; wrote {path}")
-    return 0 if scored.outcome.verdict.ok else 1
+    return interrupted or (0 if scored.outcome.verdict.ok else 1)

@@ -3,10 +3,14 @@
 Owns:
     aicrowd.py     aicrowd.json: track (challenge_id), authors, gpu -> profile
     images.py      reaching the Docker daemon; building, saving, loading and reading images
-    container_contract.py  the contract between the host and the container's entry point (inputs, run report)
-    container_runner.py    running an image under a profile's limits: resources, mounts, the outer deadline
-    grader.py      the container as the evaluation pipeline's runner; the verdict of a container run, judged
-                   on the host; scores.json
+    container_contract.py  the contract between the host (the judge) and the container (the model's loop): the
+                   command, the job, the model's own tmpfs; nothing of the run is mounted or read back
+    container_runner.py    running an image under a profile's limits, judged on the host: resources, the
+                   container's creation, the judge over its attach socket, stop and removal on every ending
+    container_channel.py   the judge's transport to a container: stdin/stdout through the attach socket, the
+                   log under a cap, the host's own watch (cgroup pids, host NVML), signals to the grader
+    grader.py      the container as the evaluation pipeline's runner (the judge's records and verdict);
+                   scores.json
     check.py       what the grader would refuse, found before a push (``python -m submission check``)
     leaderboard.py merging graded runs into Markdown and CSV
 

@@ -1,30 +1,31 @@
-"""Building a submission's image and running it the grader's way, with the ``docker`` SDK.
+"""Running a submission's image the grader's way, with the ``docker`` SDK: this process is the judge.
 
-``build_image`` builds ``docker/Dockerfile`` of a repository (its ``.dockerignore`` respected) and says
-which steps came from the cache. ``run_container`` runs an image on questions in test format under a
-profile's limits, the grader's way:
+``run_container`` runs an image on questions under a profile's limits:
 
+* the container runs only the kit's model loop (``container_contract.COMMAND``); this process drives it over
+  the container's stdin and stdout (the Docker attach socket, ``container_channel.py``) with the same judge
+  as a local run (``harness.judge``): it sends each batch's prompts, times every batch and the budget with
+  its own clocks, checks every message, and writes predictions.jsonl and the log itself into the run folder,
+  a host-only folder the container never sees. Nothing written inside the container is ever read;
 * no network (``network_mode="none"``), no Docker socket, no capability, no new privileges, a non-root
-  user (uid 1001), only the environment variables set here;
-* the inputs folder (questions in test format and the job) mounted read-only, the output folder
-  writable; the answers are never mounted;
+  user (uid 1001), only the environment variables set here, no mount but the kit's own code (read-only);
+  a read-only root whose only writable places are tmpfs (``/tmp``, ``~/.cache``, ``/shopbench/output``);
 * the profile's CPUs, RAM (no swap) and GPUs (device requests for the driver's compute and utility
   libraries, so a base image other than CUDA's gets them too; none at all, ``NVIDIA_VISIBLE_DEVICES=void``,
-  for a profile without GPUs, even where the daemon's default runtime is nvidia), a large ``/dev/shm``;
-* the track's time budget enforced from outside as well: the container is killed at the budget plus a
-  short grace, whatever happens inside it.
+  for a profile without GPUs, even where the daemon's default runtime is nvidia), a large ``/dev/shm``; the
+  GPU memory of the container's processes is measured on the host (NVML, the container's cgroup);
+* the container is stopped and removed on every ending: a verdict, an error of this process, or SIGTERM,
+  SIGINT or SIGHUP to it (``container_channel.Interrupt``: the verdict ``interrupted``).
 
 The kit's own ``submission/`` package and entry point are mounted read-only over the image's copies, so
-the harness that enforces the limits inside is the runner's, not whatever the image holds.
+the loop that answers is the grader's version of the protocol, not whatever the image holds.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import os
-import shutil
-import tempfile
+import socket
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,26 +33,24 @@ from typing import Any, Callable, Sequence
 
 from ..environment import KIT_ROOT, PROFILE, SEED
 from ..errors import ConfigError
-from ..harness.disk import DiskWatch
-from ..harness.gpu import host_gpu_count
-from ..harness.predictions import PREDICTIONS_FILE
+from ..harness import verdict as verdicts
+from ..harness.batches import grader_order
+from ..harness.gpu import GpuPlan, host_gpu_count, load_nvml, plan_gpus
+from ..harness.judge import Judge
+from ..harness.outcome import GpuUsage, Progress, RunOutcome
+from ..harness.predictions import PREDICTIONS_FILE, PredictionWriter
 from ..harness.profiles import Limits
-from ..harness.verdict import Verdict
 from ..scoring.data import Question
-from .container_contract import (
-    CONTAINER_HOME,
-    ENTRYPOINT,
-    INPUT_DIR,
-    OUTPUT_DIR,
-    REPORT_FILE,
-    Job,
-    write_inputs,
-)
+from .container_channel import ContainerTransport, ContainerWatch, Interrupt, LogSink, exit_status
+from .container_contract import COMMAND, CONTAINER_HOME, ENTRYPOINT, OUTPUT_DIR, RUN_USER, container_job
 
 log = logging.getLogger(__name__)
 
-RUN_USER = "1001:1001"  # docker/Dockerfile's user aicrowd: the grader never runs a submission as root
 DEFAULT_GRACE_S = 60.0  # the outer deadline: the track budget plus this
+CONTAINER_DIR, LOG_FILE = "container", "container.log"  # in the run folder: the container's log, host-written
+DEFAULT_LOG_BYTES = 100 * 1000**2  # the log's cap when the profile has no output_mb
+EXIT_WAIT_S = 10.0  # after the last answer, for the loop's close() and exit
+KILL_GRACE_S = 3.0  # docker stop: SIGTERM (the model's close() runs), then SIGKILL after this long
 NO_LIMIT_SHM_BYTES = 2 * 1024**3  # /dev/shm when no RAM limit applies
 PIDS_LIMIT = 32768  # processes and threads in the container: a fork bomb stops here
 LOG_TAIL = 40  # lines of the container's log shown when it fails
@@ -75,6 +74,7 @@ class Resources:
     shm_bytes: int
     gpus: int
     notes: tuple[str, ...] = ()
+    device_ids: tuple[str, ...] = ()  # the host's GPUs by UUID, when NVML named them (else ``gpus`` by count)
 
 
 def container_resources(limits: Limits, host_cpus: int, host_gpus: int, shm_bytes: int | None = None) -> Resources:
@@ -118,7 +118,7 @@ class ContainerSettings:
 
 @dataclass(frozen=True)
 class ContainerRun:
-    """How the container ended, as the host saw it, and what it was given (the security audit)."""
+    """How the container's run went, as the host (the judge) observed it, and what it was given (the audit)."""
 
     image: str
     image_id: str
@@ -127,17 +127,21 @@ class ContainerRun:
     killed_at_deadline: bool
     deadline_s: float | None
     wall_s: float
-    report: dict[str, Any] | None  # run_report.json as written inside (untrusted), or None
-    report_error: str | None  # why run_report.json could not be read
-    output_dir: Path  # predictions.jsonl, run_report.json, container.log
+    outcome: RunOutcome  # the host judge's: the verdict, the batches, the measurements
+    records: tuple[dict[str, Any], ...]  # every answer the judge kept, as written to predictions.jsonl
+    output_dir: Path  # the run folder (host-only): predictions.jsonl and container/container.log
     resources: Resources
     audit: dict[str, Any]
     log_tail: str
-    disk: Verdict | None = None  # the output folder over its cap: the runner stopped the container
+    log_dropped: int = 0  # bytes of log past the cap
 
     @property
     def predictions_path(self) -> Path:
         return self.output_dir / PREDICTIONS_FILE
+
+    @property
+    def log_path(self) -> Path:
+        return self.output_dir / CONTAINER_DIR / LOG_FILE
 
 
 def container_environment(limits: Limits, seed: int) -> dict[str, str]:
@@ -154,8 +158,9 @@ def container_environment(limits: Limits, seed: int) -> dict[str, str]:
     return env
 
 
-def _volumes(inputs: Path, outputs: Path, mount_kit: bool) -> dict[str, dict[str, str]]:
-    volumes = {str(inputs): {"bind": INPUT_DIR, "mode": "ro"}, str(outputs): {"bind": OUTPUT_DIR, "mode": "rw"}}
+def _volumes(mount_kit: bool) -> dict[str, dict[str, str]]:
+    """Only the kit's own code, read-only: nothing of the run (no question, no answer, no output folder)."""
+    volumes: dict[str, dict[str, str]] = {}
     if mount_kit:
         volumes[str(KIT_ROOT / "submission")] = {"bind": f"{CONTAINER_HOME}/submission", "mode": "ro"}
         entrypoint = KIT_ROOT / "docker" / "entrypoint.py"
@@ -166,27 +171,46 @@ def _volumes(inputs: Path, outputs: Path, mount_kit: bool) -> dict[str, dict[str
 
 def scratch_mounts(limits: Limits) -> dict[str, str]:
     """The only writable places of the read-only root: /tmp and HOME's cache folder, each a tmpfs of the
-    profile's scratch size (tmpfs lives in memory: it counts against the container's RAM limit too)."""
+    profile's scratch size, and the model's own output folder, a tmpfs of ``output_mb`` that the host never
+    reads (tmpfs lives in memory: it counts against the container's RAM limit too)."""
     size = f",size={limits.disk_bytes}" if limits.disk_bytes is not None else ""
-    return {"/tmp": f"rw,nosuid,nodev,mode=1777{size}", f"{CONTAINER_HOME}/.cache": f"rw,nosuid,nodev,mode=1777{size}"}
+    output = f",size={limits.output_bytes}" if limits.output_bytes is not None else size
+    return {"/tmp": f"rw,nosuid,nodev,mode=1777{size}", f"{CONTAINER_HOME}/.cache": f"rw,nosuid,nodev,mode=1777{size}",
+            OUTPUT_DIR: f"rw,nosuid,nodev,mode=1777{output}"}
 
 
-def create_container(client, settings: ContainerSettings, limits: Limits, resources: Resources, inputs: Path,
-                     outputs: Path):
+def writable_places(limits: Limits) -> str:
+    """The model's writable places in the container, as a disk verdict names them."""
+    def size(n: int | None) -> str:
+        return "no size cap" if n is None else f"{n / 1e6:,.1f} MB"
+
+    return (f"/tmp and ~/.cache in the container, tmpfs of {size(limits.disk_bytes)} each, and {OUTPUT_DIR}, a tmpfs "
+            f"of {size(limits.output_bytes if limits.output_bytes is not None else limits.disk_bytes)}")
+
+
+def run_labels() -> dict[str, str]:
+    """Labels naming the run and the grader process that judges it (find its container: ``docker ps --filter``)."""
+    return {"shopbench.role": "submission-run", "shopbench.judge": f"{socket.gethostname()}:{os.getpid()}"}
+
+
+def create_container(client, settings: ContainerSettings, limits: Limits, resources: Resources):
     import docker
 
     requests = []
-    if resources.gpus:
+    if resources.device_ids:
+        requests = [docker.types.DeviceRequest(device_ids=list(resources.device_ids), capabilities=GPU_CAPABILITIES)]
+    elif resources.gpus:
         requests = [docker.types.DeviceRequest(count=resources.gpus, capabilities=GPU_CAPABILITIES)]
     return client.containers.create(
-        settings.image, entrypoint=["python3", ENTRYPOINT], command=["--input", INPUT_DIR, "--output", OUTPUT_DIR],
-        user=RUN_USER, working_dir=CONTAINER_HOME, environment=container_environment(limits, settings.seed),
-        network_mode="none", volumes=_volumes(inputs, outputs, settings.mount_kit),
-        read_only=True, tmpfs=scratch_mounts(limits),
+        settings.image, entrypoint=COMMAND, command=[], user=RUN_USER, working_dir=CONTAINER_HOME,
+        environment=container_environment(limits, settings.seed), network_mode="none",
+        volumes=_volumes(settings.mount_kit), read_only=True, tmpfs=scratch_mounts(limits),
+        stdin_open=True, tty=False,  # the channel: stdin and stdout, framed apart from stderr
+        log_config=docker.types.LogConfig(type="none"),  # the host streams the log under a cap: no copy on the daemon's disk
         mem_limit=resources.mem_bytes, memswap_limit=resources.mem_bytes, shm_size=resources.shm_bytes,
         nano_cpus=resources.nano_cpus, device_requests=requests, cap_drop=["ALL"],
         security_opt=["no-new-privileges"], pids_limit=PIDS_LIMIT, init=True, privileged=False,
-        labels={"shopbench.role": "submission-run"}, detach=True,
+        labels=run_labels(), detach=True,
     )
 
 
@@ -223,113 +247,99 @@ def start_container(container, resources: Resources) -> None:
         raise
 
 
-def _writable_folder(path: Path) -> Path:
-    """A fresh folder the container's non-root user may write to."""
-    if path.exists():
-        shutil.rmtree(path)
-    path.mkdir(parents=True)
-    path.chmod(0o777)
-    return path
+def attach(client, container) -> socket.socket:
+    """The container's stdin, stdout and stderr as one socket (before it starts, so nothing is missed)."""
+    sock = client.api.attach_socket(container.id, params={"stdin": 1, "stdout": 1, "stderr": 1, "stream": 1})
+    return getattr(sock, "_sock", sock)  # the docker SDK wraps the socket in a SocketIO
 
 
-class _LineCounter:
-    """How many complete lines predictions.jsonl holds so far, read incrementally."""
-
-    def __init__(self, path: Path):
-        self.path, self.offset, self.lines = path, 0, 0
-
-    def count(self) -> int:
-        try:
-            with self.path.open("rb") as handle:
-                handle.seek(self.offset)
-                data = handle.read()
-        except OSError:
-            return self.lines
-        self.offset += len(data)
-        self.lines += data.count(b"\n")
-        return self.lines
+def log_cap(limits: Limits) -> int:
+    return limits.output_bytes if limits.output_bytes is not None else DEFAULT_LOG_BYTES
 
 
-def _wait(container, deadline_s: float | None, watch: Watch, poll_s: float) -> tuple[bool, Verdict | None, float]:
-    """Wait for the container to exit, killing it at the deadline or when the output folder passes its cap;
-    (killed at the deadline, the disk verdict, wall seconds)."""
-    started = time.monotonic()
-    while True:
-        container.reload()
-        elapsed = time.monotonic() - started
-        watch.progress(elapsed)
-        if container.status in ("exited", "dead"):
-            return False, None, elapsed
-        disk = watch.disk.check()
-        if disk is not None:
-            log.warning("the container passed its output cap: killing it")
-            container.kill()
-            container.wait(timeout=60)
-            return False, disk, time.monotonic() - started
-        if deadline_s is not None and elapsed > deadline_s:
-            log.warning("the container ran past its deadline (%.0f s): killing it", deadline_s)
-            container.kill()
-            container.wait(timeout=60)
-            return True, None, time.monotonic() - started
-        time.sleep(poll_s)
-
-
-@dataclass
-class Watch:
-    """What the runner watches while the container runs: answers (for the progress bar), the output folder."""
-
-    counter: _LineCounter
-    on_progress: Callable[[int, float], None] | None
-    disk: DiskWatch
-
-    def progress(self, elapsed: float) -> None:
-        if self.on_progress is not None:
-            self.on_progress(self.counter.count(), elapsed)
-
-
-def _read_report(path: Path) -> tuple[dict | None, str | None]:
-    if not path.is_file():
-        return None, f"the container wrote no {REPORT_FILE}"
-    try:
-        report = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        return None, f"{path}: unreadable ({exc})"
-    return (report, None) if isinstance(report, dict) else (None, f"{path}: not a JSON object")
+def host_plan(limits: Limits) -> tuple[GpuPlan, object]:
+    """The host's GPUs the container is given, through the host's NVML (None where it has none)."""
+    nvml = load_nvml() if limits.gpus != 0 else None
+    return plan_gpus(limits.gpus, nvml), nvml
 
 
 def run_container(client, questions: Sequence[Question], output_dir: str | Path, limits: Limits,
                   settings: ContainerSettings, on_progress: Callable[[int, float], None] | None = None,
-                  poll_s: float = 0.25) -> ContainerRun:
-    """Run ``settings.image`` on ``questions`` (only their prompts and is_multiple_choice leave this process)
-    under ``limits``; the container's files land in ``output_dir``. The container is removed afterwards."""
-    output_dir = _writable_folder(Path(output_dir).resolve())
+                  interrupt: Interrupt | None = None) -> ContainerRun:
+    """Run ``settings.image`` on ``questions`` (only their prompts leave this process, over the channel) under
+    ``limits``, judged here; predictions.jsonl and the log land in ``output_dir``. The container is removed."""
+    output_dir = Path(output_dir).resolve()
+    output_dir.mkdir(parents=True, exist_ok=True)
+    plan, nvml = host_plan(limits)
     resources = container_resources(limits, os.cpu_count() or 1, host_gpu_count(), settings.shm_bytes)
+    if plan.devices and resources.gpus:
+        resources = Resources(resources.nano_cpus, resources.mem_bytes, resources.shm_bytes, resources.gpus,
+                              resources.notes, tuple(d.uuid for d in plan.devices)[:max(resources.gpus, 0) or None])
     image = client.images.get(settings.image)
     deadline = None if limits.budget_s is None else limits.budget_s + settings.grace_s
-    with tempfile.TemporaryDirectory(prefix="shopbench-inputs-") as tmp:
-        inputs = Path(tmp)
-        inputs.chmod(0o755)
-        write_inputs(inputs, questions, Job(settings.model, settings.seed, limits))
-        container = create_container(client, settings, limits, resources, inputs, output_dir)
+    container = create_container(client, settings, limits, resources)
+    log = LogSink(output_dir / CONTAINER_DIR / LOG_FILE, log_cap(limits))
+    sock = None
+    try:
+        container.reload()
+        record = audit(container)
+        sock = attach(client, container)
+        start_container(container, resources)
+        container.reload()  # its pid, for the host's watch
+        watch = ContainerWatch(container, plan, nvml, limits.gpu_memory_bytes, writable_places(limits))
+        transport = ContainerTransport(container, sock, log, watch, interrupt, deadline)
+        judge, verdict = judge_run(transport, questions, output_dir, limits, settings, plan, on_progress)
+        ended = time.monotonic()
+        stop_container(container, transport, verdict.ok)
+        code, oom = exit_status(container), bool((container.attrs.get("State") or {}).get("OOMKilled"))
+        measured = transport.measured()
+    finally:
+        container.remove(force=True)
+        if sock is not None:
+            sock.close()
+        log.close()
+    if oom and verdict.status == "crashed":
+        verdict = verdicts.Verdict("memory", f"the container reached its RAM limit and the kernel's out-of-memory "
+                                   f"killer stopped the model: {verdict.detail}")
+    outcome = judge.outcome(verdict, ended, measured.peak_rss or judge.child_rss, gpu_usage(judge, measured, plan, limits),
+                            resources.notes)
+    return ContainerRun(settings.image, image.id, code, oom, transport.killed_at_deadline, deadline,
+                        ended - transport.started, outcome, tuple(judge.records), output_dir, resources, record,
+                        log.tail_text(LOG_TAIL), log.dropped)
+
+
+def judge_run(transport: ContainerTransport, questions: Sequence[Question], output_dir: Path, limits: Limits,
+              settings: ContainerSettings, plan: GpuPlan, on_progress) -> tuple[Judge, verdicts.Verdict]:
+    """The judge's run over the container's channel, answers appended to the run folder's predictions.jsonl."""
+    def progress(p: Progress) -> None:
+        if on_progress is not None:
+            on_progress(p.answered, p.elapsed_s)
+
+    job = container_job(settings.model, settings.seed, limits, plan)
+    with PredictionWriter(output_dir / PREDICTIONS_FILE, fsync_every_s=1.0) as writer:
+        judge = Judge(transport, job, grader_order(questions), limits, writer, progress, exit_wait_s=EXIT_WAIT_S)
         try:
-            container.reload()
-            record = audit(container)
-            start_container(container, resources)
-            watch = Watch(_LineCounter(output_dir / PREDICTIONS_FILE), on_progress,
-                          DiskWatch(None, None, output_dir, limits.output_bytes, every_s=poll_s))
-            killed, disk, wall = _wait(container, deadline, watch, poll_s)
-            container.reload()
-            state = container.attrs["State"]
-            logs = container.logs(stdout=True, stderr=True).decode("utf-8", "replace")
-        finally:
-            container.remove(force=True)
-    watch.disk.remove_output_over_cap()  # the host's disk gets back what the model wrote there past the cap
-    (output_dir / "container.log").write_text(logs, encoding="utf-8")
-    report, report_error = _read_report(output_dir / REPORT_FILE)
-    return ContainerRun(
-        image=settings.image, image_id=image.id, exit_code=state.get("ExitCode"),
-        oom_killed=bool(state.get("OOMKilled")),
-        killed_at_deadline=killed, deadline_s=deadline, wall_s=wall, report=report, report_error=report_error,
-        output_dir=output_dir, resources=resources, audit=record,
-        log_tail="\n".join(logs.splitlines()[-LOG_TAIL:]), disk=disk,
-    )
+            return judge, judge.run()
+        except ConfigError as exc:  # the loop could not find the model class: the submission's configuration
+            raise ConfigError(f"{settings.image}: the model's loop in the container refused to run the model: "
+                              f"{exc}") from None
+
+
+def stop_container(container, transport: ContainerTransport, finished: bool) -> None:
+    """A finished loop has exited already (the judge waited); anything else gets SIGTERM (the model's close()
+    runs), then SIGKILL after ``KILL_GRACE_S``; the rest of its log is read until the stream ends."""
+    if not (finished and transport.exited):
+        try:
+            container.stop(timeout=KILL_GRACE_S)
+        except Exception:  # noqa: BLE001 - it stopped meanwhile
+            pass
+    transport.finish()
+
+
+def gpu_usage(judge: Judge, measured, plan: GpuPlan, limits: Limits) -> tuple[GpuUsage, ...]:
+    """Per GPU: the host's NVML peak of the container's processes, the loop's torch peak, the cap."""
+    cap = limits.gpu_memory_bytes
+    if plan.devices:
+        return tuple(GpuUsage(d.index, d.name, measured.gpu_peaks.get(d.index), judge.torch_peaks.get(d.index), cap,
+                              "process" if d.index in measured.gpu_peaks else None) for d in plan.devices)
+    return tuple(GpuUsage(i, f"cuda:{i}", None, peak, cap) for i, peak in sorted(judge.torch_peaks.items()))

@@ -3,6 +3,9 @@
     python -m submission.harness.child IN_FD OUT_FD PARENT_PID   a local run (the reaper starts it)
     python -m submission.harness.child --stdio                    a container (the channel is stdin/stdout)
 
+Exit status: 0 the judge said end (or closed the channel); 1 the model failed (its error was sent); 2 no
+job came, or the model class could not be found (a configuration error, sent too).
+
 The judge (``judge.py``: the supervisor of a local run, the host process of a container run) drives every
 step over the channel (``protocol.py``): it sends the job, then asks for the batch size, sends each batch's
 prompts and finally says end. This loop never reads the questions itself, never chooses a batch's
@@ -122,6 +125,8 @@ def build_model(job: dict[str, Any], channel: Channel):
         return None
     except KitError as exc:  # no such module or class: the caller's configuration, not the model
         channel.send({"t": "error", "status": "config_error", "detail": str(exc)})
+        print(f"error: {exc}", file=sys.stderr, flush=True)
+        job["config_error"] = True
         return None
     seed_loaded(job["seed"])
     try:
@@ -311,7 +316,7 @@ def main(argv: list[str]) -> int:
     prepare(job)
     model = build_model(job, channel)
     if model is None:
-        return 1
+        return 2 if job.get("config_error") else 1
     closer = Closer(model)
     try:
         return serve(model, channel)

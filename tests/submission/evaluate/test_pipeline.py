@@ -4,7 +4,6 @@ runner's predictions hold is read at the boundary and judged by the runner."""
 
 import json
 import os
-import subprocess
 import sys
 import time
 
@@ -14,10 +13,12 @@ from kit_paths import ROOT, SAMPLE_DATA, TESTS
 import local_evaluation
 from submission.errors import ConfigError, DataError
 from submission.evaluate import Evaluation, HarnessRunner, evaluate, read_answers
-from submission.grading.container_contract import REPORT_FILE, Job, write_inputs
+from submission.grading.container_contract import container_job
 from submission.grading.container_runner import ContainerRun, Resources
 from submission.grading.grader import container_model_run
 from submission.harness.outcome import ModelSpec
+from submission.harness.predictions import PredictionWriter
+from submission.harness.stdio import run_stdio
 from submission.harness.profiles import UNLIMITED, get_profile, load_profiles
 from submission.scoring.data import Question, load_questions
 from submission.scoring.scorer import ScoringConfig
@@ -44,27 +45,29 @@ def scored(out) -> list[tuple]:
 
 
 def entry_point_run(tmp_path, questions) -> ContainerRun:
-    """docker/entrypoint.py run for real, as inside the grader's container (without Docker), and what the
-    container runner would hand back about it."""
-    inputs, output = tmp_path / "in", tmp_path / "out" / "container"
-    write_inputs(inputs, [Question(q.row, q.prompt, q.is_multiple_choice) for q in questions], Job(MODEL, 0, UNLIMITED))
+    """docker/entrypoint.py run for real, as in the grader's container (without Docker: a child process whose
+    stdin and stdout are the channel), judged by the grader's judge; what the container runner hands back."""
+    out = tmp_path / "out"
+    out.mkdir()
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(TESTS), str(ROOT)])}
-    started = time.monotonic()
-    proc = subprocess.run([sys.executable, str(ROOT / "docker" / "entrypoint.py"), "--input", str(inputs), "--output",
-                           str(output)], env=env, capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, proc.stderr
-    return ContainerRun(image="entrypoint", image_id="none", exit_code=proc.returncode, oom_killed=False,
-                        killed_at_deadline=False, deadline_s=None, wall_s=time.monotonic() - started,
-                        report=json.loads((output / REPORT_FILE).read_text()), report_error=None, output_dir=output,
-                        resources=Resources(None, None, None, 0, ()), audit={}, log_tail="")
+    job = {**container_job(MODEL, 0, UNLIMITED), "repo": str(ROOT), "sys_path": [str(TESTS)]}
+    with PredictionWriter(out / "predictions.jsonl") as writer:
+        judge, verdict = run_stdio([sys.executable, str(ROOT / "docker" / "entrypoint.py")], questions, job, writer,
+                                   env=env)
+    ended = time.monotonic()
+    outcome = judge.outcome(verdict, ended, judge.child_rss, (), ())
+    return ContainerRun(image="entrypoint", image_id="none", exit_code=0, oom_killed=False, killed_at_deadline=False,
+                        deadline_s=None, wall_s=outcome.wall_s, outcome=outcome, records=tuple(judge.records),
+                        output_dir=out, resources=Resources(None, None, None, 0, ()), audit={"user": "1001:1001"},
+                        log_tail="")
 
 
 def test_the_graders_path_writes_the_run_folder_local_evaluation_writes(local_run, tmp_path):
     questions = load_questions(SAMPLE_DATA, require_truth=True)[:N]
-    container = entry_point_run(tmp_path, questions)
+    container = entry_point_run(tmp_path, [Question(q.row, q.prompt, q.is_multiple_choice) for q in questions])
     evaluation = Evaluation(tuple(questions), SAMPLE_DATA, tmp_path / "out", MODEL, 0,
                             get_profile("cpu", load_profiles()), limit=N)
-    graded = evaluate(evaluation, lambda asked, out_dir: container_model_run(container, UNLIMITED, len(asked)))
+    graded = evaluate(evaluation, lambda asked, out_dir: container_model_run(container))
     mine, theirs = results(tmp_path / "out"), results(local_run)
     assert set(mine) - set(theirs) == {"docker", "container"} and set(theirs) <= set(mine)
     assert mine["tasks"] == theirs["tasks"] and mine["all_around"] == theirs["all_around"]
