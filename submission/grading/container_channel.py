@@ -21,6 +21,7 @@ from pathlib import Path
 from ..harness import verdict as verdicts
 from ..harness.gpu_memory import GpuAccountant
 from ..harness.judge import Measured
+from ..harness.protocol import MAX_LINE_BYTES
 
 HEADER_BYTES, STDOUT = 8, 1
 READ_CHUNK = 1 << 20
@@ -262,21 +263,24 @@ class ContainerTransport:
         return self.eof
 
     def drain(self) -> bytes:
-        data = bytes(self.held)
+        """What is readable now, at most about two lines' worth (the judge's cap decides the rest)."""
+        data = bytearray(self.held)
         self.held.clear()
-        while not self.eof:
+        while not self.eof and len(data) <= 2 * MAX_LINE_BYTES:
             got = self._receive()
             if not got:
                 break
             data += got
-        return data
+        return bytes(data)
 
-    def wait_exit(self, timeout: float) -> bool:
+    def wait_exit(self, timeout: float, keep: bool = True) -> bool:
+        """Wait for the stream's end; stdout read meanwhile is kept for the judge (up to about a line: then
+        the judge reads it first) or, with ``keep`` False, dropped."""
         deadline = time.monotonic() + timeout
-        while not self.eof and time.monotonic() < deadline:
+        while not self.eof and time.monotonic() < deadline and len(self.held) <= MAX_LINE_BYTES:
             if select.select([self.sock], [], [], max(0.0, deadline - time.monotonic()))[0]:
                 got = self._receive()
-                if got:
+                if got and keep:
                     self.held += got
         return self.eof
 
@@ -309,9 +313,9 @@ class ContainerTransport:
         return self.watch.measured()
 
     def finish(self, timeout: float = 10.0) -> None:
-        """After the container was stopped: the rest of its log, until the stream ends."""
-        self.wait_exit(timeout)
+        """After the container was stopped: the rest of its log, until the stream ends (stdout dropped)."""
         self.held.clear()
+        self.wait_exit(timeout, keep=False)
 
 
 def exit_status(container, timeout: float = 30.0) -> int | None:

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Mapping
 
 from .limits import process_tree
-from .protocol import LineReader, ProtocolError
+from .protocol import MAX_LINE_BYTES, LineReader, ProtocolError
 from .reaper import KILL_ROUNDS_S, children_of, descendants, is_subreaper, set_subreaper
 
 READ_CHUNK = 1 << 22
@@ -142,12 +142,15 @@ class ModelProcess:
         return chunk
 
     def drain(self) -> bytes:
-        parts = []
-        while not self.data_eof:
+        """What the model's loop sent that is readable now, at most about two lines' worth (the judge's cap
+        decides the rest): a worker that keeps writing cannot make this unbounded."""
+        parts, size = [], 0
+        while not self.data_eof and size <= 2 * MAX_LINE_BYTES:
             chunk = self.read_data()
             if not chunk:
                 break
             parts.append(chunk)
+            size += len(chunk)
         return b"".join(parts)
 
     def read_reports(self) -> None:

@@ -21,6 +21,7 @@ from .batches import grader_order
 from .judge import Judge, Measured
 from .outcome import Progress
 from .profiles import UNLIMITED, Limits
+from .protocol import MAX_LINE_BYTES
 
 READ_CHUNK = 1 << 22
 
@@ -67,12 +68,13 @@ class StdioTransport:
         return self.process.poll() is not None
 
     def drain(self) -> bytes:
-        parts = []
-        while not self.eof:
+        parts, size = [], 0
+        while not self.eof and size <= 2 * MAX_LINE_BYTES:
             chunk = self.read(self.out)
             if not chunk:
                 break
             parts.append(chunk)
+            size += len(chunk)
         return b"".join(parts)
 
     def wait_exit(self, timeout: float) -> bool:
