@@ -28,6 +28,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import select
 import signal
 import sys
 from time import perf_counter  # bound now: a model that replaces time.perf_counter does not change it
@@ -44,13 +45,27 @@ class Channel:
     """JSON lines from the judge (``receive``) and to it (``send``), one write per message."""
 
     def __init__(self, in_fd: int, out_fd: int):
-        self.incoming = os.fdopen(in_fd, "rb", buffering=1 << 16)
-        self.fd = out_fd
+        self.in_fd, self.fd, self.buffer = in_fd, out_fd, bytearray()
+        os.set_blocking(in_fd, False)
 
     def receive(self) -> dict[str, Any] | None:
-        """The judge's next message, or None when it closed the channel."""
-        line = self.incoming.readline()
-        return json.loads(line) if line.strip() else None
+        """The judge's next message, or None when it closed the channel. Waiting spins for a moment first
+        (``protocol.SPIN_S``): the judge's next request usually comes within microseconds."""
+        spin_until = perf_counter() + protocol.SPIN_S
+        while b"\n" not in self.buffer:
+            try:
+                chunk = os.read(self.in_fd, 1 << 20)
+            except BlockingIOError:
+                if perf_counter() >= spin_until:
+                    select.select([self.in_fd], [], [])
+                continue
+            if not chunk:
+                return None
+            self.buffer += chunk
+        end = self.buffer.index(b"\n")
+        line = bytes(self.buffer[:end])
+        del self.buffer[:end + 1]
+        return json.loads(line) if line.strip() else self.receive()
 
     def send(self, message: dict[str, Any]) -> None:
         self.write(protocol.encode(message))
@@ -154,7 +169,26 @@ def send_size(model, channel: Channel) -> bool:
     return True
 
 
+class PeakRss:
+    """This process's peak RSS (VmHWM), read at most every ``every_s`` (a /proc read costs more than a small
+    batch's whole answer): a figure for results.json, which the judge measures itself as well."""
+
+    def __init__(self, every_s: float = 0.5):
+        self.every_s, self.next_at, self.value = every_s, 0.0, None
+
+    def read(self) -> int | None:
+        now = perf_counter()
+        if now >= self.next_at:
+            self.next_at, self.value = now + self.every_s, limits.own_peak_rss()
+        return self.value
+
+
+PEAK_RSS = PeakRss()
+
+
 def answer_batch(model, request: dict[str, Any], channel: Channel) -> bool:
+    """batch_predict on the request's prompts; the answers, checked and cut, are sent in one write, followed
+    by get_batch_size()'s answer when the request asks for it (the judge's next question, saved a round trip)."""
     prompts, is_mc, index = request["prompts"], request["mc"], request["b"]
     try:
         responses = ask(model, prompts, is_mc)
@@ -163,8 +197,19 @@ def answer_batch(model, request: dict[str, Any], channel: Channel) -> bool:
         send_info(model, channel)
         fail(channel, exc, "model_error", f"batch_predict (batch {index}, {len(prompts)} prompts)")
         return False
-    counts = {"cut": cut, "rss": limits.own_peak_rss(), "gpu": limits.torch_gpu_peaks()}
-    channel.write(answer_messages(index, responses, counts))
+    counts = {"cut": cut, "rss": PEAK_RSS.read(), "gpu": limits.torch_gpu_peaks()}
+    data = answer_messages(index, responses, counts)
+    if not request.get("size"):
+        channel.write(data)
+        return True
+    try:
+        size = batch_size_of(model)
+    except Exception as exc:  # noqa: BLE001
+        channel.write(data)
+        send_info(model, channel)
+        fail(channel, exc, "model_error", "get_batch_size()")
+        return False
+    channel.write(data + protocol.encode({"t": "size", "n": size}))
     return True
 
 
@@ -195,8 +240,6 @@ def serve(model, channel: Channel) -> int:
                 return 1
         elif kind == "batch":
             if not answer_batch(model, request, channel):
-                return 1
-            if request.get("size") and not send_size(model, channel):
                 return 1
         else:  # "end", or the judge is gone
             if kind == "end":

@@ -39,7 +39,7 @@ class Transport(Protocol):
 
     started: float  # time.monotonic() when the model's process was started: the budget clock's start
 
-    def fds(self) -> list[int]: ...  # to wait on for reading: the channel and what the transport watches
+    def fds(self) -> list[int]: ...  # to wait on for reading: the channel first, then what the transport watches
 
     def read(self, fd: int) -> bytes | None: ...  # channel bytes from ``fd`` (b"" none now); None: channel ended
 
@@ -94,16 +94,32 @@ class Judge:
         self.reader, self.inbox = protocol.LineReader(), collections.deque()
         self.pending: collections.deque[memoryview] = collections.deque()
         self.batches: list[BatchRecord] = []
+        self.unwritten: collections.deque = collections.deque()  # batches checked, not yet written
         self.records: list[dict[str, Any]] = []  # this session's predictions, as written
         self.answered = self.answers_cut = self.child_rss = 0
         self.torch_peaks: dict[int, int] = {}
         self.notes: list[str] = []
         self.model_info: dict | None = None
         self.traceback = self.init_s = self.ready_at = None
-        self.when = "while the model was being built"
-        self.context = "before the model was ready"
+        self.state = ("build", 0, 0)  # what the judge waits for: the contexts of a verdict's detail
 
     # ------------------------------------------------------------ the run
+
+    @property
+    def context(self) -> str:
+        """What the judge was waiting for, as a protocol verdict's detail ends."""
+        kind, index, n = self.state
+        return {"build": "before the model was ready", "end": "after the last batch",
+                "size": f"while get_batch_size() was asked before batch {index}",
+                "batch": f"while batch {index} ({n} prompts) was asked"}[kind]
+
+    @property
+    def when(self) -> str:
+        """When the model's side ended, as a crash's detail says it."""
+        kind, index, n = self.state
+        return {"build": "while the model was being built", "end": "after the last batch",
+                "size": f"after {self.n_answered:,} of {self.n_questions:,} questions, between batches",
+                "batch": f"during batch {index} ({n} prompts)"}[kind]
 
     def run(self) -> verdicts.Verdict:
         try:
@@ -113,7 +129,10 @@ class Judge:
             self.ready_at, self.init_s = now, ready.init_s
             self.notes.extend(ready.notes)
             self.job = {}  # sent: the prompts need not stay twice in memory
-            self.ask_batches()
+            try:
+                self.ask_batches()
+            finally:
+                self.flush()  # every batch received and checked is kept, whatever ended the run
             return self.finish()
         except ProtocolError as exc:
             return verdicts.Verdict("protocol", f"the model's process sent {exc} {self.context}")
@@ -135,13 +154,11 @@ class Judge:
                 start += len(batch)
 
     def ask_size(self) -> int:
-        self.context = f"while get_batch_size() was asked before batch {self.next_index}"
         self.send({"t": "size"})
         return self.receive_size()
 
     def receive_size(self) -> int:
-        self.context = f"while get_batch_size() was asked before batch {self.next_index}"
-        self.when = f"after {self.n_answered:,} of {self.n_questions:,} questions, between batches"
+        self.state = ("size", self.next_index, 0)
         limit = SIZE_LIMIT_S if self.limits.seconds_per_sample is not None else None
         asked = time.monotonic()
         deadline = None if limit is None else asked + limit
@@ -155,11 +172,11 @@ class Judge:
 
     def ask_batch(self, batch: list[Question], more: bool) -> None:
         index, n = self.next_index, len(batch)
-        self.context = f"while batch {index} ({n} prompts) was asked"
-        self.when = f"during batch {index} ({n} prompts)"
+        self.state = ("batch", index, n)
         started = time.monotonic()
         self.send({"t": "batch", "b": index, "prompts": [q.prompt for q in batch], "mc": batch[0].is_multiple_choice,
                    "size": more})
+        self.flush()  # the previous batch is written while the model works on this one
         limit = self.limits.batch_limit_s(n)
         deadline = None if limit is None else started + limit
 
@@ -176,25 +193,30 @@ class Judge:
         if limit is not None and latency > limit:
             raise Stop(verdicts.batch_timeout(index, n, latency, limit, stopped=False))
         self._budget(received)
-        self.keep(batch, outputs, index, latency, received)
-
-    def keep(self, batch: list[Question], outputs: list[str], index: int, latency: float, now: float) -> None:
-        elapsed = round(self.elapsed(now), 3)
-        records = [{"row": q.row, "output": out, "batch": index, "batch_size": len(batch),
-                    "latency_s": round(latency, 6), "elapsed_s": elapsed} for q, out in zip(batch, outputs)]
-        self.writer.write_batch(records)
-        self.records.extend(records)
         self.batches.append(BatchRecord(index, tuple(q.row for q in batch), batch[0].is_multiple_choice, latency))
-        self.answered += len(batch)
+        self.answered += n
         self.next_index = index + 1
-        if self.on_progress is not None:
-            self.on_progress(Progress(self.n_answered, self.n_questions, self.elapsed(now), self.projected(now),
-                                      self.limits.budget_s))
+        self.unwritten.append((batch, outputs, index, latency, received))
+
+    def flush(self) -> None:
+        """Write the batches received and checked to predictions.jsonl and the records (off the critical path:
+        after the next batch was sent), and report the progress."""
+        while self.unwritten:
+            batch, outputs, index, latency, now = self.unwritten.popleft()
+            elapsed = round(self.elapsed(now), 3)
+            records = [{"row": q.row, "output": out, "batch": index, "batch_size": len(batch),
+                        "latency_s": round(latency, 6), "elapsed_s": elapsed} for q, out in zip(batch, outputs)]
+            self.writer.write_batch(records)
+            self.records.extend(records)
+            if self.on_progress is not None:
+                answered = len(self.records) + self.n_prior
+                self.on_progress(Progress(answered, self.n_questions, self.elapsed(now), self.projected(now),
+                                          self.limits.budget_s))
 
     def finish(self) -> verdicts.Verdict:
         """Every question answered: the last resource checks, then end; the model's loop closes and exits.
         Only run_info() may still arrive; how the process exits afterwards changes nothing."""
-        self.context, self.when = "after the last batch", "after the last batch"
+        self.state = ("end", 0, 0)
         verdict = self.transport.check(time.monotonic(), final=True)
         if verdict is not None:
             return verdict
@@ -261,10 +283,26 @@ class Judge:
                 self.inbox.extend((line, received) for line in self.reader.feed(data))
         return None if ended else True
 
+    def _spin(self, until: float) -> bool:
+        """Poll the channel (``fds()[0]``) without sleeping until ``until``: a reply that comes within
+        microseconds is read without the cost of a wake-up. Whether a complete line arrived."""
+        fd = self.transport.fds()[0]
+        while time.monotonic() < until:
+            data = self.transport.read(fd)
+            if data is None:
+                return False
+            if data:
+                received = time.monotonic()
+                self.inbox.extend((line, received) for line in self.reader.feed(data))
+                if self.inbox:
+                    return True
+        return False
+
     def expect(self, kinds: tuple[str, ...], deadline: float | None = None,
                late: Callable[[float], verdicts.Verdict] | None = None) -> tuple[dict, float]:
         """The next message of one of ``kinds`` and when it arrived; an error, a death, a resource over its
         limit, the budget or ``deadline`` raise Stop; anything else raises ProtocolError."""
+        spin = True
         while True:
             if self.inbox:
                 line, received = self.inbox.popleft()
@@ -293,6 +331,10 @@ class Judge:
                 raise Stop(verdict)
             if deadline is not None and late is not None and now >= deadline:
                 raise Stop(late(now))
+            if spin and self._spin(now + protocol.SPIN_S):
+                spin = False
+                continue
+            spin = False
             if self.pump(deadline) is None and not self.transport.wait_exit(self.exit_wait_s):
                 raise Stop(verdicts.Verdict("crashed", "the model's process closed its channel to the judge but "
                                             "did not exit; do not close inherited file descriptors"))

@@ -41,6 +41,7 @@ from .batches import ANSWER_CAP_CHARS, MAX_BATCH_SIZE, MIN_BATCH_SIZE
 
 VERSION = 1
 MAX_LINE_BYTES = 16 * 1024 * 1024  # one message; an answer of ANSWER_CAP_CHARS astral characters is 12 MB as JSON
+SPIN_S = 100e-6  # each side polls this long for the other's reply before it sleeps: a wake-up costs more
 PACK_BYTES = 1 << 20  # the loop packs answers into messages of about this size (one longer answer goes alone)
 MAX_NOTES, MAX_TEXT_CHARS, MAX_TRACEBACK_CHARS = 100, 2000, 8000
 INFO_MAX_CHARS = 1 << 16
