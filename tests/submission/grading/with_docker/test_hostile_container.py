@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import resource
 import shutil
 import signal
 import socket
@@ -153,7 +152,7 @@ def test_a_log_flood_is_cut_at_the_cap_with_a_note_and_the_run_scores(dummy_imag
     log = out / "container" / "container.log"
     assert log.stat().st_size < 2_000_000 + 1000  # the docker-test profile's output_mb
     assert run["docker"]["log_dropped_bytes"] > 25_000_000
-    assert f"more bytes past the log's cap of 2,000,000 bytes; they were dropped" in log.read_text()[-300:]
+    assert "more bytes past the log's cap of 2,000,000 bytes; they were dropped" in log.read_text()[-300:]
 
 
 # ---------------------------------------------------------------- signals to the grader
