@@ -3,7 +3,6 @@ container, and the error a daemon without the NVIDIA runtime gives."""
 
 import pytest
 
-from submission.grading.container_contract import Job, write_inputs
 from submission.grading.container_runner import (
     ContainerSettings,
     GpuRuntimeMissing,
@@ -13,7 +12,7 @@ from submission.grading.container_runner import (
     start_container,
 )
 from submission.harness.profiles import limits_for, load_profiles
-from submission.scoring.data import ALL_AROUND, Question
+from submission.scoring.data import ALL_AROUND
 
 pytestmark = pytest.mark.docker
 
@@ -23,10 +22,7 @@ PROFILES = load_profiles()
 def created(client, image, tmp_path, profile: str, gpus: int):
     limits = limits_for(PROFILES[profile], ALL_AROUND)
     resources = Resources(nano_cpus=None, mem_bytes=None, shm_bytes=64 * 1024**2, gpus=gpus)
-    inputs, outputs = tmp_path / "in", tmp_path / "out"
-    outputs.mkdir()
-    write_inputs(inputs, [Question(0, "q", True)], Job(None, 0, limits))
-    container = create_container(client, ContainerSettings(image=image), limits, resources, inputs, outputs)
+    container = create_container(client, ContainerSettings(image=image), limits, resources)
     container.reload()
     return container, resources
 

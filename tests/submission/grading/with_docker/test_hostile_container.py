@@ -57,8 +57,11 @@ def forger_image(docker_client, base_image, dummy_image, dummy_submission, tmp_p
     return FORGER_TAG
 
 
+@pytest.mark.parametrize("fifos", [False, True])
 def test_a_forged_report_symlinks_and_a_killed_supervisor_get_no_score_and_touch_nothing_on_the_host(forger_image,
-                                                                                                     tmp_path):
+                                                                                                     tmp_path, fifos):
+    """The issue's attack: an ok report, predictions.jsonl pointing at another team's graded run, container.log
+    at a host file (or both FIFOs, which once blocked the host writing the log), the supervisor killed."""
     questions = [json.loads(line) for line in SAMPLE_DATA.read_text().splitlines()[:8]]
     graded = tmp_path / "graded"
     team_b = graded / "team-b" / "all-around" / "predictions.jsonl"  # another team's graded run: perfect answers
@@ -68,7 +71,7 @@ def test_a_forged_report_symlinks_and_a_killed_supervisor_get_no_score_and_touch
     victim = tmp_path / "host-file.txt"
     victim.write_text("the host's own file\n")
     questions[0]["input_field"] += (f"\nTEAM-B-PATH: ../../../team-b/all-around/predictions.jsonl"
-                                    f"\nVICTIM-PATH: {victim}")
+                                    f"\nVICTIM-PATH: {victim}\nFIFOS: {'yes' if fifos else 'no'}")
     truth = tmp_path / "truth.jsonl"
     truth.write_text("".join(json.dumps(q) + "\n" for q in questions))
     out = graded / "team-a" / "all-around"
@@ -81,8 +84,9 @@ def test_a_forged_report_symlinks_and_a_killed_supervisor_get_no_score_and_touch
     assert victim.read_text() == "the host's own file\n"
     assert json.loads(team_b.read_text().splitlines()[0])["output"] == questions[0]["output_field"]
     log = out / "container" / "container.log"
-    assert not log.is_symlink() and "MODEL-LINE: written through the grader's symlink" in log.read_text()
-    assert not list(out.rglob("run_report.json")) and not any(p.is_symlink() for p in out.rglob("*"))
+    assert log.is_file() and not log.is_symlink() and "MODEL-LINE: written through the grader's symlink" in log.read_text()
+    assert not list(out.rglob("run_report.json"))
+    assert all(p.is_file() or p.is_dir() for p in out.rglob("*")) and not any(p.is_symlink() for p in out.rglob("*"))
 
 
 # ---------------------------------------------------------------- the channel and the log
