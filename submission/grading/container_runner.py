@@ -50,7 +50,7 @@ DEFAULT_GRACE_S = 60.0  # the outer deadline: the track budget plus this
 CONTAINER_DIR, LOG_FILE = "container", "container.log"  # in the run folder: the container's log, host-written
 DEFAULT_LOG_BYTES = 100 * 1000**2  # the log's cap when the profile has no output_mb
 EXIT_WAIT_S = 10.0  # after the last answer, for the loop's close() and exit
-KILL_GRACE_S = 3.0  # docker stop: SIGTERM (the model's close() runs), then SIGKILL after this long
+KILL_GRACE_S = 3  # seconds, an int (the daemon refuses "3.0"); docker stop: SIGTERM (the model's close() runs), then SIGKILL after this long
 NO_LIMIT_SHM_BYTES = 2 * 1024**3  # /dev/shm when no RAM limit applies
 PIDS_LIMIT = 32768  # processes and threads in the container: a fork bomb stops here
 LOG_TAIL = 40  # lines of the container's log shown when it fails
@@ -331,8 +331,11 @@ def stop_container(container, transport: ContainerTransport, finished: bool) -> 
     if not (finished and transport.exited):
         try:
             container.stop(timeout=KILL_GRACE_S)
-        except Exception:  # noqa: BLE001 - it stopped meanwhile
-            pass
+        except Exception:  # noqa: BLE001 - it stopped meanwhile, or the daemon refused: then at once
+            try:
+                container.kill()
+            except Exception:  # noqa: BLE001 - it is gone
+                pass
     transport.finish()
 
 
