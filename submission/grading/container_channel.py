@@ -20,7 +20,7 @@ from pathlib import Path
 
 from ..harness import verdict as verdicts
 from ..harness.gpu_memory import GpuAccountant
-from ..harness.judge import Measured
+from ..harness.failures import Measured
 from ..harness.protocol import MAX_LINE_BYTES
 
 HEADER_BYTES, STDOUT = 8, 1

@@ -50,7 +50,7 @@ DEFAULT_GRACE_S = 60.0  # the outer deadline: the track budget plus this
 CONTAINER_DIR, LOG_FILE = "container", "container.log"  # in the run folder: the container's log, host-written
 DEFAULT_LOG_BYTES = 100 * 1000**2  # the log's cap when the profile has no output_mb
 EXIT_WAIT_S = 10.0  # after the last answer, for the loop's close() and exit
-KILL_GRACE_S = 3  # seconds, an int (the daemon refuses "3.0"); docker stop: SIGTERM (the model's close() runs), then SIGKILL after this long
+KILL_GRACE_S = 3.0  # stopping a container: SIGTERM (the model's close() runs), then SIGKILL after this long
 NO_LIMIT_SHM_BYTES = 2 * 1024**3  # /dev/shm when no RAM limit applies
 PIDS_LIMIT = 32768  # processes and threads in the container: a fork bomb stops here
 LOG_TAIL = 40  # lines of the container's log shown when it fails
@@ -327,16 +327,20 @@ def judge_run(transport: ContainerTransport, questions: Sequence[Question], outp
 
 def stop_container(container, transport: ContainerTransport, finished: bool) -> None:
     """A finished loop has exited already (the judge waited); anything else gets SIGTERM (the model's close()
-    runs), then SIGKILL after ``KILL_GRACE_S``; the rest of its log is read until the stream ends."""
+    runs), then SIGKILL after ``KILL_GRACE_S``. The attach stream is read meanwhile, to its end (the daemon
+    cannot finish a container whose output nobody reads): stdout dropped, stderr to the log under its cap."""
     if not (finished and transport.exited):
-        try:
-            container.stop(timeout=KILL_GRACE_S)
-        except Exception:  # noqa: BLE001 - it stopped meanwhile, or the daemon refused: then at once
-            try:
-                container.kill()
-            except Exception:  # noqa: BLE001 - it is gone
-                pass
+        signal_container(container, "SIGTERM")
+        if not transport.wait_exit(KILL_GRACE_S, keep=False):
+            signal_container(container, "SIGKILL")
     transport.finish()
+
+
+def signal_container(container, name: str) -> None:
+    try:
+        container.kill(signal=name)
+    except Exception:  # noqa: BLE001 - it ended meanwhile
+        pass
 
 
 def gpu_usage(judge: Judge, measured, plan: GpuPlan, limits: Limits) -> tuple[GpuUsage, ...]:

@@ -12,6 +12,7 @@ Owns:
                    the budget with its own clocks, checks every message, keeps the answers, names the verdict;
                    one implementation for the local pipes and the container's attach socket (``Transport``)
     protocol.py    the channel's messages (JSON lines) and the checks on everything the model's side sends
+    failures.py    a failure the model's loop names (MemoryError, GPU memory, disk ...) as the judge's verdict
     session.py     a local run: the model's process tree, the judge's pipe transport, RAM/GPU/disk watches
     process.py     the model's process tree as the supervisor holds it: start, channels, exit, kill; the
                    supervisor a subreaper too, so nothing outlives a killed reaper

@@ -20,13 +20,13 @@ from __future__ import annotations
 import collections
 import select
 import time
-from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping, Protocol, Sequence
+from typing import Any, Callable, Protocol, Sequence
 
 from ..errors import ConfigError
 from ..scoring.data import Question
 from . import protocol
 from . import verdict as verdicts
+from .failures import Measured, named_failure
 from .outcome import BatchRecord, GpuUsage, Progress, RunOutcome
 from .profiles import Limits
 from .protocol import ProtocolError
@@ -61,16 +61,6 @@ class Transport(Protocol):
     def next_check(self) -> float: ...  # when ``check`` next has work to do
 
     def measured(self) -> "Measured": ...  # what the transport measured so far: RAM and GPU peaks
-
-
-@dataclass(frozen=True)
-class Measured:
-    """What a transport measured of the model's processes, for the verdicts that name a peak."""
-
-    peak_rss: int = 0
-    gpu_peaks: Mapping[int, int] = field(default_factory=dict)  # device index -> NVML peak
-    gpu_names: Mapping[int, str] = field(default_factory=dict)
-    scratch: str = "its TMPDIR"  # where the model's scratch space is, for the disk verdict
 
 
 class Stop(Exception):
@@ -349,34 +339,7 @@ class Judge:
         self.traceback = failure.traceback
         for i, peak in enumerate(failure.gpu):
             self.torch_peaks[i] = max(self.torch_peaks.get(i, 0), peak)
-        measured, limits = self.transport.measured(), self.limits
-        if failure.status == "memory" and limits.ram_bytes is not None:
-            peak = max(self.child_rss, measured.peak_rss)
-            return verdicts.Verdict("memory", f"{failure.detail}; the profile's RAM limit is {limits.ram_bytes / 1e9:g} "
-                                    f"GB (an allocation was refused; peak RSS {verdicts.gib(peak)})")
-        if failure.status == "gpu_memory":
-            return self._gpu_failure(failure, measured)
-        if failure.status == "disk" and limits.disk_bytes is not None:
-            return verdicts.Verdict("disk", f"{failure.detail}; the scratch cap is {limits.disk_bytes / 1e6:,.1f} MB "
-                                    f"per file and in all (the model's scratch space: {measured.scratch})")
-        return verdicts.Verdict(failure.status, failure.detail)
-
-    def _gpu_failure(self, failure: protocol.Failure, measured: Measured) -> verdicts.Verdict:
-        """GPU memory ran out in the model: name the card its error names (else the one with the highest
-        peak), the peak and the cap."""
-        peaks = {i: max(self.torch_peaks.get(i, 0), measured.gpu_peaks.get(i, 0)) for i in
-                 set(self.torch_peaks) | set(measured.gpu_peaks)}
-        cap, device = self.limits.gpu_memory_bytes, failure.device
-        if device is None and peaks:
-            device = max(peaks, key=peaks.get)
-        if device is None or cap is None:
-            return verdicts.Verdict("gpu_memory", failure.detail)
-        name = measured.gpu_names.get(device, f"cuda:{device}")
-        if not peaks.get(device):
-            return verdicts.Verdict("gpu_memory", f"GPU {device} ({name}) ran out of memory, cap "
-                                                  f"{verdicts.gib(cap)}; {failure.detail}")
-        verdict = verdicts.gpu_memory(device, name, peaks[device], cap)
-        return verdicts.Verdict("gpu_memory", f"{verdict.detail}; {failure.detail}")
+        return named_failure(failure, self.limits, self.transport.measured(), self.torch_peaks, self.child_rss)
 
     def _take_info(self, message: dict) -> None:
         if self.model_info is not None:

@@ -18,7 +18,8 @@ from typing import Any, Callable, Mapping, Sequence
 from ..scoring.data import Question
 from . import verdict as verdicts
 from .batches import grader_order
-from .judge import Judge, Measured
+from .failures import Measured
+from .judge import Judge
 from .outcome import Progress
 from .profiles import UNLIMITED, Limits
 from .protocol import MAX_LINE_BYTES
