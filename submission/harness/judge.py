@@ -38,28 +38,17 @@ class Transport(Protocol):
     """How the judge reaches the model's loop; see the module docstring."""
 
     started: float  # time.monotonic() when the model's process was started: the budget clock's start
-
     def fds(self) -> list[int]: ...  # to wait on for reading: the channel first, then what the transport watches
-
     def read(self, fd: int) -> bytes | None: ...  # channel bytes from ``fd`` (b"" none now); None: channel ended
-
     def write_fd(self) -> int | None: ...  # the channel towards the model (None: closed)
-
     def write(self, data: memoryview) -> int: ...  # bytes written without blocking
-
     @property
     def exited(self) -> bool: ...  # the model's process (or container) has ended
-
     def drain(self) -> bytes: ...  # channel bytes still readable after the end
-
     def wait_exit(self, timeout: float) -> bool: ...
-
     def died(self, when: str) -> verdicts.Verdict: ...  # how the model's side ended without saying why
-
     def check(self, now: float, final: bool = False) -> verdicts.Verdict | None: ...  # resources, interrupts
-
     def next_check(self) -> float: ...  # when ``check`` next has work to do
-
     def measured(self) -> "Measured": ...  # what the transport measured so far: RAM and GPU peaks
 
 
@@ -82,6 +71,7 @@ class Judge:
         self.n_prior, self.prior_elapsed = prior  # a resumed run's answered questions and time so far
         self.n_questions = self.n_prior + len(self.todo)
         self.reader, self.inbox = protocol.LineReader(), collections.deque()
+        self.encoder = protocol.BatchEncoder([q.prompt for q in self.todo])
         self.pending: collections.deque[memoryview] = collections.deque()
         self.batches: list[BatchRecord] = []
         self.unwritten: collections.deque = collections.deque()  # batches checked, not yet written
@@ -130,18 +120,17 @@ class Judge:
             return stop.verdict
 
     def ask_batches(self) -> None:
-        groups = [[q for q in self.todo if q.is_multiple_choice == mc] for mc in (False, True)]
-        groups = [g for g in groups if g]
-        size = self.ask_size() if groups else 0
-        for number, group in enumerate(groups):
-            start = 0
-            while start < len(group):
-                batch = group[start:start + size]
-                more = start + len(batch) < len(group) or number + 1 < len(groups)
-                self.ask_batch(batch, more)
+        """Grader order (``todo``): the open questions, then the multiple-choice ones, never in one batch."""
+        split = next((i for i, q in enumerate(self.todo) if q.is_multiple_choice), len(self.todo))
+        size, start = (self.ask_size() if self.todo else 0), 0
+        for end in (split, len(self.todo)):
+            while start < end:
+                n = min(size, end - start)
+                more = start + n < len(self.todo)
+                self.ask_batch(start, n, more)
                 if more:
                     size = self.receive_size()
-                start += len(batch)
+                start += n
 
     def ask_size(self) -> int:
         self.send({"t": "size"})
@@ -160,13 +149,14 @@ class Judge:
         message, _ = self.expect(("size",), deadline, late)
         return protocol.size(message)
 
-    def ask_batch(self, batch: list[Question], more: bool) -> None:
-        index, n = self.next_index, len(batch)
+    def ask_batch(self, start: int, n: int, more: bool) -> None:
+        index, batch = self.next_index, self.todo[start:start + n]
         self.state = ("batch", index, n)
         started = time.monotonic()
-        self.send({"t": "batch", "b": index, "prompts": [q.prompt for q in batch], "mc": batch[0].is_multiple_choice,
-                   "size": more})
-        self.flush()  # the previous batch is written while the model works on this one
+        self.pending.append(memoryview(self.encoder.message(index, start, n, batch[0].is_multiple_choice, more)))
+        self._write()
+        self.flush()  # the previous batch is written, the next prompts encoded, while the model works on this one
+        self.encoder.prepare(start + n, protocol.MAX_BATCH_SIZE)
         limit = self.limits.batch_limit_s(n)
         deadline = None if limit is None else started + limit
 

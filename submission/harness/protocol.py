@@ -37,7 +37,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from .batches import ANSWER_CAP_CHARS, MAX_BATCH_SIZE, MIN_BATCH_SIZE
+from .batches import ANSWER_CAP_CHARS, MAX_BATCH_SIZE, MIN_BATCH_SIZE  # noqa: F401 - MAX_BATCH_SIZE for the judge
 
 VERSION = 1
 MAX_LINE_BYTES = 16 * 1024 * 1024  # one message; an answer of ANSWER_CAP_CHARS astral characters is 12 MB as JSON
@@ -62,6 +62,25 @@ def show(data: bytes, limit: int = 60) -> str:
     """The start of what was sent, for a verdict's detail."""
     text = repr(data[:limit])
     return text + (f" ... ({len(data):,} bytes)" if len(data) > limit else "")
+
+
+class BatchEncoder:
+    """The judge's "batch" messages, each prompt encoded as JSON once, ahead of time (``prepare``: while the
+    model works on the batch before), so that sending a batch is a join."""
+
+    def __init__(self, prompts: list[str]):
+        self.prompts, self.encoded = prompts, {}
+
+    def prepare(self, start: int, count: int) -> None:
+        for position in range(start, min(start + count, len(self.prompts))):
+            if position not in self.encoded:
+                self.encoded[position] = json.dumps(self.prompts[position])
+
+    def message(self, index: int, start: int, n: int, mc: bool, more: bool) -> bytes:
+        self.prepare(start, n)
+        prompts = ",".join(self.encoded.pop(position) for position in range(start, start + n))
+        return (f'{{"t":"batch","b":{index},"prompts":[{prompts}],"mc":{"true" if mc else "false"},'
+                f'"size":{"true" if more else "false"}}}\n').encode()
 
 
 class LineReader:
