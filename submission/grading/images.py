@@ -7,7 +7,6 @@ which steps came from the cache; ``save_image`` and ``load_image`` move an image
 
 from __future__ import annotations
 
-import os
 import re
 import time
 from dataclasses import dataclass, field
@@ -15,6 +14,7 @@ from pathlib import Path
 from typing import Callable, Mapping
 
 from ..errors import ConfigError, KitError
+from ..fileio import replacing
 
 DOCKERFILE = "docker/Dockerfile"
 DEFAULT_BASE_IMAGE = "nvidia/cuda:12.1.1-runtime-ubuntu22.04"  # the Dockerfile's default BASE_IMAGE
@@ -125,11 +125,9 @@ def save_image(client, ref: str, path: str | Path) -> int:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     image = client.images.get(ref)
-    tmp = path.with_name(path.name + ".tmp")
-    with tmp.open("wb") as handle:
+    with replacing(path, fsync=False) as handle:  # never through a link or a FIFO at the name
         for chunk in image.save(named=True):
             handle.write(chunk)
-    os.replace(tmp, path)
     return path.stat().st_size
 
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import atexit
 import collections
+import io
 import os
 import shlex
 import shutil
@@ -33,7 +34,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ...errors import ServerError
+from ...errors import ConfigError, ServerError
+from ...fileio import open_append
 from . import guard as served_guard
 
 HOST = "127.0.0.1"  # never localhost (may resolve to ::1) nor 0.0.0.0 (reachable from outside)
@@ -134,8 +136,9 @@ class LogDrain(threading.Thread):
             return None
         try:
             self.log_file.parent.mkdir(parents=True, exist_ok=True)
-            return open(self.log_file, "a", encoding="utf-8")  # noqa: SIM115 - closed when the stream ends
-        except OSError as error:
+            # never through a link, never blocking on a FIFO (the server would wait on a pipe nobody drains)
+            return io.TextIOWrapper(open_append(self.log_file), encoding="utf-8", errors="replace")
+        except (OSError, ConfigError) as error:
             self.lines.append(f"(log_file {self.log_file} cannot be written: {error}; the log is kept in memory only)")
             return None
 
