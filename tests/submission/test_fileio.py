@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import json
 import os
-import threading
 
+import no_hang
 import pytest
 
 from submission.fileio import (
@@ -26,24 +26,7 @@ HANG_S = 20  # far beyond what any of these calls takes; only a call blocked on 
 
 
 def within(call, *args, **kwargs):
-    """``call(*args, **kwargs)`` in a thread: its result or its exception; a call still running after
-    HANG_S seconds (blocked on a FIFO) fails the test."""
-    done: dict = {}
-
-    def target():
-        try:
-            done["value"] = call(*args, **kwargs)
-        except BaseException as error:  # noqa: BLE001 - handed to the test
-            done["error"] = error
-
-    thread = threading.Thread(target=target, daemon=True)
-    thread.start()
-    thread.join(HANG_S)
-    if thread.is_alive():
-        pytest.fail(f"{getattr(call, '__name__', call)} blocked (on a FIFO?) for {HANG_S} s")
-    if "error" in done:
-        raise done["error"]
-    return done.get("value")
+    return no_hang.within(HANG_S, call, *args, **kwargs)
 
 
 @pytest.fixture

@@ -143,6 +143,10 @@ def wait_until_ready(client: OpenAIClient, config: ServedSettings, launcher: Ser
     warm-up answer; returns the model id to send. Raises a ServerError with the log's tail on timeout."""
     deadline = time.monotonic() + config.startup_timeout_s
     stage, last, model, pause = "/health", "no answer yet", None, 0.05
+
+    def left(most: float) -> float:  # every request ends by the start-up deadline, however slowly it answers
+        return min(most, max(deadline - time.monotonic(), 0.05))
+
     while True:
         reason = launcher.exit_reason() if launcher is not None else None
         if reason:
@@ -153,18 +157,18 @@ def wait_until_ready(client: OpenAIClient, config: ServedSettings, launcher: Ser
             raise launcher.failure(what) if launcher is not None else ServerError(what)
         try:
             if stage == "/health":
-                status, body = client.get_json("/health", timeout=10)
+                status, body = client.get_json("/health", timeout=left(10.0))
                 if status == 200 or (status == 404 and launcher is None):
                     stage = "/v1/models"
                 else:
                     last = f"HTTP {status}"
             if stage == "/v1/models":
-                status, body = client.get_json("/v1/models", timeout=10)
+                status, body = client.get_json("/v1/models", timeout=left(10.0))
                 model, last = pick_model(config.model, listed_models(body) if status == 200 else [], status)
                 stage = "/v1/models" if model is None else "a warm-up answer"
             if model is not None:
                 asker = Asker(config.api, model, config.system_prompt, lambda prompt: prompt)
-                client.post_json(asker.path, asker.body("Hello", 1), retries=0)
+                client.post_json(asker.path, asker.body("Hello", 1), retries=0, timeout=left(config.request_timeout_s))
                 return model
         except ServerError as error:
             last = str(error).splitlines()[0]

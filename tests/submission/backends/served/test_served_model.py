@@ -13,6 +13,7 @@ import subprocess
 import sys
 import time
 
+import no_hang
 import pytest
 from fake_models.openai_server import free_text
 from kit_paths import TESTS
@@ -223,3 +224,25 @@ def test_no_process_of_a_closed_model_remains(launched):
     assert all(proc_stat(pid) is None for pid in pids)
     with pytest.raises(ServerError, match="closed"):
         model.batch_predict({"prompt": OPEN_PROMPTS[:1]}, False)
+
+
+def test_a_trickling_answer_cannot_stretch_the_request_timeout(launched):
+    """One byte every 0.2 s: never silent for a whole request_timeout_s, never done. The deadline is total."""
+    model = launched("--trickle-s", "0.2", request_timeout_s=2, max_retries=3)
+    with pytest.raises(ServerError, match=r"no complete answer within 2 s \(request_timeout_s: from the first byte "
+                                          r"sent to the last byte received\)"):
+        no_hang.within(60, model.batch_predict, {"prompt": ["[trickle] Describe a tent."]}, False)
+    assert model.batch_predict({"prompt": OPEN_PROMPTS[:1]}, False)  # the next request is answered as usual
+
+
+@pytest.mark.parametrize("api, field", [("chat", "choices[0].message.content"), ("completions", "choices[0].text")])
+@pytest.mark.parametrize("cue, found", [("[null-content]", "with {field} null, not a string"),
+                                        ("[number-content]", "with {field} a number (7), not a string"),
+                                        ("[no-content]", "without {field}")])
+def test_a_200_answer_without_usable_text_is_a_server_error_naming_the_field(launched, api, field, cue, found):
+    model = launched(api=api, use_chat_template=False, tokenizer=None, multiple_choice=["generate"])
+    expected = re.escape(f"/v1/{'chat/' if api == 'chat' else ''}completions answered 200 {found.format(field=field)}")
+    with pytest.raises(ServerError, match=expected):
+        model.batch_predict({"prompt": [f"{cue} Describe a tent.", "Describe a lamp."]}, False)
+    with pytest.raises(ServerError, match=expected):
+        model.batch_predict({"prompt": [f"{cue} {MC_PROMPTS[0]}"]}, True)
