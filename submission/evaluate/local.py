@@ -27,7 +27,7 @@ from ..jsonio import write_json
 from ..loading import load_model_class
 from ..reports.reuse import RUN_FILE, claim_output_dir, clear_run, refuse_output_names
 from ..reports.run_folder import written_files
-from ..reports.table import format_table
+from ..reports.table import format_model_info, format_table
 from ..scoring.data import Question, load_questions, sample_questions
 from ..scoring.scorer import ScoringConfig, check_scoring_ready
 from .pipeline import Evaluated, Evaluation, HarnessRunner, ProgressBar, evaluate
@@ -267,6 +267,9 @@ def report_local(evaluated: Evaluated, evaluation: Evaluation, reporter: Reporte
                         f"answered (verdict: {verdict.status})")
     if evaluated.result is not None:
         reporter.result(format_table(evaluated.result, evaluated.results.get("intervals")))
+    summary = format_model_info(evaluated.results.get("model_info"))
+    if summary:  # after the run, not beside its progress bar
+        reporter.result("\n" + "\n".join(summary))
     if outcome is not None:
         reporter.result(f"\nverdict: {outcome.verdict}")
     files = written_files(evaluated.result) + ([RUN_FILE] if (out_dir / RUN_FILE).is_file() else [])

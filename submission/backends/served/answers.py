@@ -131,12 +131,15 @@ class ProbeResult:
     reason: str
 
 
-def probe(method: str, client: OpenAIClient, asker: Asker, digit_ids: dict[str, list[int]] | None) -> ProbeResult:
-    """Whether ``method`` works on this server, tried on ``PROBE_PROMPT`` (no retries)."""
+def probe(method: str, client: OpenAIClient, asker: Asker, digit_ids: dict[str, list[int]] | None,
+          no_tokenizer: str = "") -> ProbeResult:
+    """Whether ``method`` works on this server, tried on ``PROBE_PROMPT`` (no retries); ``no_tokenizer`` says
+    why there are no ``digit_ids``."""
     if method == "generate":
         return ProbeResult(method, True, "generation plus shaping always works")
     if method == "logit_bias" and not digit_ids:
-        return ProbeResult(method, False, "no tokenizer to map digits to token ids (set tokenizer: FOLDER)")
+        return ProbeResult(method, False, f"no tokenizer to map digits to token ids "
+                                          f"({no_tokenizer or 'set tokenizer: FOLDER'})")
     mc = MultipleChoice(method, asker, digit_ids, 1)
     try:
         if method == "top_logprobs":
@@ -160,11 +163,11 @@ def probe(method: str, client: OpenAIClient, asker: Asker, digit_ids: dict[str, 
 
 
 def choose_method(methods: tuple[str, ...], client: OpenAIClient, asker: Asker,
-                  digit_ids: dict[str, list[int]] | None) -> tuple[str, list[ProbeResult]]:
+                  digit_ids: dict[str, list[int]] | None, no_tokenizer: str = "") -> tuple[str, list[ProbeResult]]:
     """The first of ``methods`` whose probe passes, and every probe's result."""
     results = []
     for method in methods:
-        result = probe(method, client, asker, digit_ids)
+        result = probe(method, client, asker, digit_ids, no_tokenizer)
         results.append(result)
         if result.ok:
             return method, results
