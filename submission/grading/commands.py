@@ -8,6 +8,7 @@ failure verdict, 2 bad input or configuration).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import sys
 import time
@@ -29,7 +30,7 @@ from ..harness.profiles import (
 from ..scoring.data import Question, load_questions, short_track
 from ..scoring.scorer import ScoringConfig
 from .aicrowd import load_aicrowd
-from .containers import DEFAULT_GRACE_S, ContainerSettings
+from .containers import DEFAULT_GRACE_S, ROLE_LABEL, ContainerSettings
 from .grader import (
     RunRequest,
     ScoredRun,
@@ -75,6 +76,9 @@ GRADE_EPILOG = """examples:
 --truth is in development format (answers included) with the same rows as --inputs (test format: only
 input_field and is_multiple_choice; default: made from --truth). Only the inputs enter the container;
 the truth is read by this process alone. Writes results.json, predictions.jsonl and scores.json.
+
+--gpus and --label are what a worker (python -m submission worker) gives each grade: the host's GPUs
+chosen for it, and its name on the container.
 """
 
 
@@ -198,6 +202,27 @@ def image_or_build(client, args, repo: Path | None) -> str:
     return build_for(client, repo, options).tag
 
 
+def device_ids(text: str | None) -> tuple[str, ...] | None:
+    """``--gpus 0,1`` as device ids: host GPU indexes (or GPU-... UUIDs), each named once."""
+    if text is None:
+        return None
+    ids = tuple(part.strip() for part in text.split(","))
+    bad = [i for i in ids if not (i.isdigit() or i.startswith("GPU-"))]
+    if bad or not ids:
+        raise ConfigError(f"--gpus '{text}': expected device indexes separated by commas, e.g. --gpus 0,1 "
+                          f"(or GPU-... UUIDs); got '{bad[0] if bad else text}'")
+    if len(set(ids)) != len(ids):
+        raise ConfigError(f"--gpus '{text}' names a device twice")
+    return ids
+
+
+def container_labels(pairs: list[str]) -> tuple[tuple[str, str], ...]:
+    labels = key_values(pairs, "--label")
+    if ROLE_LABEL in labels:
+        raise ConfigError(f"--label {ROLE_LABEL}: the grader sets this label itself; choose another key")
+    return tuple(labels.items())
+
+
 def _parser(prog: str, description: str, epilog: str):
 
     return argparse.ArgumentParser(prog=prog, description=description, epilog=epilog,
@@ -269,6 +294,10 @@ def grade_main(argv: list[str], prog: str) -> int:
     parser.add_argument("--truth", required=True, help="the same questions in development format, with the answers")
     parser.add_argument("--output-dir", required=True, help="folder for scores.json, results.json, predictions.jsonl")
     parser.add_argument("--name", help="the submission's name on the leaderboard (default: the image or folder)")
+    parser.add_argument("--gpus", metavar="IDS", help="the host's GPUs to give the container, e.g. 0,1 (as many as "
+                        "the profile has; default: that many of any)")
+    parser.add_argument("--label", action="append", default=[], metavar="KEY=VALUE",
+                        help="a label on the container (repeatable; a worker sets shopbench.worker=NAME)")
     add_limit_arguments(parser, "the track graded: its time budget applies and its score is reported (required)")
     add_build_arguments(parser)
     args = parser.parse_args(argv)
@@ -277,6 +306,7 @@ def grade_main(argv: list[str], prog: str) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
 
     def work() -> int:
+        gpu_ids, labels = device_ids(args.gpus), container_labels(args.label)
         truth_path = Path(args.truth)
         _, truth = aligned_inputs(Path(args.inputs) if args.inputs else None, truth_path)
         client = connect()
@@ -289,7 +319,8 @@ def grade_main(argv: list[str], prog: str) -> int:
             print(f"note: the submission's aicrowd.json names {config.challenge_id}; grading on {args.track} as asked")
         profile, limits = resolve_limits(args, config.profile_name if config else DEFAULT_PROFILE, truth, args.track)
         out_dir = Path(args.output_dir)
-        request = RunRequest(settings_from(args, image), tuple(truth), truth_path, out_dir,
+        settings = dataclasses.replace(settings_from(args, image), gpu_ids=gpu_ids, labels=labels)
+        request = RunRequest(settings, tuple(truth), truth_path, out_dir,
                              profile, limits, ScoringConfig(embedding_models=key_values(args.embedding_model,
                                                                                         "--embedding-model")))
         scored = execute(client, request)

@@ -1,0 +1,259 @@
+"""``python -m submission worker``: a compute worker for one host, a Celery worker that runs grades.
+
+It serves the tracks of ``--tracks-dir`` (one folder per track id with ``truth.json`` and optionally
+``inputs.json``; the truth never leaves the host) and takes grades from the queues its GPUs can run:
+``shopbench.gpus-0`` without ``--gpus``; ``shopbench.gpus-1`` to ``shopbench.gpus-N`` with N GPUs, as many
+grades at once as GPUs (``--concurrency`` caps it), each grade holding the devices its profile needs.
+
+At start it removes the containers that a worker of the same name left on this host (killed with
+``kill -9``: its grades went back on the queue). SIGTERM is Celery's warm shutdown: it takes no new
+grade and exits once the running ones are written; a second SIGTERM (or SIGQUIT) stops them, they go
+back on the queue, and their containers are removed. Every pool process dies with the worker
+(``PR_SET_PDEATHSIG``), and every grade process with its pool process.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import socket
+import sys
+import threading
+import time
+from pathlib import Path
+
+from ..errors import ConfigError, KitError, suggest
+from ..harness.profiles import ALL_TRACKS, load_profiles
+from .commands import device_ids
+from .grade_task import WORKER_LABEL, TrackFiles, WorkerConfig, configure, die_with_parent, grade_task
+from .grader import aligned_inputs
+from .queue import (
+    HEARTBEAT_S,
+    TASK_NAME,
+    check_reachable,
+    endpoints,
+    forget_worker,
+    make_app,
+    queue_for,
+    safe_url,
+    write_heartbeat,
+)
+
+log = logging.getLogger(__name__)
+
+TRUTH_FILE, INPUTS_FILE = "truth.json", "inputs.json"
+DEFAULT_GRACE_S = 60.0
+REDELIVERY_MARGIN_S = 600.0
+
+EPILOG = """examples:
+  python -m submission worker --broker redis://broker.example:6379/0 --results /shared/results \\
+      --tracks-dir /secret/tracks --gpus 0,1,2,3
+  python -m submission worker --broker amqp://grader:PASSWORD@rabbit.example:5672// \\
+      --backend redis://broker.example:6379/0 --results /shared/results --tracks-dir /secret/tracks
+
+--tracks-dir holds one folder per track id (amazon-kdd-cup-24-all-around, ...), each with truth.json
+(development format, the answers) and optionally inputs.json (test format; default: made from the truth).
+Each grade is written to --results DIR/<submission>/<track>/. Stop with SIGTERM (Ctrl-C): running
+grades finish first; a second SIGTERM puts them back on the queue. See docs/grading-at-scale.md.
+"""
+
+
+def read_tracks(folder: Path) -> tuple[TrackFiles, ...]:
+    """The tracks of ``--tracks-dir``, each truth (and inputs) checked now rather than at the first grade."""
+    if not folder.is_dir():
+        raise ConfigError(f"--tracks-dir {folder}: no such folder")
+    tracks = []
+    for child in sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        if child.name not in ALL_TRACKS:
+            raise ConfigError(f"{child}: not a track id; {suggest(child.name, ALL_TRACKS)}the folders of --tracks-dir "
+                              f"are named after the tracks: {', '.join(ALL_TRACKS)}")
+        truth, inputs = child / TRUTH_FILE, child / INPUTS_FILE
+        if not truth.is_file():
+            raise ConfigError(f"{truth}: no such file; each track folder holds {TRUTH_FILE} (development format, "
+                              f"with the answers) and optionally {INPUTS_FILE} (test format)")
+        aligned_inputs(inputs if inputs.is_file() else None, truth)  # DataError naming the file and line
+        tracks.append(TrackFiles(child.name, truth.resolve(), inputs.resolve() if inputs.is_file() else None))
+    if not tracks:
+        raise ConfigError(f"--tracks-dir {folder} holds no track folder; make one per track id, e.g. "
+                          f"{folder / ALL_TRACKS[-1] / TRUTH_FILE}")
+    return tuple(tracks)
+
+
+def longest_grade_s(config: WorkerConfig) -> tuple[float, str]:
+    """The longest time a grade this worker may take may keep its container (budget plus grace), and which."""
+    longest, which = 0.0, "none"
+    for profile in load_profiles(*config.profiles_files).values():
+        if profile.gpus > len(config.gpus) or (profile.gpus > 0) != bool(config.gpus):
+            continue
+        for track in config.tracks:
+            seconds = profile.track_minutes[track.track] * 60 * config.time_scale + config.grace_s
+            if seconds > longest:
+                longest, which = seconds, f"profile {profile.name} on {track.track}"
+    return longest, which
+
+
+def build_config(args, redis_broker: bool) -> WorkerConfig:
+    gpus = device_ids(args.gpus) or ()
+    if args.grace_s < 0 or args.time_scale <= 0:
+        raise ConfigError("--grace-s must be at least 0 and --time-scale above 0")
+    name = args.name or f"shopbench@{socket.gethostname()}"
+    name = name if "@" in name else f"{name}@{socket.gethostname()}"
+    results = Path(args.results).resolve()
+    results.mkdir(parents=True, exist_ok=True)
+    if not os.access(results, os.W_OK):
+        raise ConfigError(f"--results {results}: not writable by this user")
+    config = WorkerConfig(name, results, read_tracks(Path(args.tracks_dir)), gpus, tuple(args.profiles_file),
+                          args.time_scale, args.grace_s, 0.0, tuple(args.embedding_model), redis_broker)
+    longest, which = longest_grade_s(config)
+    redelivery = args.redelivery_s if args.redelivery_s is not None else 2 * longest + REDELIVERY_MARGIN_S
+    if redelivery <= longest:
+        log.warning("--redelivery-s %.0f is not above the %.0f s that a grade of %s may take: a Redis broker would "
+                    "hand such a grade to a second worker while the first still runs it (this worker refuses "
+                    "them)", redelivery, longest, which)
+    return WorkerConfig(**{**config.__dict__, "redelivery_s": float(redelivery)})
+
+
+def queues_for(config: WorkerConfig) -> list[str]:
+    return [queue_for(n) for n in range(1, len(config.gpus) + 1)] if config.gpus else [queue_for(0)]
+
+
+def remove_leftovers(name: str) -> int:
+    """Remove the containers a worker of this name left on this host; how many."""
+    from .images import connect
+
+    client = connect()
+    leftovers = client.containers.list(all=True, filters={"label": f"{WORKER_LABEL}={name}"})
+    for container in leftovers:
+        log.warning("removing container %s (grade %s) left by a previous run of worker %s", container.short_id,
+                    container.labels.get("shopbench.grade", "?"), name)
+        container.remove(force=True)
+    return len(leftovers)
+
+
+class Heartbeat:
+    """The worker's heartbeat in the backend, written every HEARTBEAT_S seconds by a thread until ``stop``."""
+
+    def __init__(self, url: str, name: str, info: dict):
+        import redis
+
+        self.client = redis.Redis.from_url(url, socket_connect_timeout=5, socket_timeout=10)
+        self.name, self.info, self.errors = name, info, (redis.RedisError,)
+        self.stopped = threading.Event()
+        self.thread = threading.Thread(target=self._beat, name="shopbench-heartbeat", daemon=True)
+
+    def start(self) -> None:
+        self.thread.start()
+
+    def _beat(self) -> None:
+        while not self.stopped.is_set():
+            try:
+                write_heartbeat(self.client, self.name, self.info)
+            except self.errors as exc:
+                log.warning("heartbeat not written: %s", exc)
+            self.stopped.wait(HEARTBEAT_S)
+
+    def stop(self) -> None:
+        self.stopped.set()
+        if self.thread.is_alive():
+            self.thread.join(timeout=15)
+        try:
+            forget_worker(self.client, self.name)
+        except self.errors:
+            pass
+
+
+def connect_signals(app, config: WorkerConfig) -> None:
+    from celery import signals
+
+    main_pid = os.getpid()
+
+    @signals.worker_process_init.connect(weak=False)
+    def _pool_process_dies_with_worker(**_) -> None:
+        die_with_parent(signal.SIGKILL)
+        if os.getppid() != main_pid:
+            os._exit(1)
+
+    @signals.worker_shutdown.connect(weak=False)
+    def _no_container_left(**_) -> None:
+        if os.getpid() == main_pid:
+            try:
+                remove_leftovers(config.name)
+            except KitError as exc:
+                log.warning("could not check for containers left running: %s", exc)
+
+
+def register_task(app):
+    @app.task(name=TASK_NAME, bind=True, acks_late=True, reject_on_worker_lost=True)
+    def grade(self, payload):
+        return grade_task(self, payload)
+
+    return grade
+
+
+def worker_main(argv: list[str], prog: str) -> int:
+    parser = argparse.ArgumentParser(prog=prog, description="A compute worker: takes grades from the queue and "
+                                     "runs each with the grader, on this host.", epilog=EPILOG,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--broker", required=True, help="broker URL: redis://HOST:PORT/DB or amqp://USER:PASS@HOST/VHOST")
+    parser.add_argument("--backend", help="result backend, a Redis URL (default: the broker, when that is Redis)")
+    parser.add_argument("--results", required=True, metavar="DIR", help="where each grade's run folder goes")
+    parser.add_argument("--tracks-dir", required=True, metavar="DIR", help="one folder per track id with truth.json")
+    parser.add_argument("--gpus", metavar="IDS", help="the host's GPUs this worker hands out, e.g. 0,1,2,3 (default: "
+                        "none: CPU profiles only)")
+    parser.add_argument("--concurrency", type=int, help="grades at once (default: one per GPU; 1 without GPUs)")
+    parser.add_argument("--name", help="the worker's name, unique per host (default: shopbench@HOSTNAME)")
+    parser.add_argument("--profiles-file", action="append", default=[], metavar="YAML", help="more profiles, as grade")
+    parser.add_argument("--time-scale", type=float, default=1.0, metavar="X", help="multiply every time limit by X")
+    parser.add_argument("--grace-s", type=float, default=DEFAULT_GRACE_S, metavar="S",
+                        help="a container is killed at the track budget plus S seconds (default: 60)")
+    parser.add_argument("--redelivery-s", type=float, metavar="S", help="Redis hands a grade whose worker died to "
+                        "another worker after S seconds (default: twice the longest budget plus grace, plus 10 min)")
+    parser.add_argument("--embedding-model", action="append", default=[], metavar="METRIC=PATH",
+                        help="local folder of a metric's embedding model, passed to grade")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    args = parser.parse_args(argv)
+    if args.concurrency is not None and args.concurrency < 1:
+        parser.error("--concurrency must be at least 1")
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        where = endpoints(args.broker, args.backend)
+        config = build_config(args, where.redis_broker)
+        app = make_app(where, config.redelivery_s)
+        check_reachable(app, where)
+        removed = remove_leftovers(config.name)
+    except KitError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return run_worker(app, config, args, removed, safe_url(where.broker))
+
+
+def run_worker(app, config: WorkerConfig, args, removed: int, broker: str) -> int:
+    from celery import signals
+
+    if config.gpus:  # a GPU grade needs at least one device: no more grades at once than devices
+        concurrency = min(args.concurrency or len(config.gpus), len(config.gpus))
+    else:
+        concurrency = args.concurrency or 1
+    queues = queues_for(config)
+    configure(config)
+    register_task(app)
+    connect_signals(app, config)
+    info = {"name": config.name, "host": socket.gethostname(), "pid": os.getpid(), "gpus": list(config.gpus),
+            "concurrency": concurrency, "queues": queues, "tracks": [t.track for t in config.tracks],
+            "redelivery_s": config.redelivery_s, "started_at": time.time(), "broker": broker}
+    print(f"worker {config.name}: queues {', '.join(queues)}; {concurrency} grade(s) at once; tracks "
+          f"{', '.join(info['tracks'])}; results {config.results}; redelivery after {config.redelivery_s:.0f} s"
+          + (f"; removed {removed} container(s) left by its last run" if removed else ""), flush=True)
+    heartbeat = Heartbeat(app.conf.result_backend, config.name, info)
+    signals.worker_ready.connect(lambda **_: heartbeat.start(), weak=False)  # once the pool has forked
+    worker = app.Worker(hostname=config.name, queues=queues, concurrency=concurrency, pool_cls="prefork",
+                        loglevel="DEBUG" if args.verbose else "INFO", optimization="fair", without_mingle=True,
+                        without_gossip=True, without_heartbeat=True, quiet=True)
+    try:
+        worker.start()
+    finally:
+        heartbeat.stop()
+    return worker.exitcode or 0
