@@ -61,8 +61,8 @@ def status_of(request: GradeRequest, meta: dict[str, Any], workers: dict[str, di
         worker = info.get("worker")
         detail = str(info.get("phase", ""))
         if worker not in workers:
-            detail += (f"; worker {worker} is not answering: the broker gives the grade to another worker "
-                       "after its redelivery time")
+            detail += (f"; worker {worker} is gone: the grade is back on the queue at once if it was stopped, "
+                       "after the redelivery time if it was killed")
         return GradeStatus(**base, state="running", since=info.get("started_at"), worker=worker,
                            devices=tuple(info.get("devices") or ()), detail=detail)
     detail = f"profile {request.profile}, {request.queue}, priority {request.priority}"
@@ -74,16 +74,16 @@ def status_of(request: GradeRequest, meta: dict[str, Any], workers: dict[str, di
 
 
 def _timestamp(value: Any) -> float | None:
-    from datetime import datetime
+    from datetime import datetime, timezone
 
-    if isinstance(value, datetime):
-        return value.timestamp()
     if isinstance(value, str):
         try:
-            return datetime.fromisoformat(value).timestamp()
+            value = datetime.fromisoformat(value)
         except ValueError:
             return None
-    return None
+    if not isinstance(value, datetime):
+        return None
+    return (value if value.tzinfo else value.replace(tzinfo=timezone.utc)).timestamp()
 
 
 def collect(app, results: Path | None) -> tuple[list[GradeStatus], dict[str, dict]]:

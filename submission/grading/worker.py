@@ -6,10 +6,11 @@ It serves the tracks of ``--tracks-dir`` (one folder per track id with ``truth.j
 grades at once as GPUs (``--concurrency`` caps it), each grade holding the devices its profile needs.
 
 At start it removes the containers that a worker of the same name left on this host (killed with
-``kill -9``: its grades went back on the queue). SIGTERM is Celery's warm shutdown: it takes no new
-grade and exits once the running ones are written; a second SIGTERM (or SIGQUIT) stops them, they go
-back on the queue, and their containers are removed. Every pool process dies with the worker
-(``PR_SET_PDEATHSIG``), and every grade process with its pool process.
+``kill -9``: its grades go back on the queue). SIGTERM is Celery's warm shutdown: it takes no new
+grade and exits once the running ones are written. SIGQUIT (or Ctrl-C twice) is the cold one: the
+running grades are stopped and go back on the queue. After either, the worker removes any container of
+its grades still there. Every pool process dies with the worker (``PR_SET_PDEATHSIG``), and every grade
+process with its pool process.
 """
 
 from __future__ import annotations
@@ -55,8 +56,9 @@ EPILOG = """examples:
 
 --tracks-dir holds one folder per track id (amazon-kdd-cup-24-all-around, ...), each with truth.json
 (development format, the answers) and optionally inputs.json (test format; default: made from the truth).
-Each grade is written to --results DIR/<submission>/<track>/. Stop with SIGTERM (Ctrl-C): running
-grades finish first; a second SIGTERM puts them back on the queue. See docs/grading-at-scale.md.
+Each grade is written to --results DIR/<submission>/<track>/. Stop with SIGTERM (or Ctrl-C): running
+grades finish first. SIGQUIT (or Ctrl-C twice) puts them back on the queue at once. See
+docs/grading-at-scale.md.
 """
 
 
@@ -120,13 +122,13 @@ def queues_for(config: WorkerConfig) -> list[str]:
 
 
 def remove_leftovers(name: str) -> int:
-    """Remove the containers a worker of this name left on this host; how many."""
+    """Remove the containers of this worker's grades on this host (left by a killed or stopped run); how many."""
     from .images import connect
 
     client = connect()
     leftovers = client.containers.list(all=True, filters={"label": f"{WORKER_LABEL}={name}"})
     for container in leftovers:
-        log.warning("removing container %s (grade %s) left by a previous run of worker %s", container.short_id,
+        log.warning("removing container %s (grade %s) of worker %s", container.short_id,
                     container.labels.get("shopbench.grade", "?"), name)
         container.remove(force=True)
     return len(leftovers)
@@ -164,7 +166,7 @@ class Heartbeat:
             pass
 
 
-def connect_signals(app, config: WorkerConfig) -> None:
+def pool_processes_die_with_worker() -> None:
     from celery import signals
 
     main_pid = os.getpid()
@@ -175,13 +177,18 @@ def connect_signals(app, config: WorkerConfig) -> None:
         if os.getppid() != main_pid:
             os._exit(1)
 
-    @signals.worker_shutdown.connect(weak=False)
-    def _no_container_left(**_) -> None:
-        if os.getpid() == main_pid:
-            try:
-                remove_leftovers(config.name)
-            except KitError as exc:
-                log.warning("could not check for containers left running: %s", exc)
+
+def no_container_left(name: str) -> None:
+    """After a shutdown: a cold one stopped the grades, whose containers may still run; remove them."""
+    import docker
+
+    try:
+        removed = remove_leftovers(name)
+    except (KitError, docker.errors.DockerException) as exc:
+        log.warning("could not check for containers left running: %s", exc)
+        return
+    if removed:
+        log.warning("removed %d container(s) of grades stopped by the shutdown", removed)
 
 
 def register_task(app):
@@ -240,7 +247,7 @@ def run_worker(app, config: WorkerConfig, args, removed: int, broker: str) -> in
     queues = queues_for(config)
     configure(config)
     register_task(app)
-    connect_signals(app, config)
+    pool_processes_die_with_worker()
     info = {"name": config.name, "host": socket.gethostname(), "pid": os.getpid(), "gpus": list(config.gpus),
             "concurrency": concurrency, "queues": queues, "tracks": [t.track for t in config.tracks],
             "redelivery_s": config.redelivery_s, "started_at": time.time(), "broker": broker}
@@ -256,4 +263,5 @@ def run_worker(app, config: WorkerConfig, args, removed: int, broker: str) -> in
         worker.start()
     finally:
         heartbeat.stop()
+        no_container_left(config.name)
     return worker.exitcode or 0
