@@ -162,10 +162,10 @@ def config(tmp_path, **given):
 
 
 def test_a_worker_refuses_grades_it_cannot_run_safely(tmp_path):
-    assert track_budget_s(config(tmp_path), request()) == 45
-    with pytest.raises(GradeFailed, match="may run 50 s, not less than worker w1@h's redelivery time"):
-        track_budget_s(config(tmp_path, redelivery_s=50.0), request())
-    assert track_budget_s(config(tmp_path, redelivery_s=50.0, redis_broker=False), request()) == 45  # RabbitMQ
+    assert track_budget_s(config(tmp_path), request()) == 30
+    with pytest.raises(GradeFailed, match="may run 35 s, not less than worker w1@h's redelivery time"):
+        track_budget_s(config(tmp_path, redelivery_s=35.0), request())
+    assert track_budget_s(config(tmp_path, redelivery_s=35.0, redis_broker=False), request()) == 30  # RabbitMQ
     with pytest.raises(GradeFailed, match="has no profile queue-cpu"):
         track_budget_s(config(tmp_path, profiles_files=()), request())
     with pytest.raises(GradeFailed, match="fake-4gpu has 4 GPU.* but 1 where the grade was enqueued"):
