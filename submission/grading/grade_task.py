@@ -50,6 +50,7 @@ GRADE_LABEL = "shopbench.grade"  # and the grade's id
 HOST_ALLOWANCE_S = 1800.0  # beyond the container's deadline: loading the image, scoring, writing
 LOG_TAIL_LINES = 15
 REQUEUED = "REQUEUED"  # the task's state when a worker put it back on the queue
+REQUEUE_PAUSE_S = 30.0  # before a grade this host cannot run goes back on the queue
 PR_SET_PDEATHSIG = 1
 
 
@@ -177,6 +178,17 @@ def track_budget_s(config: WorkerConfig, request: GradeRequest) -> float:
     return budget_s
 
 
+def back_on_the_queue(config: WorkerConfig, why: str) -> None:
+    """Put the grade back on the queue (after a pause, so that a broken host does not spin on it)."""
+    from celery import current_task
+    from celery.exceptions import Reject
+
+    log.error("grade %s goes back on the queue: %s", current_task.request.id, why)
+    current_task.update_state(state=REQUEUED, meta={"worker": config.name, "why": why, "at": time.time()})
+    time.sleep(REQUEUE_PAUSE_S)
+    raise Reject(why, requeue=True)
+
+
 def take_gpus(task, config: WorkerConfig, request: GradeRequest, budget_s: float, started: float) -> HeldGpus:
     """The grade's GPUs; back on the queue when they do not come free while the grade can still finish
     before the broker would hand it to another worker."""
@@ -187,10 +199,10 @@ def take_gpus(task, config: WorkerConfig, request: GradeRequest, budget_s: float
     if held is None:
         from celery.exceptions import Reject
 
-        log.warning("grade %s: %d GPU(s) not free within %.0f s: back on the queue", task.request.id,
-                    request.gpus, wait_s)
         task.update_state(state=REQUEUED, meta={"worker": config.name, "why": f"{request.gpus} GPU(s) not free "
                                                 f"within {wait_s:.0f} s", "at": time.time()})
+        log.warning("grade %s: %d GPU(s) not free within %.0f s: back on the queue", task.request.id,
+                    request.gpus, wait_s)
         raise Reject(f"{request.gpus} GPU(s) not free in time", requeue=True)
     return held
 
@@ -204,9 +216,12 @@ def image_arguments(config: WorkerConfig, request: GradeRequest) -> list[str]:
         return ["--image-file", request.image_file]
     import docker
 
-    from .images import connect
+    from .images import DockerUnavailable, connect
 
-    client = connect()
+    try:
+        client = connect()
+    except DockerUnavailable as exc:  # this host's fault, not the submission's: let another worker grade it
+        back_on_the_queue(config, f"no Docker daemon answers on this host ({exc})")
     try:
         client.images.get(request.image)
     except docker.errors.ImageNotFound:

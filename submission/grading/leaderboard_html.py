@@ -1,7 +1,7 @@
 """leaderboard.html: the leaderboard as a page a browser shows, from ``reports/templates/leaderboard.html``.
 
 One self-contained file (inline CSS, no scripts, no URLs), every value autoescaped: a submission's name
-or a verdict's detail is text, never markup.
+or a verdict's detail is text, never markup. The rows are ``leaderboard.Row``s.
 """
 
 from __future__ import annotations
@@ -11,13 +11,13 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from ..reports.pages import render
-from ..scoring.data import short_track
-from .leaderboard import COLUMNS, Row
+from ..scoring.data import ALL_AROUND, TRACKS, short_track
 
 PAGE = "leaderboard.html"
+COLUMNS = (*TRACKS, ALL_AROUND)  # as leaderboard.COLUMNS (that module imports this one: no import back)
 
 
-def _cell(row: Row, track: str) -> dict[str, Any]:
+def _cell(row: Any, track: str) -> dict[str, Any]:
     if track not in row.scores:
         return {"text": "", "failed": False, "title": ""}
     score, status = row.scores[track], row.verdicts.get(track, "?")
@@ -26,7 +26,7 @@ def _cell(row: Row, track: str) -> dict[str, Any]:
     return {"text": "—" if score is None else f"{score:.4f}", "failed": score is None, "title": title[:500]}
 
 
-def page_rows(rows: Sequence[Row]) -> list[dict[str, Any]]:
+def page_rows(rows: Sequence[Any]) -> list[dict[str, Any]]:
     shown = []
     for rank, row in enumerate(rows, start=1):
         graded = max(row.graded_at.values(), default="")
@@ -36,13 +36,13 @@ def page_rows(rows: Sequence[Row]) -> list[dict[str, Any]]:
     return shown
 
 
-def to_html(rows: Sequence[Row], generated: str | None = None) -> str:
+def to_html(rows: Sequence[Any], generated: str | None = None) -> str:
     generated = generated or time.strftime("%Y-%m-%d %H:%M", time.gmtime())
     headers = ["#", "team", *(short_track(t) for t in COLUMNS), "verdict", "time", "graded (UTC)"]
     return render(PAGE, title="ShopBench leaderboard", rows=page_rows(rows), headers=headers, generated=generated)
 
 
-def write_html(folder: Path, rows: Sequence[Row]) -> Path:
+def write_html(folder: Path, rows: Sequence[Any]) -> Path:
     path = Path(folder) / PAGE
     path.write_text(to_html(rows), encoding="utf-8")
     return path

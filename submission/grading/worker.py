@@ -96,8 +96,26 @@ def longest_grade_s(config: WorkerConfig) -> tuple[float, str]:
     return longest, which
 
 
+def check_gpus(gpus: tuple[str, ...]) -> None:
+    """--gpus against this host's GPUs: an index it lacks is an error; no GPU at all, a warning."""
+    from .containers import host_gpu_count
+
+    if not gpus:
+        return
+    count = host_gpu_count()
+    if count == 0:
+        log.warning("no NVIDIA GPU on this host: --gpus %s routes grades and holds devices, but the containers get "
+                    "no GPU", ",".join(gpus))
+        return
+    absent = [g for g in gpus if g.isdigit() and int(g) >= count]
+    if absent:
+        raise ConfigError(f"--gpus {','.join(gpus)}: this host has {count} GPU(s), numbered 0 to {count - 1}; "
+                          f"no device {absent[0]}")
+
+
 def build_config(args, redis_broker: bool) -> WorkerConfig:
     gpus = device_ids(args.gpus) or ()
+    check_gpus(gpus)
     if args.grace_s < 0 or args.time_scale <= 0:
         raise ConfigError("--grace-s must be at least 0 and --time-scale above 0")
     name = args.name or f"shopbench@{socket.gethostname()}"
