@@ -39,6 +39,7 @@ from .results_folder import (
     publish,
     published_grade,
     run_folder,
+    set_aside,
     summary,
     write_grade_record,
 )
@@ -126,22 +127,33 @@ def grade_task(task, payload: dict[str, Any]) -> dict[str, Any]:
         staging = fresh_staging(config.results, grade_id)
         task.update_state(state="STARTED", meta={**state, "phase": "grading", "devices": list(held.device_ids)})
         command = grade_command(config, request, track, staging, held.device_ids, image, grade_id)
-        code = run_grade_process(command, staging / LOG_FILE, held.fds, budget_s + config.grace_s + HOST_ALLOWANCE_S)
-        if not (staging / SCORES_FILE).is_file():
-            raise GradeFailed(f"the grade ended with exit code {code} and no scores: "
-                              f"{log_tail(staging / LOG_FILE)}")
-        record = {"grade_id": grade_id, "worker": config.name, "devices": list(held.device_ids),
-                  "submission": request.submission, "track": request.track, "profile": request.profile,
-                  "image": request.image, "image_file": request.image_file, "enqueued_at": request.enqueued_at,
-                  "started_at": started, "finished_at": time.time(), "exit_code": code}
-        write_grade_record(staging, record)
-        result = summary(staging)
-        final, what = publish(config.results, staging, request.submission, request.track, record)
-        if what == "already":
-            return {**summary(final), "published": what}
-        return {**result, "run_folder": str(final) if what == "published" else None, "published": what}
+        code = graded(config, command, staging, held, budget_s + config.grace_s + HOST_ALLOWANCE_S, grade_id)
     finally:
         held.release()
+    record = {"grade_id": grade_id, "worker": config.name, "devices": list(held.device_ids),
+              "submission": request.submission, "track": request.track, "profile": request.profile,
+              "image": request.image, "image_file": request.image_file, "enqueued_at": request.enqueued_at,
+              "started_at": started, "finished_at": time.time(), "exit_code": code}
+    write_grade_record(staging, record)
+    result = summary(staging)
+    final, what = publish(config.results, staging, request.submission, request.track, record)
+    if what == "already":
+        return {**summary(final), "published": what}
+    return {**result, "run_folder": str(final) if what == "published" else None, "published": what}
+
+
+def graded(config: WorkerConfig, command: list[str], staging: Path, held: HeldGpus, timeout_s: float,
+           grade_id: str) -> int:
+    """Run the grade process into ``staging``; its exit code once scores.json is there. A grade that wrote no
+    scores fails, and what it wrote is set aside in RESULTS/.failed/<grade id>/ with its log."""
+    try:
+        code = run_grade_process(command, staging / LOG_FILE, held.fds, timeout_s)
+        if not (staging / SCORES_FILE).is_file():
+            raise GradeFailed(f"the grade ended with exit code {code} and no scores")
+    except GradeFailed as exc:
+        folder = set_aside(config.results, staging, grade_id)
+        raise GradeFailed(f"{exc} ({folder / LOG_FILE}): {log_tail(folder / LOG_FILE)}") from None
+    return code
 
 
 def finished_before(task, config: WorkerConfig, request: GradeRequest, grade_id: str) -> dict[str, Any] | None:

@@ -5,6 +5,7 @@
                                       (which grade, which worker, which devices, when)
     RESULTS/.staging/<grade id>/      a grade being written; never read by the leaderboard
     RESULTS/.trash/                   a replaced run, for the moment of the swap
+    RESULTS/.failed/<grade id>/       what a grade that failed wrote (grade.log says why)
 
 A grade is written into its staging folder and published by renaming that folder into place, under a
 lock of the submission's folder: a reader sees the old run or the new one, never a mix. A staging folder
@@ -31,6 +32,7 @@ from .leaderboard import SCORES_FILE
 
 STAGING = ".staging"
 TRASH = ".trash"
+FAILED = ".failed"
 GRADE_FILE = "grade.json"
 LOG_FILE = "grade.log"
 LOCK_FILE = ".lock"
@@ -101,6 +103,16 @@ def publish(results: Path, staging: Path, submission: str, track: str, record: d
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)
     return final, "published"
+
+
+def set_aside(results: Path, staging: Path, grade_id: str) -> Path:
+    """Move a failed grade's staging folder to RESULTS/.failed/<grade id>/ (replacing an older one)."""
+    folder = results / FAILED / grade_id
+    if folder.exists():
+        shutil.rmtree(folder)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    os.rename(staging, folder)
+    return folder
 
 
 def write_grade_record(folder: Path, record: dict[str, Any]) -> None:

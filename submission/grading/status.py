@@ -59,7 +59,7 @@ def status_of(request: GradeRequest, meta: dict[str, Any], workers: dict[str, di
                            worker=(meta.get("worker") or None), detail=str(info))
     if state == "STARTED" and isinstance(info, dict):
         worker = info.get("worker")
-        detail = str(info.get("phase", ""))
+        detail = str(info.get("phase", "")) + (", redelivered" if info.get("redelivered") else "")
         if worker not in workers:
             detail += (f"; worker {worker} is gone: the grade is back on the queue at once if it was stopped, "
                        "after the redelivery time if it was killed")

@@ -23,7 +23,7 @@ from queue_workers import (
 )
 
 from submission.grading.images import BuildOptions, build_image, save_image
-from submission.grading.results_folder import GRADE_FILE, STAGING, TRASH
+from submission.grading.results_folder import FAILED, GRADE_FILE, STAGING, TRASH
 from submission.scoring.data import ALL_AROUND
 
 pytestmark = pytest.mark.docker
@@ -88,13 +88,16 @@ def test_three_submissions_graded_by_two_workers_make_a_leaderboard_of_three_row
         docker_client, dummy_image, pause_image, tracks, redis, workers, tmp_path):
     image_file = tmp_path / "shared" / "team-c.tar"
     save_image(docker_client, dummy_image, image_file)
+    junk = tmp_path / "shared" / "team-e.tar"  # not an image: `grade` fails, writing no scores
+    junk.write_bytes(b"not a docker save tarball\n")
     results = tmp_path / "results"
     a = workers("a", redis, tracks_dir=tracks)
     b = workers("b", redis, tracks_dir=tracks)
     ids = {"team-b": enqueue(redis, "team-b", "--image", pause_image, "--profile", "queue-cpu"),
            "team-a": enqueue(redis, "team-a", "--image", dummy_image, "--profile", "queue-cpu"),
            "team-c": enqueue(redis, "team-c", "--image-file", str(image_file)),  # profile: its aicrowd.json
-           "team-d": enqueue(redis, "team-d", "--image", ABSENT_TAG, "--profile", "queue-cpu")}
+           "team-d": enqueue(redis, "team-d", "--image", ABSENT_TAG, "--profile", "queue-cpu"),
+           "team-e": enqueue(redis, "team-e", "--image-file", str(junk), "--profile", "queue-cpu")}
     running = wait_until(lambda s: s["grades"]["team-b"]["state"] == "running", "team-b running", redis, every_s=0.5)
     seen = running["grades"]["team-b"]
     assert seen["worker"] in (a.full_name, b.full_name) and seen["grade_id"] == ids["team-b"]
@@ -113,10 +116,14 @@ def test_three_submissions_graded_by_two_workers_make_a_leaderboard_of_three_row
     failed = status["team-d"]
     assert failed["state"] == "failed" and f"image {ABSENT_TAG} is not on worker" in failed["detail"]
     assert "could not be pulled" in failed["detail"] and not (results / "team-d" / ALL_AROUND).exists()
+    broken = status["team-e"]
+    assert broken["state"] == "failed" and "the grade ended with exit code 2 and no scores" in broken["detail"]
+    log = results / FAILED / ids["team-e"] / "grade.log"
+    assert str(log) in broken["detail"] and "error: Docker refused" in log.read_text()
     assert list((results / STAGING).iterdir()) == [] and not (results / TRASH).exists()
 
     text = kit("status", "--broker", redis, "--results", str(results)).stdout
-    assert "3 done, 1 failed" in text and str(results / "team-a" / ALL_AROUND) in text
+    assert "3 done, 2 failed" in text and str(results / "team-a" / ALL_AROUND) in text
     assert "team-d" in text and "failed" in text
     board = tmp_path / "board"
     kit("leaderboard", "--results", str(results), "--output-dir", str(board))
