@@ -71,6 +71,7 @@ class WorkerConfig:
     tracks: tuple[TrackFiles, ...]
     gpus: tuple[str, ...]  # the host's devices this worker hands out; () for a CPU worker
     profiles_files: tuple[str, ...] = ()
+    profiles: tuple[str, ...] = ()  # the profiles it grades (their GPU counts are its queues)
     time_scale: float = 1.0
     grace_s: float = 60.0
     redelivery_s: float = 3600.0
@@ -175,6 +176,10 @@ def track_budget_s(config: WorkerConfig, request: GradeRequest) -> float:
     if profile is None:
         raise GradeFailed(f"worker {config.name} has no profile {request.profile} (known: {', '.join(profiles)}); "
                           "start it with the same --profiles-file as enqueue")
+    if request.profile not in config.profiles:
+        raise GradeFailed(f"worker {config.name} grades profiles {', '.join(config.profiles)}, not "
+                          f"{request.profile}, though it takes {request.queue}: start it with --profile "
+                          f"{request.profile} too, or give that queue to workers that do")
     if profile.gpus != request.gpus:
         raise GradeFailed(f"profile {request.profile} has {profile.gpus} GPU(s) on worker {config.name} but "
                           f"{request.gpus} where the grade was enqueued: give both the same --profiles-file")

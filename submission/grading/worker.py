@@ -2,7 +2,8 @@
 
 It serves the tracks of ``--tracks-dir`` (one folder per track id with ``truth.json`` and optionally
 ``inputs.json``; the truth never leaves the host) and takes grades from the queues its GPUs can run:
-``shopbench.gpus-0`` without ``--gpus``; ``shopbench.gpus-1`` to ``shopbench.gpus-N`` with N GPUs, as many
+one queue per GPU count among the profiles it grades (``--profile``; by default every profile its GPUs
+fit: those without GPUs on a worker without ``--gpus``, those with 1 to N on a worker with N), as many
 grades at once as GPUs (``--concurrency`` caps it), each grade holding the devices its profile needs.
 
 At start it removes the containers that a worker of the same name left on this host (killed with
@@ -16,6 +17,7 @@ process with its pool process.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import os
 import signal
@@ -26,7 +28,7 @@ import time
 from pathlib import Path
 
 from ..errors import ConfigError, KitError, suggest
-from ..harness.profiles import ALL_TRACKS, load_profiles
+from ..harness.profiles import ALL_TRACKS, get_profile, load_profiles
 from .commands import device_ids
 from .grade_task import WORKER_LABEL, TrackFiles, WorkerConfig, configure, die_with_parent, grade_task
 from .grader import aligned_inputs
@@ -50,7 +52,7 @@ REDELIVERY_MARGIN_S = 600.0
 
 EPILOG = """examples:
   python -m submission worker --broker redis://broker.example:6379/0 --results /shared/results \\
-      --tracks-dir /secret/tracks --gpus 0,1,2,3
+      --tracks-dir /secret/tracks --gpus 0,1,2,3 --profile phase2
   python -m submission worker --broker amqp://grader:PASSWORD@rabbit.example:5672// \\
       --backend redis://broker.example:6379/0 --results /shared/results --tracks-dir /secret/tracks
 
@@ -83,12 +85,28 @@ def read_tracks(folder: Path) -> tuple[TrackFiles, ...]:
     return tuple(tracks)
 
 
+def served_profiles(names: list[str], gpus: tuple[str, ...], files: tuple[str, ...]) -> tuple[str, ...]:
+    """--profile, checked to fit the worker's GPUs; by default every profile that fits: with GPUs, those
+    with 1 to N of them; without, those with none."""
+    profiles = load_profiles(*files)
+    for name in names:
+        profile = get_profile(name, profiles)  # ConfigError naming the known ones
+        if profile.gpus > len(gpus):
+            raise ConfigError(f"--profile {name} needs {profile.gpus} GPU(s) and --gpus gives this worker "
+                              f"{len(gpus)}")
+    if names:
+        return tuple(dict.fromkeys(names))
+    fits = tuple(p.name for p in profiles.values() if (0 < p.gpus <= len(gpus) if gpus else p.gpus == 0))
+    if not fits:
+        raise ConfigError(f"no profile fits a worker with {len(gpus)} GPU(s); name one with --profile")
+    return fits
+
+
 def longest_grade_s(config: WorkerConfig) -> tuple[float, str]:
     """The longest time a grade this worker may take may keep its container (budget plus grace), and which."""
     longest, which = 0.0, "none"
-    for profile in load_profiles(*config.profiles_files).values():
-        if profile.gpus > len(config.gpus) or (profile.gpus > 0) != bool(config.gpus):
-            continue
+    profiles = load_profiles(*config.profiles_files)
+    for profile in (profiles[name] for name in config.profiles):
         for track in config.tracks:
             seconds = profile.track_minutes[track.track] * 60 * config.time_scale + config.grace_s
             if seconds > longest:
@@ -124,19 +142,23 @@ def build_config(args, redis_broker: bool) -> WorkerConfig:
     results.mkdir(parents=True, exist_ok=True)
     if not os.access(results, os.W_OK):
         raise ConfigError(f"--results {results}: not writable by this user")
-    config = WorkerConfig(name, results, read_tracks(Path(args.tracks_dir)), gpus, tuple(args.profiles_file),
-                          args.time_scale, args.grace_s, 0.0, tuple(args.embedding_model), redis_broker)
+    files = tuple(args.profiles_file)
+    config = WorkerConfig(name, results, read_tracks(Path(args.tracks_dir)), gpus, files,
+                          served_profiles(args.profile, gpus, files), args.time_scale, args.grace_s, 0.0,
+                          tuple(args.embedding_model), redis_broker)
     longest, which = longest_grade_s(config)
     redelivery = args.redelivery_s if args.redelivery_s is not None else 2 * longest + REDELIVERY_MARGIN_S
     if redelivery <= longest:
         log.warning("--redelivery-s %.0f is not above the %.0f s that a grade of %s may take: a Redis broker would "
                     "hand such a grade to a second worker while the first still runs it (this worker refuses "
                     "them)", redelivery, longest, which)
-    return WorkerConfig(**{**config.__dict__, "redelivery_s": float(redelivery)})
+    return dataclasses.replace(config, redelivery_s=float(redelivery))
 
 
 def queues_for(config: WorkerConfig) -> list[str]:
-    return [queue_for(n) for n in range(1, len(config.gpus) + 1)] if config.gpus else [queue_for(0)]
+    """One queue per GPU count among the profiles it grades."""
+    profiles = load_profiles(*config.profiles_files)
+    return [queue_for(n) for n in sorted({profiles[name].gpus for name in config.profiles})]
 
 
 def remove_leftovers(name: str) -> int:
@@ -229,6 +251,8 @@ def worker_main(argv: list[str], prog: str) -> int:
                         "none: CPU profiles only)")
     parser.add_argument("--concurrency", type=int, help="grades at once (default: one per GPU; 1 without GPUs)")
     parser.add_argument("--name", help="the worker's name, unique per host (default: shopbench@HOSTNAME)")
+    parser.add_argument("--profile", action="append", default=[], metavar="NAME", help="grade this profile (repeatable; "
+                        "default: every profile its GPUs fit, e.g. phase1 and phase2 with 4)")
     parser.add_argument("--profiles-file", action="append", default=[], metavar="YAML", help="more profiles, as grade")
     parser.add_argument("--time-scale", type=float, default=1.0, metavar="X", help="multiply every time limit by X")
     parser.add_argument("--grace-s", type=float, default=DEFAULT_GRACE_S, metavar="S",
@@ -267,9 +291,10 @@ def run_worker(app, config: WorkerConfig, args, removed: int, broker: str) -> in
     register_task(app)
     pool_processes_die_with_worker()
     info = {"name": config.name, "host": socket.gethostname(), "pid": os.getpid(), "gpus": list(config.gpus),
-            "concurrency": concurrency, "queues": queues, "tracks": [t.track for t in config.tracks],
+            "concurrency": concurrency, "queues": queues, "profiles": list(config.profiles), "tracks": [t.track for t in config.tracks],
             "redelivery_s": config.redelivery_s, "started_at": time.time(), "broker": broker}
-    print(f"worker {config.name}: queues {', '.join(queues)}; {concurrency} grade(s) at once; tracks "
+    print(f"worker {config.name}: profiles {', '.join(config.profiles)}; queues {', '.join(queues)}; "
+          f"{concurrency} grade(s) at once; tracks "
           f"{', '.join(info['tracks'])}; results {config.results}; redelivery after {config.redelivery_s:.0f} s"
           + (f"; removed {removed} container(s) left by its last run" if removed else ""), flush=True)
     heartbeat = Heartbeat(app.conf.result_backend, config.name, info)

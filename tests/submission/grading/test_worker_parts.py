@@ -135,18 +135,26 @@ def test_the_tracks_folder_is_checked_at_start(tmp_path):
 def args(tmp_path, **given):
     values = {"gpus": None, "grace_s": 5.0, "time_scale": 1.0, "name": "w1", "results": str(tmp_path / "results"),
               "tracks_dir": str(tracks_dir(tmp_path)), "profiles_file": [PROFILES], "embedding_model": [],
-              "redelivery_s": None, **given}
+              "redelivery_s": None, "profile": [], **given}
     return SimpleNamespace(**values)
 
 
-def test_queues_and_the_redelivery_time_follow_the_gpus_and_the_longest_grade(tmp_path):
+def test_queues_and_the_redelivery_time_follow_the_profiles_and_the_longest_grade(tmp_path):
     cpu = build_config(args(tmp_path), redis_broker=True)
-    assert cpu.name.startswith("w1@") and queues_for(cpu) == ["shopbench.gpus-0"]
+    assert cpu.name.startswith("w1@") and cpu.profiles == ("cpu", "queue-cpu")
+    assert queues_for(cpu) == ["shopbench.gpus-0"]
     assert longest_grade_s(cpu) == (140 * 60 + 5, f"profile cpu on {ALL_AROUND}")  # the built-in cpu profile
     assert cpu.redelivery_s == 2 * (140 * 60 + 5) + 600
     four = build_config(args(tmp_path, gpus="0,1,2,3", time_scale=0.5), redis_broker=True)
-    assert queues_for(four) == [f"shopbench.gpus-{n}" for n in (1, 2, 3, 4)]
+    assert four.profiles == ("phase2", "phase1", "fake-1gpu", "fake-4gpu")  # every profile its 4 GPUs fit
+    assert queues_for(four) == [f"shopbench.gpus-{n}" for n in (1, 2, 4)]
     assert longest_grade_s(four) == (300 * 60 * 0.5 + 5, f"profile phase1 on {ALL_AROUND}")  # 2 GPUs: phase1 fits
+    phase2 = build_config(args(tmp_path, gpus="0,1,2,3", profile=["phase2"]), redis_broker=True)
+    assert queues_for(phase2) == ["shopbench.gpus-4"] and phase2.redelivery_s == 2 * (140 * 60 + 5) + 600
+    with pytest.raises(ConfigError, match="--profile phase2 needs 4 GPU.* gives this worker 1"):
+        build_config(args(tmp_path, gpus="0", profile=["phase2"]), redis_broker=True)
+    with pytest.raises(ConfigError, match="phase3"):
+        build_config(args(tmp_path, profile=["phase3"]), redis_broker=True)
     with pytest.raises(ConfigError, match="--gpus '0,x'"):
         build_config(args(tmp_path, gpus="0,x"), redis_broker=True)
 
@@ -157,7 +165,8 @@ def request(profile="queue-cpu", gpus=0):
 
 def config(tmp_path, **given):
     values = {"name": "w1@h", "results": tmp_path, "tracks": (TrackFiles(ALL_AROUND, tmp_path / "truth.json", None),),
-              "gpus": (), "profiles_files": (PROFILES,), "grace_s": 5.0, "redelivery_s": 100.0, **given}
+              "gpus": (), "profiles_files": (PROFILES,), "profiles": ("queue-cpu", "fake-1gpu", "fake-4gpu"),
+              "grace_s": 5.0, "redelivery_s": 100.0, **given}
     return WorkerConfig(**values)
 
 
@@ -168,6 +177,8 @@ def test_a_worker_refuses_grades_it_cannot_run_safely(tmp_path):
     assert track_budget_s(config(tmp_path, redelivery_s=35.0, redis_broker=False), request()) == 30  # RabbitMQ
     with pytest.raises(GradeFailed, match="has no profile queue-cpu"):
         track_budget_s(config(tmp_path, profiles_files=()), request())
+    with pytest.raises(GradeFailed, match="grades profiles cpu, not queue-cpu, though it takes shopbench.gpus-0"):
+        track_budget_s(config(tmp_path, profiles=("cpu",)), request())
     with pytest.raises(GradeFailed, match="fake-4gpu has 4 GPU.* but 1 where the grade was enqueued"):
         track_budget_s(config(tmp_path, gpus=POOL), request("fake-4gpu", 1))
     with pytest.raises(GradeFailed, match="needs 4 GPU.* has 1"):

@@ -33,10 +33,12 @@ ABSENT_TAG = "shopbench-issue-21-workers-absent:latest"
 
 
 @pytest.fixture(scope="module")
-def pause_image(docker_client, base_image, dummy_image, tmp_path_factory) -> str:
-    from conftest import make_submission
-
-    repo = make_submission(tmp_path_factory.mktemp("pause") / "pause", "AnswersAfterAPause")
+def pause_image(docker_client, base_image, dummy_image, dummy_submission, tmp_path_factory) -> str:
+    """The dummy submission with a code-only change: its UserModel pauses 10 s before answering."""
+    repo = tmp_path_factory.mktemp("pause") / "pause"
+    shutil.copytree(dummy_submission, repo)
+    (repo / "models" / "user_config.py").write_text(
+        "from models.docker_test_models import AnswersAfterAPause\n\nUserModel = AnswersAfterAPause\n")
     build_image(docker_client, repo, BuildOptions(PAUSE_TAG, base_image=base_image))
     return PAUSE_TAG
 
@@ -218,7 +220,7 @@ def test_a_4_gpu_grade_never_runs_on_a_1_gpu_worker_and_a_4_gpu_worker_runs_two_
     records = [json.loads((tmp_path / "results" / n / ALL_AROUND / GRADE_FILE).read_text())
                for n in ("pause-1", "pause-2")]
     assert records[0]["started_at"] < records[1]["finished_at"] and records[1]["started_at"] < records[0]["finished_at"]
-    assert grades(redis)["workers"][big.full_name]["queues"] == [f"shopbench.gpus-{n}" for n in (1, 2, 3, 4)]
+    assert grades(redis)["workers"][big.full_name]["queues"] == [f"shopbench.gpus-{n}" for n in (1, 2, 4)]
 
 
 def test_a_grade_through_rabbitmq(docker_client, dummy_image, tracks, redis, workers, tmp_path):
