@@ -15,7 +15,7 @@ Owns:
     image_tar.py   a file of a ``docker save`` tarball (aicrowd.json), read without Docker
     worker.py      ``worker``: a compute worker for one host (a Celery worker), its start and shutdown
     grade_task.py  one grade on a worker: ``grade`` in a process of its own, GPUs, staging, publishing
-    gpu_slots.py   the host's GPUs handed to grades, disjoint, with locks the kernel drops
+    gpu_slots.py   the host's GPUs handed to grades, disjoint, with locks the kernel drops; --gpus read as ids
     results_folder.py  the workers' results folder: staging, publishing once, reading runs back
     status.py      ``status``: queued, running, done, failed, from the result backend
 

@@ -31,6 +31,7 @@ from ..scoring.data import Question, load_questions, short_track
 from ..scoring.scorer import ScoringConfig
 from .aicrowd import load_aicrowd
 from .containers import DEFAULT_GRACE_S, ROLE_LABEL, ContainerSettings
+from .gpu_slots import device_ids
 from .grader import (
     RunRequest,
     ScoredRun,
@@ -200,20 +201,6 @@ def image_or_build(client, args, repo: Path | None) -> str:
         return args.image
     options = BuildOptions(args.tag or default_tag(repo), args.base_image, key_values(args.build_arg, "--build-arg"))
     return build_for(client, repo, options).tag
-
-
-def device_ids(text: str | None) -> tuple[str, ...] | None:
-    """``--gpus 0,1`` as device ids: host GPU indexes (or GPU-... UUIDs), each named once."""
-    if text is None:
-        return None
-    ids = tuple(part.strip() for part in text.split(","))
-    bad = [i for i in ids if not (i.isdigit() or i.startswith("GPU-"))]
-    if bad or not ids:
-        raise ConfigError(f"--gpus '{text}': expected device indexes separated by commas, e.g. --gpus 0,1 "
-                          f"(or GPU-... UUIDs); got '{bad[0] if bad else text}'")
-    if len(set(ids)) != len(ids):
-        raise ConfigError(f"--gpus '{text}' names a device twice")
-    return ids
 
 
 def container_labels(pairs: list[str]) -> tuple[tuple[str, str], ...]:

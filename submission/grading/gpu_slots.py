@@ -21,10 +21,26 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
+from ..errors import ConfigError
+
 log = logging.getLogger(__name__)
 
 FOLDER_NAME = "shopbench-gpus"
 ALLOCATOR = "allocate.lock"
+
+
+def device_ids(text: str | None) -> tuple[str, ...] | None:
+    """``--gpus 0,1`` as device ids: host GPU indexes (or GPU-... UUIDs), each named once."""
+    if text is None:
+        return None
+    ids = tuple(part.strip() for part in text.split(","))
+    bad = [i for i in ids if not (i.isdigit() or i.startswith("GPU-"))]
+    if bad or not ids:
+        raise ConfigError(f"--gpus '{text}': expected device indexes separated by commas, e.g. --gpus 0,1 "
+                          f"(or GPU-... UUIDs); got '{bad[0] if bad else text}'")
+    if len(set(ids)) != len(ids):
+        raise ConfigError(f"--gpus '{text}' names a device twice")
+    return ids
 
 
 def lock_folder() -> Path:

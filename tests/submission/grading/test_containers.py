@@ -3,7 +3,8 @@
 import pytest
 
 from submission.errors import ConfigError
-from submission.grading.commands import container_labels, device_ids
+from submission.grading.commands import container_labels
+from submission.grading.gpu_slots import device_ids
 from submission.grading.containers import (
     NO_LIMIT_SHM_BYTES,
     container_environment,
