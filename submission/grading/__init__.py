@@ -8,9 +8,19 @@ Owns:
     grader.py      the container as the evaluation pipeline's runner; the verdict of a container run, judged
                    on the host; scores.json
     check.py       what the grader would refuse, found before a push (``python -m submission check``)
-    leaderboard.py merging graded runs into Markdown and CSV
+    leaderboard.py merging graded runs into Markdown and CSV (and, leaderboard_html.py, an HTML page)
+    leaderboard_html.py  leaderboard.html from reports/templates/leaderboard.html
+    queue.py       grading at scale: the Celery app, one queue per GPU count, what a grade is, the registry
+    enqueue.py     one grade on the queue, every input checked first (``python -m submission enqueue``)
+    image_tar.py   a file of a ``docker save`` tarball (aicrowd.json), read without Docker
+    worker.py      a compute worker for one host (a Celery worker), its start and shutdown
+    grade_task.py  one grade on a worker: ``grade`` in a process of its own, GPUs, staging, publishing
+    gpu_slots.py   the host's GPUs handed to grades, disjoint, with locks the kernel drops; --gpus read as ids
+    results_folder.py  the workers' results folder: staging, publishing once, reading runs back
+    status.py      queued, running, done, failed, from the result backend (``python -m submission status``)
 
-The commands (``docker build``, ``docker run``, ``grade``, ``check``, ``leaderboard``) are in
+The commands (``docker build``, ``docker run``, ``grade``, ``check``, ``leaderboard``, ``worker``, ``enqueue``,
+``status``) are in
 ``submission/cli/``.
 
 May import: scoring, harness, reports and evaluate (the pipeline local_evaluation.py runs too). Nothing
