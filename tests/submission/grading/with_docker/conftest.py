@@ -2,9 +2,10 @@
 and test submissions (the kit's files, the test models, a requirement served from a wheelhouse).
 
 No registry is reachable, so nothing is pulled: the base image is a Debian root made with debootstrap
-(tests/docker/build_base_image.sh), tagged after a hash of that script and reused between runs. Set
-SHOPBENCH_TEST_BASE_IMAGE to use an image of your own instead (it needs python3 with PyYAML and pip).
-The tests skip only when no Docker daemon answers and none can be started.
+(docker/make_offline_base_image.sh, the script participants use offline), tagged after a hash of that
+script and reused between runs. Set SHOPBENCH_TEST_BASE_IMAGE to use an image of your own instead (it
+needs python3 with PyYAML and pip). The tests skip only when no Docker daemon answers and none can be
+started.
 """
 
 from __future__ import annotations
@@ -21,13 +22,14 @@ from pathlib import Path
 
 import pytest
 from docker_daemon import ensure_daemon
+from image_names import test_image
 from kit_paths import ROOT  # noqa: E402
 
 from submission.scoring.data import ALL_AROUND
 
 HERE = Path(__file__).resolve().parent
 FIXTURES = HERE / "fixtures"
-BASE_SCRIPT = HERE / "build_base_image.sh"
+BASE_SCRIPT = ROOT / "docker" / "make_offline_base_image.sh"
 KIT_PARTS = ("submission", "models", "docker", ".dockerignore")
 REQUIREMENT = "shopbench-fixture-dep"
 REQUIREMENT_VALUE = "installed from the wheelhouse"
@@ -130,7 +132,7 @@ def dummy_submission(tmp_path_factory) -> Path:
 def dummy_image(docker_client, base_image, dummy_submission) -> str:
     from submission.grading.images import BuildOptions, build_image
 
-    tag = "shopbench-test-dummy:latest"
+    tag = test_image("dummy")
     build_image(docker_client, dummy_submission, BuildOptions(tag, base_image=base_image))
     return tag
 

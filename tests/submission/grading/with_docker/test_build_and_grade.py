@@ -24,10 +24,11 @@ from submission.scoring.data import ALL_AROUND
 
 pytestmark = pytest.mark.docker
 
+from image_names import test_image  # noqa: E402
 from kit_paths import SAMPLE_DATA  # noqa: E402
 
 WEIGHTS_BYTES = 2_000_000  # conftest.make_submission's weights/tiny.safetensors, about
-PROBE_TAG = "shopbench-test-probe:latest"
+PROBE_TAG = test_image("probe")
 HOST_CANARY = "SHOPBENCH_HOST_CANARY"
 DEPENDENCY_STEPS = ("RUN sh /tmp/deps/install_system_packages.sh", "RUN (getent passwd",
                     "RUN sh /tmp/deps/install_requirements.sh", "COPY --from=context --chown=1001:1001 /weights")
@@ -64,13 +65,13 @@ def test_a_failed_build_names_the_reason(docker_client, base_image, dummy_submis
     shutil.copytree(dummy_submission, repo)
     (repo / "requirements.txt").write_text("not-in-the-wheelhouse==1.0\n")
     with pytest.raises(KitError) as error:
-        build_image(docker_client, repo, BuildOptions("shopbench-test-broken:latest", base_image=base_image))
+        build_image(docker_client, repo, BuildOptions(test_image("broken"), base_image=base_image))
     assert f"docker build of {repo} failed" in str(error.value)
     assert "No matching distribution found for not-in-the-wheelhouse==1.0" in str(error.value)
 
 
 def test_running_an_absent_image_says_how_to_get_one(docker_client, tmp_path, capsys):
-    assert cli.main(["docker", "run", "--image", "shopbench-test-absent:latest", "--output-dir", str(tmp_path),
+    assert cli.main(["docker", "run", "--image", test_image("absent"), "--output-dir", str(tmp_path),
                      "--repo", str(SAMPLE_DATA.parents[1]), "--data", str(SAMPLE_DATA)]) == 2
     assert "no such image here; build it with `python -m submission docker build`" in capsys.readouterr().err
 
@@ -97,7 +98,7 @@ def saved_probe(probe_build, probe_submission, base_image, tmp_path_factory):
 def test_docker_build_prints_size_and_time_and_saves_a_loadable_tarball(saved_probe):
     code, tar, printed = saved_probe
     assert code == 0, printed
-    assert "built shopbench-test-probe:latest" in printed and " GB, in " in printed
+    assert f"built {PROBE_TAG}" in printed and " GB, in " in printed
     assert "steps from the cache" in printed and f"saved {tar}" in printed
     assert tar.stat().st_size > 10_000_000
 

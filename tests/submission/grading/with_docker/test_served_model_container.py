@@ -12,6 +12,7 @@ import json
 import shutil
 
 import pytest
+from image_names import test_image
 from kit_paths import SAMPLE_DATA, TESTS
 
 from submission.grading.commands import docker_run_main
@@ -20,7 +21,7 @@ from submission.scoring.parsers import parse
 
 pytestmark = pytest.mark.docker
 
-TAG = "shopbench-test-served:latest"
+TAG = test_image("served")
 USER_CONFIG = '''from pathlib import Path
 
 from models.served_model import ServedModel
