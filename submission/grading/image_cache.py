@@ -4,7 +4,9 @@ The classic builder keeps every stage's images. ``tidy_after_build`` removes wha
 (the context stage's image, which holds the whole build context; the images that the build's tags
 pointed to before, once untagged) and tags each dependency stage's last image
 ``<repository>-build-cache:<stage>``, so that it is neither a dangling ``<none>`` image nor lost: the next
-build reuses its layers. ``largest_layers`` reads ``docker history``.
+build reuses its layers. ``remove_after_failure`` removes what a failed build left untagged (Docker
+refuses to remove an image that another image or a container still uses). ``largest_layers`` reads
+``docker history``.
 """
 
 from __future__ import annotations
@@ -70,6 +72,16 @@ def remove_context_stage(client, stages: Sequence[Stage]) -> list[str]:
     """The context stage's image (the whole build context: weights, wheelhouse, code): no image needs it."""
     found = [s.image_id for s in stages if s.name.lower() == CONTEXT_STAGE and s.image_id]
     return [f"{image[:12]} (the {CONTEXT_STAGE} stage)" for image in found if _remove(client, image)]
+
+
+def remove_after_failure(client, stages: Sequence[Stage]) -> list[str]:
+    """After a failed build: each stage's last image that nothing tagged and nothing builds on (the steps
+    done before the failure, the wheelhouse copied in among them), with its untagged parents."""
+    removed = []
+    for stage in stages:
+        if stage.image_id and _tags(client, stage.image_id) == [] and _remove(client, stage.image_id):
+            removed.append(f"{stage.image_id[:12]} (the {stage.name or 'last'} stage)")
+    return removed
 
 
 def tidy_after_build(client, image, tag: str, stages: Sequence[Stage], before: dict[str, str | None]) -> list[str]:

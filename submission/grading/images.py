@@ -18,7 +18,7 @@ from typing import Callable, Mapping
 
 from ..errors import ConfigError, KitError
 from .build_log import BuildLog, BuildStep
-from .image_cache import Layer, image_id, largest_layers, remove_context_stage, tidy_after_build
+from .image_cache import Layer, image_id, largest_layers, remove_after_failure, tidy_after_build
 
 DOCKERFILE = "docker/Dockerfile"
 DEFAULT_BASE_IMAGE = "nvidia/cuda:12.1.1-runtime-ubuntu22.04"  # the Dockerfile's default BASE_IMAGE
@@ -145,7 +145,7 @@ def build_image(client, repo: str | Path, options: BuildOptions, echo: Callable[
     try:
         built = _stream_build(client, repo, options, args, log, context, echo)
     except KitError as exc:
-        remove_context_stage(client, log.stages())
+        remove_after_failure(client, log.stages())
         base = args.get("BASE_IMAGE") or dockerfile_base_image(repo)
         if log.failed_at_from() and image_id(client, base) is None:
             raise BaseImageUnavailable(base_image_hint(base, str(exc).split("\n", 1)[0])) from None

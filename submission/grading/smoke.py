@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping, Sequence
 
-from ..errors import ConfigError, DataError, KitError
+from ..errors import ConfigError, KitError
 from ..harness.outcome import RunOutcome
 from ..harness.profiles import DEFAULT_PROFILE, Limits, get_profile, limits_for, load_profiles
 from ..scoring.data import ALL_AROUND, Question
@@ -108,11 +108,11 @@ def in_image(client, repo: Path, questions: Sequence[Question], options: SmokeOp
         return SmokeResult("fail", f"the image did not build, so the grader's would not either: {exc}")
     limits = smoke_limits(repo, options.timeout_s)
     with tempfile.TemporaryDirectory(prefix="shopbench-check-") as tmp:
-        run = run_container(client, questions, Path(tmp) / "container", limits, ContainerSettings(image=image))
         try:
+            run = run_container(client, questions, Path(tmp) / "container", limits, ContainerSettings(image=image))
             answered, _, records = answered_records(run.predictions_path, questions)
             outcome = decide_outcome(run, limits, len(questions), len(answered))
-        except (ConfigError, DataError) as exc:
+        except (KitError, docker.errors.DockerException) as exc:  # the entry point refused, GPUs absent, ...
             return SmokeResult("fail", f"in {how}: {exc}")
     if not outcome.verdict.ok:
         log = "\n".join(run.log_tail.splitlines()[-LOG_LINES:])

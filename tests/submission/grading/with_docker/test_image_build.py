@@ -82,6 +82,18 @@ def test_a_rebuild_removes_the_image_it_replaced(docker_client, base_image, clea
     assert re.search(r"largest layers: [0-9.]+ MB \(the base image\); ", printed), printed
 
 
+def test_a_failed_build_leaves_no_image_of_its_own(docker_client, base_image, dummy_submission, tmp_path):
+    repo = tmp_path / "broken"
+    shutil.copytree(dummy_submission, repo)
+    (repo / "requirements.txt").write_text(f"not-in-the-wheelhouse-{uuid.uuid4().hex[:8]}==1.0\n")
+    lines: list[str] = []
+    with pytest.raises(KitError):
+        build_image(docker_client, repo, BuildOptions(test_image("broken"), base_image=base_image), lines.append)
+    stages = dict(stage_images(lines))
+    assert list(stages) == ["system", "packages"]  # failed in the packages stage, after copying the wheelhouse
+    assert image_or_none(docker_client, stages["packages"]) is None, "the failed stage's image was left behind"
+
+
 def test_an_absent_base_image_is_named_with_the_offline_fix(docker_client, dummy_submission, capsys):
     with pytest.raises(KitError) as error:
         build_image(docker_client, dummy_submission, BuildOptions(test_image("no-base"), base_image=ABSENT_BASE))
