@@ -8,7 +8,7 @@
 #
 # The image has Debian's Python 3.11 with pip, PyYAML and psutil, and passwd (for the Dockerfile's
 # useradd); CPU only (no CUDA libraries: on a GPU machine use an NVIDIA CUDA base image). A wheelhouse for
-# it must hold wheels for CPython 3.11 on manylinux x86_64 (`pip download` on a Python 3.11 Linux host).
+# it must hold wheels for CPython 3.11 on manylinux x86_64 (`pip wheel` or `pip download` on a Python 3.11 Linux host).
 # Does nothing when TAG already exists. Needs root, debootstrap (apt-get install debootstrap) and a running
 # Docker daemon; downloads about 40 MB (cached in $SHOPBENCH_DEBOOTSTRAP_CACHE, default
 # /var/cache/shopbench-debootstrap; another mirror with SHOPBENCH_DEBIAN_MIRROR). The kit's Docker tests
