@@ -8,6 +8,7 @@ The docker SDK builds with the classic builder, whose stream reads ``Step 3/12 :
 from __future__ import annotations
 
 import re
+from collections import deque
 from dataclasses import dataclass
 
 STEP = re.compile(r"Step (\d+)/\d+ : (.*)")
@@ -29,14 +30,14 @@ class Stage:
 
 
 class BuildLog:
-    """Fed the stream's text chunk by chunk."""
+    """Fed the stream's text chunk by chunk; keeps the last ``tail_lines`` chunks for an error message."""
 
-    def __init__(self):
+    def __init__(self, tail_lines: int = 40):
         self._steps: list[BuildStep] = []
         self._current: tuple[int, str] | None = None
         self._cached = False
         self._stages: list[list] = []  # [name, last image id]
-        self.tail: list[str] = []
+        self.tail: deque[str] = deque(maxlen=tail_lines)
 
     def feed(self, text: str) -> None:
         self.tail.append(text)

@@ -135,18 +135,15 @@ def build_image(client, repo: str | Path, options: BuildOptions, echo: Callable[
     if not (repo / DOCKERFILE).is_file():
         raise ConfigError(f"{repo / DOCKERFILE}: no such file; copy docker/ from the ShopBench kit into your "
                           "repository")
-    args = dict(options.build_args)
-    if options.base_image:
-        args["BASE_IMAGE"] = options.base_image
     before = {options.tag: image_id(client, options.tag)}  # replaced by this build: removed once untagged
     started = time.perf_counter()
-    log = BuildLog()
+    log = BuildLog(LOG_TAIL)
     context = _context_tar(repo)
     try:
-        built = _stream_build(client, repo, options, args, log, context, echo)
+        built = _stream_build(client, repo, options, log, context, echo)
     except KitError as exc:
         remove_after_failure(client, log.stages())
-        base = args.get("BASE_IMAGE") or dockerfile_base_image(repo)
+        base = _build_args(options).get("BASE_IMAGE") or dockerfile_base_image(repo)
         if log.failed_at_from() and image_id(client, base) is None:
             raise BaseImageUnavailable(base_image_hint(base, str(exc).split("\n", 1)[0])) from None
         raise
@@ -158,15 +155,22 @@ def build_image(client, repo: str | Path, options: BuildOptions, echo: Callable[
                        log.steps(), largest_layers(image), tuple(removed))
 
 
-def _stream_build(client, repo: Path, options: BuildOptions, args: dict, log: BuildLog, context, echo) -> str | None:
+def _build_args(options: BuildOptions) -> dict[str, str]:
+    args = dict(options.build_args)
+    if options.base_image:
+        args["BASE_IMAGE"] = options.base_image
+    return args
+
+
+def _stream_build(client, repo: Path, options: BuildOptions, log: BuildLog, context, echo) -> str | None:
     """Run the build, feeding ``log``; the image's id. KitError with the log's tail if it fails."""
     built = None
     stream = client.api.build(fileobj=context, custom_context=True, dockerfile=DOCKERFILE, tag=options.tag,
-                              buildargs=args, rm=True, forcerm=True, decode=True, nocache=options.no_cache,
-                              pull=False)
+                              buildargs=_build_args(options), rm=True, forcerm=True, decode=True,
+                              nocache=options.no_cache, pull=False)
     for chunk in stream:
         if "error" in chunk:
-            raise KitError(f"docker build of {repo} failed: {chunk['error'].strip()}\n" + "".join(log.tail[-LOG_TAIL:]))
+            raise KitError(f"docker build of {repo} failed: {chunk['error'].strip()}\n" + "".join(log.tail))
         if "aux" in chunk and "ID" in chunk["aux"]:
             built = chunk["aux"]["ID"]
         text = chunk.get("stream", "")
