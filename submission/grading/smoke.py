@@ -21,7 +21,7 @@ from ..errors import ConfigError, KitError
 from ..harness.outcome import RunOutcome
 from ..harness.profiles import DEFAULT_PROFILE, Limits, get_profile, limits_for, load_profiles
 from ..scoring.data import ALL_AROUND, Question
-from .images import DOCKERFILE, DockerUnavailable
+from .images import DOCKERFILE, BaseImageUnavailable, DockerUnavailable
 
 LOG_LINES = 12  # of the container's log, shown when the smoke run fails
 NOT_IN_IMAGE = "a package or file that the image lacks is not caught"
@@ -104,6 +104,8 @@ def in_image(client, repo: Path, questions: Sequence[Question], options: SmokeOp
     except docker.errors.ImageNotFound:
         return SmokeResult("fail", f"--image {options.image}: no such image here; build it with `python -m "
                            "submission docker build`, or leave --image out to build it now")
+    except BaseImageUnavailable as exc:  # this machine's problem, not the submission's: still not checked
+        return SmokeResult("fail", f"the image could not be built here, so the model did not run: {exc}")
     except KitError as exc:
         return SmokeResult("fail", f"the image did not build, so the grader's would not either: {exc}")
     limits = smoke_limits(repo, options.timeout_s)

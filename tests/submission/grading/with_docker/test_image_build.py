@@ -103,6 +103,10 @@ def test_an_absent_base_image_is_named_with_the_offline_fix(docker_client, dummy
     assert cli.main(["docker", "build", "--repo", str(dummy_submission), "--tag", test_image("no-base"),
                      "--base-image", ABSENT_BASE]) == 2
     assert "sh docker/make_offline_base_image.sh shopbench-base:bookworm" in capsys.readouterr().err
+    options = CheckOptions(tag=test_image("no-base"), base_image=ABSENT_BASE)
+    status, detail = {r.name: (r.status, r.detail) for r in run_checks(dummy_submission, options)}["smoke run"]
+    assert status == "fail" and detail.startswith("the image could not be built here, so the model did not run: "
+                                                  f"the base image {ABSENT_BASE} is not on this machine"), detail
 
 
 @pytest.fixture
