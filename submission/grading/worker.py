@@ -28,7 +28,14 @@ from pathlib import Path
 from ..errors import ConfigError, KitError, suggest
 from ..harness.profiles import ALL_TRACKS, get_profile, load_profiles
 from .gpu_slots import device_ids
-from .grade_task import WORKER_LABEL, TrackFiles, WorkerConfig, configure, die_with_parent, grade_task
+from .grade_task import (
+    WORKER_LABEL,
+    TrackFiles,
+    WorkerConfig,
+    configure,
+    die_with_parent,
+    grade_task,
+)
 from .grader import aligned_inputs
 from .queue import (
     HEARTBEAT_S,

@@ -11,10 +11,17 @@ import time
 from types import SimpleNamespace
 
 import pytest
+from kit_paths import ROOT, SAMPLE_DATA  # noqa: E402
 
 from submission.errors import ConfigError, DataError
 from submission.grading.gpu_slots import acquire
-from submission.grading.grade_task import GradeFailed, TrackFiles, WorkerConfig, grade_command, track_budget_s
+from submission.grading.grade_task import (
+    GradeFailed,
+    TrackFiles,
+    WorkerConfig,
+    grade_command,
+    track_budget_s,
+)
 from submission.grading.queue import GradeRequest
 from submission.grading.results_folder import (
     GRADE_FILE,
@@ -24,10 +31,13 @@ from submission.grading.results_folder import (
     publish,
     run_folder,
 )
-from submission.grading.worker import build_config, longest_grade_s, queues_for, read_tracks
+from submission.grading.worker import (
+    build_config,
+    longest_grade_s,
+    queues_for,
+    read_tracks,
+)
 from submission.scoring.data import ALL_AROUND
-
-from kit_paths import ROOT, SAMPLE_DATA  # noqa: E402
 
 PROFILES = str(ROOT / "tests" / "submission" / "grading" / "with_docker" / "fixtures" / "queue_profiles.yaml")
 POOL = ("0", "1", "2", "3")
