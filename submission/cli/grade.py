@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
+from ..errors import ConfigError
 from ..grading.aicrowd import load_aicrowd
+from ..grading.container_runner import ROLE_LABEL
+from ..grading.gpu_slots import device_ids
 from ..grading.grader import RunRequest, aligned_inputs, scores_dict, submission_config, write_scores
 from ..grading.images import connect
 from ..harness.output_dir import locked
@@ -38,8 +42,10 @@ the truth is read by this process alone. Writes results.json, predictions.jsonl 
 
 --output-dir must not hold a graded run: re-grading into the same folder needs --overwrite, which
 removes the earlier run's files first (anything else in the folder stays).
-"""
 
+--gpus and --label are what a worker (python -m submission worker) gives each grade: the host's GPUs
+chosen for it, and its name on the container.
+"""
 
 
 def build_parser(prog: str):
@@ -58,10 +64,21 @@ def build_parser(prog: str):
                          "remove its run files first (scores.json, results.json, predictions.jsonl, report.html, "
                          "scores.png, container/; other files stay)")
     parser_.add_argument("--name", help="the submission's name on the leaderboard (default: the image or folder)")
+    parser_.add_argument("--gpus", metavar="IDS", help="the host's GPUs to give the container, e.g. 0,1 (as many as "
+                         "the profile has; default: that many of any)")
+    parser_.add_argument("--label", action="append", default=[], metavar="KEY=VALUE",
+                         help="a label on the container (repeatable; a worker sets shopbench.worker=NAME)")
     add_limit_arguments(parser_, "the track graded: its time budget applies and its score is reported (required)")
     add_build_arguments(parser_)
     output.add_flags(parser_)
     return parser_
+
+
+def container_labels(pairs: list[str]) -> tuple[tuple[str, str], ...]:
+    labels = key_values(pairs, "--label")
+    if ROLE_LABEL in labels:
+        raise ConfigError(f"--label {ROLE_LABEL}: the grader sets this label itself; choose another key")
+    return tuple(labels.items())
 
 
 def main(argv: list[str], prog: str = "python -m submission grade") -> int:
@@ -73,6 +90,7 @@ def main(argv: list[str], prog: str = "python -m submission grade") -> int:
     reporter = output.setup(args.verbose, args.quiet)
     out_dir = Path(args.output_dir)  # a graded run there is refused before anything is built or run
     claim_output_dir(out_dir, args.overwrite, hint="An organiser re-grading into the same folder passes --overwrite.")
+    gpu_ids, labels = device_ids(args.gpus), container_labels(args.label)
     truth_path = Path(args.truth)
     _, truth = aligned_inputs(Path(args.inputs) if args.inputs else None, truth_path)
     with docker_refusals():
@@ -86,7 +104,8 @@ def main(argv: list[str], prog: str = "python -m submission grade") -> int:
             reporter.note(f"the submission's aicrowd.json names {config.challenge_id}; grading on {args.track} as asked")
         profile, limits = resolve_limits(args, config.profile_name if config else DEFAULT_PROFILE, truth, args.track)
         scoring = ScoringConfig(embedding_models=key_values(args.embedding_model, "--embedding-model"))
-        request = RunRequest(settings_from(args, image), tuple(truth), truth_path, out_dir, profile, limits, scoring)
+        settings = dataclasses.replace(settings_from(args, image), gpu_ids=gpu_ids, labels=labels)
+        request = RunRequest(settings, tuple(truth), truth_path, out_dir, profile, limits, scoring)
         with locked(out_dir):
             if args.overwrite:
                 clear_run(out_dir)
