@@ -166,6 +166,7 @@ class ServerLauncher:
         self.stop_lock = threading.RLock()  # a signal handler may call stop() while stop() runs
         self.recorded_at = 0.0
         self.mark = secrets.token_hex(12)
+        self.swept = False
 
     @property
     def server_pid(self) -> int | None:
@@ -221,7 +222,7 @@ class ServerLauncher:
         if code is None:
             self.record(every_s=1.0)
             return None
-        if code < 0:  # the guard was killed: what it watched is left to this process to stop
+        if code < 0 and not self.swept:  # the guard was killed: what it watched is left to this process to stop
             self.sweep()
         return f"the server exited with code {code}"
 
@@ -234,6 +235,7 @@ class ServerLauncher:
         """SIGKILL every process that carries this launch's mark, until none is left (a few seconds at most);
         the pids killed."""
         killed: list[int] = []
+        self.swept = True
         deadline = time.monotonic() + served_guard.KILL_WAIT_S
         while time.monotonic() < deadline:
             found = served_guard.marked(MARK, self.mark)
