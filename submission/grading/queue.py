@@ -53,7 +53,7 @@ class BrokerUnavailable(KitError):
     """The broker or the result backend does not answer."""
 
 
-class GradeFailed(Exception):
+class GradeFailed(KitError):
     """A grade that could not be run or scored; its message is what ``status`` shows as the reason."""
 
 
