@@ -4,6 +4,7 @@ Owns:
     profiles.py, profiles.yaml  the grader's machines and limits (``Profile``), what one run enforces (``Limits``)
     limits.py      enforcing RAM and CPUs in the model's process; ``ResourceMonitor`` polls RAM and GPU memory
     gpu.py         the GPUs a model sees and the card it must behave as: NVML probe, devices, MIG, environment
+    gpu_host.py    what the host must provide for the GPU limits to hold (NVML, the process tree), the driver
     gpu_memory.py  the model's memory on each GPU through NVML (per process, or labelled device level)
     gpu_child.py   GPU memory in the model's process: torch's cap refitted after the build, GPU memory errors
     batches.py     grader-order batching and the checks on what ``batch_predict`` returns
