@@ -32,6 +32,7 @@ from typing import Any, Callable, Sequence
 
 from ..environment import KIT_ROOT, PROFILE, SEED
 from ..errors import ConfigError
+from ..harness.caches import container_cache_environment
 from ..harness.disk import DiskWatch
 from ..harness.gpu import host_gpu_count
 from ..harness.predictions import PREDICTIONS_FILE
@@ -148,6 +149,7 @@ def container_environment(limits: Limits, seed: int) -> dict[str, str]:
         "HOME": CONTAINER_HOME,
         "HF_HUB_OFFLINE": "1",  # no network: fail fast instead of retrying downloads
         "TRANSFORMERS_OFFLINE": "1",
+        **container_cache_environment(CONTAINER_HOME),  # Triton, torch.compile, HF, vLLM: the writable ~/.cache
     }
     if limits.gpus == 0:  # the nvidia runtime, if it is the daemon's default, then exposes no GPU
         env["NVIDIA_VISIBLE_DEVICES"] = "void"

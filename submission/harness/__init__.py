@@ -15,6 +15,7 @@ Owns:
     child.py       the model's own process (``python -m submission.harness.child``)
     output_dir.py  one run at a time in an output folder (a lock), fresh folder names
     disk.py        the model's scratch folder (TMPDIR), RLIMIT_FSIZE, the output folder's cap
+    caches.py      compile and model caches (Triton, torch.compile, HF, vLLM, CUDA) in the scratch space
     outcome.py     ``ModelSpec``, ``HarnessOptions``, ``Progress``, ``RunOutcome`` and what it measured
     verdict.py     how a run ended: ``Verdict`` and its fixed set of statuses
     predictions.py predictions.jsonl: written batch by batch, read back, cut back for ``--resume``
