@@ -7,6 +7,7 @@ Owns:
     gpu_host.py    what the host must provide for the GPU limits to hold (NVML, the process tree), the driver
     gpu_memory.py  the model's memory on each GPU through NVML (per process, or labelled device level)
     gpu_child.py   GPU memory in the model's process: torch's cap refitted after the build, GPU memory errors
+    gpu_emulation.py  the profile's card in the model's process: torch reports a T4, bfloat16 weights refused
     batches.py     grader-order batching and the checks on what ``batch_predict`` returns
     runner.py      ``run_model``: the entry point (local_evaluation.py, the container, ``check``)
     session.py     supervising the model's process: deadlines, resources, predictions, the verdict

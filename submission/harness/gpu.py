@@ -12,8 +12,8 @@ before the model runs (``gpu_host.require_enforcement``).
 ``gpu_env`` is what the model's process gets: the devices (``visible_entries``: CUDA indices for whole
 cards, UUIDs only for MIG devices), ``CUDA_DEVICE_ORDER`` always, and
 when the profile has a card, its rules (``SHOPBENCH_GPU_MEMORY_BYTES``, ``SHOPBENCH_COMPUTE_CAPABILITY``,
-``SHOPBENCH_BFLOAT16``, ``SHOPBENCH_FLASH_ATTENTION_2``: ``submission/card.py``, read by
-``backends/hardware.py``) and torch's
+``SHOPBENCH_BFLOAT16``, ``SHOPBENCH_FLASH_ATTENTION_2``, ``SHOPBENCH_GPU_NAME``: ``submission/card.py``,
+read by ``backends/hardware.py`` and ``gpu_emulation.py``) and torch's
 cap as ``PYTORCH_CUDA_ALLOC_CONF=per_process_memory_fraction:F``. torch 2.13 reads that key when its
 allocator for a device is created (``c10/cuda/CUDAAllocatorConfig.h`` in the wheel lists it;
 ``DeviceCachingAllocator``'s constructor in ``c10/cuda/CUDACachingAllocator.cpp`` applies it), so the cap
@@ -349,7 +349,7 @@ def card_enforced(limits: Limits, plan: GpuPlan) -> bool:
 def card_environment_for(limits: Limits) -> dict[str, str | None]:
     """The profile's card as backends/hardware.py reads it (``submission/card.py``; None: unset)."""
     return card_environment(limits.gpu_memory_bytes, limits.compute_capability, limits.bfloat16,
-                            limits.flash_attention_2)
+                            limits.flash_attention_2, limits.gpu_name)
 
 
 def card_rules(limits: Limits) -> dict[str, str | None]:

@@ -35,7 +35,8 @@ def phase2(monkeypatch):
 
 def test_the_exported_card_reads_back_as_the_profile_wrote_it(phase2):
     assert profile_card() == ProfileCard(memory_bytes=phase2.gpu_memory_bytes, capability=(7, 5),
-                                         bfloat16=False, flash_attention_2=False)
+                                         bfloat16=False, flash_attention_2=False, name="NVIDIA T4")
+    assert profile_card().described() == "the grader's NVIDIA T4 (compute capability 7.5)"
     assert profile_card({}) == ProfileCard()
 
 

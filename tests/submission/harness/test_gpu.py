@@ -139,7 +139,7 @@ def test_the_profiles_card_and_torchs_cap_are_exported():
     assert env == {
         "CUDA_DEVICE_ORDER": "PCI_BUS_ID", "CUDA_VISIBLE_DEVICES": plan.cuda_visible_devices,
         "SHOPBENCH_GPU_MEMORY_BYTES": str(14_910 * MIB), "SHOPBENCH_COMPUTE_CAPABILITY": "7.5",
-        "SHOPBENCH_BFLOAT16": "0", "SHOPBENCH_FLASH_ATTENTION_2": "0",
+        "SHOPBENCH_BFLOAT16": "0", "SHOPBENCH_FLASH_ATTENTION_2": "0", "SHOPBENCH_GPU_NAME": "NVIDIA T4",
         "PYTORCH_CUDA_ALLOC_CONF": f"expandable_segments:True,per_process_memory_fraction:{fraction:.6f}",
     }
     cuda_total = 141 * GIB - 600 * MIB
@@ -307,6 +307,7 @@ def test_the_model_gets_the_profiles_card_and_the_device_order(tmp_path):
     seen = outputs(tmp_path)[0]
     assert seen["SHOPBENCH_GPU_MEMORY_BYTES"] == str(CAP) and seen["SHOPBENCH_COMPUTE_CAPABILITY"] == "7.5"
     assert (seen["SHOPBENCH_BFLOAT16"], seen["SHOPBENCH_FLASH_ATTENTION_2"]) == ("0", "0")
+    assert seen["SHOPBENCH_GPU_NAME"] == "NVIDIA T4"
     assert seen["CUDA_VISIBLE_DEVICES"] == "0,1,2,3"
     assert seen["CUDA_DEVICE_ORDER"] == "PCI_BUS_ID" and "per_process_memory_fraction:" in seen["PYTORCH_CUDA_ALLOC_CONF"]
 
