@@ -36,6 +36,7 @@ CARD_VARIABLES = (GPU_MEMORY_BYTES, COMPUTE_CAPABILITY, BFLOAT16, FLASH_ATTENTIO
 # upper end of the 0.3-0.6 GiB they take): kept free of weights under the cap, and torch's share of a
 # card is the cap less this until the model's own process has measured it.
 CONTEXT_RESERVE_BYTES = 600 * 1024**2
+AMPERE = (8, 0)  # bfloat16, FlashAttention-2 and torch's flash attention kernels need compute capability 8.0
 
 
 @dataclass(frozen=True)
@@ -47,6 +48,14 @@ class ProfileCard:
     bfloat16: bool | None = None
     flash_attention_2: bool | None = None
     name: str | None = None
+
+    def lacks_bfloat16(self) -> bool:
+        """The profile's card has no bfloat16 (said so, or below compute capability 8.0, as a T4)."""
+        return self.bfloat16 is False or (self.capability is not None and self.capability < AMPERE)
+
+    def lacks_flash_attention_2(self) -> bool:
+        """The profile's card cannot run FlashAttention-2 (nor torch's flash and cuDNN attention kernels)."""
+        return self.flash_attention_2 is False or (self.capability is not None and self.capability < AMPERE)
 
     def described(self) -> str:
         """How messages name it: "the grader's NVIDIA T4 (compute capability 7.5)"."""

@@ -31,17 +31,16 @@ from typing import Any
 from ..card import ProfileCard, profile_card
 from ..errors import ConfigError
 
-AMPERE = (8, 0)  # bfloat16, FlashAttention-2 and torch's flash / cuDNN attention kernels need 8.0
 MAX_DEPTH = 4  # how deep the scan follows attributes from the model object
 MAX_OBJECTS = 10_000  # and how many objects it looks at
 
 
 def lacks_flash_attention(card: ProfileCard) -> bool:
-    return card.flash_attention_2 is False or (card.capability is not None and card.capability < AMPERE)
+    return card.lacks_flash_attention_2()
 
 
 def lacks_bfloat16(card: ProfileCard) -> bool:
-    return card.bfloat16 is False or (card.capability is not None and card.capability < AMPERE)
+    return card.lacks_bfloat16()
 
 
 def emulated(card: ProfileCard) -> bool:
