@@ -168,9 +168,13 @@ def _volumes(inputs: Path, outputs: Path, mount_kit: bool) -> dict[str, dict[str
 
 def scratch_mounts(limits: Limits) -> dict[str, str]:
     """The only writable places of the read-only root: /tmp and HOME's cache folder, each a tmpfs of the
-    profile's scratch size (tmpfs lives in memory: it counts against the container's RAM limit too)."""
+    profile's scratch size (tmpfs lives in memory: it counts against the container's RAM limit too).
+    ``exec``: Docker mounts a tmpfs noexec unless told otherwise, and every JIT compiler loads what it
+    compiled from its cache (Triton's launcher, torch.compile's C++ kernels): under noexec that fails with
+    "failed to map segment from shared object". The model runs its own code anyway; nosuid stays."""
     size = f",size={limits.disk_bytes}" if limits.disk_bytes is not None else ""
-    return {"/tmp": f"rw,nosuid,nodev,mode=1777{size}", f"{CONTAINER_HOME}/.cache": f"rw,nosuid,nodev,mode=1777{size}"}
+    options = f"rw,exec,nosuid,nodev,mode=1777{size}"
+    return {"/tmp": options, f"{CONTAINER_HOME}/.cache": options}
 
 
 def create_container(client, settings: ContainerSettings, limits: Limits, resources: Resources, inputs: Path,
