@@ -43,7 +43,8 @@ def add_limit_arguments(parser: argparse.ArgumentParser, track_help: str) -> Non
 
 def add_build_arguments(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("building (when no image is given)")
-    group.add_argument("--base-image", help="BASE_IMAGE build argument (default: the Dockerfile's CUDA 12 image)")
+    group.add_argument("--base-image", help="BASE_IMAGE build argument (default: the Dockerfile's CUDA 12 image; "
+                       "offline: make one with docker/make_offline_base_image.sh)")
     group.add_argument("--build-arg", action="append", default=[], metavar="KEY=VALUE", help="more build arguments")
     group.add_argument("--tag", help="image tag (default: shopbench-<repository folder>:latest)")
 

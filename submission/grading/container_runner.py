@@ -11,6 +11,9 @@ profile's limits, the grader's way:
 * the profile's CPUs, RAM (no swap) and GPUs (device requests for the driver's compute and utility
   libraries, so a base image other than CUDA's gets them too; none at all, ``NVIDIA_VISIBLE_DEVICES=void``,
   for a profile without GPUs, even where the daemon's default runtime is nvidia), a large ``/dev/shm``;
+  given device ids (``grade --gpus 0,1``, what a worker hands each grade) request exactly those GPUs;
+* labels: ``shopbench.role`` and the caller's (``grade --label``: a worker labels its grades' containers
+  with its name, so that its next start on the host removes what a killed worker left running);
 * the track's time budget enforced from outside as well: the container is killed at the budget plus a
   short grace, whatever happens inside it.
 
@@ -58,6 +61,7 @@ PIDS_LIMIT = 32768  # processes and threads in the container: a fork bomb stops 
 LOG_TAIL = 40  # lines of the container's log shown when it fails
 GPU_CAPABILITIES = [["gpu", "compute", "utility"]]  # CUDA and NVML libraries of the driver, in any base image
 NO_DRIVER = "could not select device driver"  # Docker's answer where no NVIDIA runtime is installed
+ROLE_LABEL = "shopbench.role"  # on every container the runner starts
 
 
 class GpuRuntimeMissing(ConfigError):
@@ -69,17 +73,39 @@ class GpuRuntimeMissing(ConfigError):
 
 @dataclass(frozen=True)
 class Resources:
-    """What the container is given. ``gpus``: how many to request (0 none, -1 every GPU of the host)."""
+    """What the container is given. ``gpus``: how many to request (0 none, -1 every GPU of the host);
+    ``device_ids``: which ones, when the caller chose them (then ``gpus`` is their count)."""
 
     nano_cpus: int | None
     mem_bytes: int | None
     shm_bytes: int
     gpus: int
     notes: tuple[str, ...] = ()
+    device_ids: tuple[str, ...] = ()
 
 
-def container_resources(limits: Limits, host_cpus: int, host_gpus: int, shm_bytes: int | None = None) -> Resources:
-    """The profile's CPUs, RAM, shared memory and GPUs, as far as this host can give them."""
+def chosen_gpus(limits: Limits, device_ids: Sequence[str], host_gpus: int) -> tuple[tuple[str, ...], list[str]]:
+    """The device ids given to the container (checked against the profile and the host), and notes."""
+    ids = tuple(device_ids)
+    shown = ",".join(ids)
+    if limits.gpus == 0:
+        raise ConfigError(f"--gpus {shown}: profile {limits.profile} has no GPUs; leave --gpus out")
+    if limits.gpus is not None and len(ids) != limits.gpus:
+        raise ConfigError(f"--gpus {shown} names {len(ids)} device(s) but profile {limits.profile} has "
+                          f"{limits.gpus}; name exactly {limits.gpus}")
+    if host_gpus == 0:
+        return (), [f"no NVIDIA GPU on this host: devices {shown} are not given to the container"]
+    absent = [i for i in ids if i.isdigit() and int(i) >= host_gpus]
+    if absent:
+        raise ConfigError(f"--gpus {shown}: this host has {host_gpus} GPU(s), numbered 0 to {host_gpus - 1}; "
+                          f"no device {absent[0]}")
+    return ids, []
+
+
+def container_resources(limits: Limits, host_cpus: int, host_gpus: int, shm_bytes: int | None = None,
+                        device_ids: Sequence[str] | None = None) -> Resources:
+    """The profile's CPUs, RAM, shared memory and GPUs, as far as this host can give them; ``device_ids``
+    (``grade --gpus``) names the host's GPUs to give instead of a count."""
     notes = []
     nano_cpus = None
     if limits.vcpus is not None:
@@ -91,6 +117,9 @@ def container_resources(limits: Limits, host_cpus: int, host_gpus: int, shm_byte
     mem = limits.ram_bytes
     if shm_bytes is None:
         shm_bytes = mem // 2 if mem is not None else NO_LIMIT_SHM_BYTES
+    if device_ids is not None:
+        ids, more = chosen_gpus(limits, device_ids, host_gpus)
+        return Resources(nano_cpus, mem, shm_bytes, len(ids), tuple(notes + more), ids)
     wanted = -1 if limits.gpus is None else limits.gpus
     if wanted != 0 and host_gpus == 0:
         if wanted > 0:
@@ -115,6 +144,8 @@ class ContainerSettings:
     grace_s: float = DEFAULT_GRACE_S
     shm_bytes: int | None = None  # None: half the profile's RAM
     mount_kit: bool = True  # mount this kit's submission/ and entry point over the image's copies
+    gpu_ids: tuple[str, ...] | None = None  # the host's GPUs to give (grade --gpus); None: the profile's count
+    labels: tuple[tuple[str, str], ...] = ()  # more container labels (grade --label KEY=VALUE)
 
 
 @dataclass(frozen=True)
@@ -182,7 +213,9 @@ def create_container(client, settings: ContainerSettings, limits: Limits, resour
     import docker
 
     requests = []
-    if resources.gpus:
+    if resources.device_ids:
+        requests = [docker.types.DeviceRequest(device_ids=list(resources.device_ids), capabilities=GPU_CAPABILITIES)]
+    elif resources.gpus:
         requests = [docker.types.DeviceRequest(count=resources.gpus, capabilities=GPU_CAPABILITIES)]
     return client.containers.create(
         settings.image, entrypoint=["python3", ENTRYPOINT], command=["--input", INPUT_DIR, "--output", OUTPUT_DIR],
@@ -192,7 +225,7 @@ def create_container(client, settings: ContainerSettings, limits: Limits, resour
         mem_limit=resources.mem_bytes, memswap_limit=resources.mem_bytes, shm_size=resources.shm_bytes,
         nano_cpus=resources.nano_cpus, device_requests=requests, cap_drop=["ALL"],
         security_opt=["no-new-privileges"], pids_limit=PIDS_LIMIT, init=True, privileged=False,
-        labels={"shopbench.role": "submission-run"}, detach=True,
+        labels={**dict(settings.labels), ROLE_LABEL: "submission-run"}, detach=True,
     )
 
 
@@ -206,6 +239,7 @@ def audit(container) -> dict[str, Any]:
         "memory_bytes": host.get("Memory") or None, "memory_swap_bytes": host.get("MemorySwap") or None,
         "nano_cpus": host.get("NanoCpus") or None, "shm_bytes": host.get("ShmSize"),
         "gpus": [r.get("Count") for r in host.get("DeviceRequests") or []],
+        "gpu_device_ids": [r.get("DeviceIDs") for r in host.get("DeviceRequests") or []],
         "gpu_capabilities": [r.get("Capabilities") for r in host.get("DeviceRequests") or []],
         "cap_drop": host.get("CapDrop"), "security_opt": host.get("SecurityOpt"), "privileged": host.get("Privileged"),
         "pids_limit": host.get("PidsLimit"), "env_names": sorted(e.split("=", 1)[0] for e in config.get("Env") or []),
@@ -309,7 +343,8 @@ def run_container(client, questions: Sequence[Question], output_dir: str | Path,
     """Run ``settings.image`` on ``questions`` (only their prompts and is_multiple_choice leave this process)
     under ``limits``; the container's files land in ``output_dir``. The container is removed afterwards."""
     output_dir = _writable_folder(Path(output_dir).resolve())
-    resources = container_resources(limits, os.cpu_count() or 1, host_gpu_count(), settings.shm_bytes)
+    resources = container_resources(limits, os.cpu_count() or 1, host_gpu_count(), settings.shm_bytes,
+                                    settings.gpu_ids)
     image = client.images.get(settings.image)
     deadline = None if limits.budget_s is None else limits.budget_s + settings.grace_s
     with tempfile.TemporaryDirectory(prefix="shopbench-inputs-") as tmp:

@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 
 from submission.errors import ConfigError, DataError
+from submission.evaluate import read_answers
 from submission.grading.container_contract import outcome_to_report
 from submission.grading.container_runner import ContainerRun, Resources
-from submission.evaluate import read_answers
 from submission.grading.grader import (
     aligned_inputs,
     decide_outcome,

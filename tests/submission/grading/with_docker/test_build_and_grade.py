@@ -71,7 +71,7 @@ def test_a_failed_build_names_the_reason(docker_client, base_image, dummy_submis
 
 
 def test_running_an_absent_image_says_how_to_get_one(docker_client, tmp_path, capsys):
-    assert cli.main(["docker", "run", "--image", "shopbench-test-absent:latest", "--output-dir", str(tmp_path),
+    assert cli.main(["docker", "run", "--image", image_tag("absent"), "--output-dir", str(tmp_path),
                      "--repo", str(SAMPLE_DATA.parents[1]), "--data", str(SAMPLE_DATA)]) == 2
     assert "no such image here; build it with `python -m submission docker build`" in capsys.readouterr().err
 

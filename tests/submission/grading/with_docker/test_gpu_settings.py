@@ -56,3 +56,22 @@ def test_gpus_are_requested_with_the_drivers_compute_and_utility_libraries(docke
             start_container(container, resources)
     finally:
         container.remove(force=True)
+
+
+def test_chosen_devices_and_the_callers_labels_reach_the_daemon(docker_client, base_image, tmp_path):
+    """What a worker asks for each grade: its devices by id (grade --gpus) and its name (grade --label)."""
+    limits = limits_for(PROFILES["phase2"], ALL_AROUND)
+    resources = Resources(nano_cpus=None, mem_bytes=None, shm_bytes=64 * 1024**2, gpus=2, device_ids=("1", "3"))
+    inputs, outputs = tmp_path / "in", tmp_path / "out"
+    outputs.mkdir()
+    write_inputs(inputs, [Question(0, "q", True)], Job(None, 0, limits))
+    settings = ContainerSettings(image=base_image, labels=(("shopbench.worker", "w1@host"),))
+    container = create_container(docker_client, settings, limits, resources, inputs, outputs)
+    try:
+        container.reload()
+        (request,) = container.attrs["HostConfig"]["DeviceRequests"]
+        assert request["DeviceIDs"] == ["1", "3"] and not request.get("Count")
+        assert audit(container)["gpu_device_ids"] == [["1", "3"]]
+        assert container.labels == {"shopbench.worker": "w1@host", "shopbench.role": "submission-run"}
+    finally:
+        container.remove(force=True)
