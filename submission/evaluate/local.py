@@ -17,8 +17,9 @@ from typing import Any, Protocol, Sequence
 from .. import environment
 from ..environment import KIT_ROOT
 from ..errors import KitError
+from ..cuda import driver_status
 from ..fileio import read_regular
-from ..harness.gpu import host_gpu_count
+from ..harness.gpu import host_gpu_count, load_nvml
 from ..harness.outcome import HarnessOptions, ModelSpec
 from ..harness.output_dir import fresh_folder, locked
 from ..harness.predictions import PREDICTIONS_FILE
@@ -236,15 +237,19 @@ def describe_limits(limits: Limits) -> str:
 
 
 def gpu_note(wanted: int | None) -> str:
-    """What a profile's GPUs mean on this machine, when it has fewer."""
+    """What a profile's GPUs mean on this machine, when it has fewer; and on a machine with GPUs, its driver
+    against what the installed torch needs."""
     here = host_gpu_count() if wanted else 0
-    if not wanted or here >= wanted:
+    if not wanted:
         return ""
     if here == 0:
         return (" (this machine has none: the model runs on the CPU, the GPU limits are not emulated, and the time "
                 "limits are a T4's, so a CPU run may time out where the grader's would not: --no-limits or "
                 "--time-scale X to explore)")
-    return f" (this machine has {here}: the model sees {here}, each capped as a T4)"
+    driver = driver_status(load_nvml()).text
+    if here >= wanted:
+        return f" ({driver})"
+    return f" (this machine has {here}: the model sees {here}, each capped as a T4; {driver})"
 
 
 def interrupted_at(plan: LocalPlan | None) -> str:

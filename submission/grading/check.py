@@ -14,6 +14,8 @@ how to fix it):
 * run output     no stray results.json, predictions.jsonl, report.html, compare.html or training
                  checkpoint in the build context
 * size           the build context against the competition's 25 GB cap
+* gpu driver     this host's NVIDIA driver against what the installed torch needs (torch 2.13.0 from the
+                 index: CUDA 13, an R580 or newer driver); a warning when torch cannot use the GPU here
 * smoke run      the model answers 3 sample questions in the submission's own image, built and run the
                  grader's way (smoke.py); without a Docker daemon, in this Python environment, and then
                  at best a warning saying so
@@ -247,6 +249,15 @@ def check_size(repo: Path, options: CheckOptions) -> CheckResult:
     return CheckResult("size", "ok", text)
 
 
+def check_gpu_driver(repo: Path, options: CheckOptions) -> CheckResult:
+    """The driver and torch's CUDA build, named both ways; a warning when torch would fall back to the CPU."""
+    from ..cuda import driver_status
+    from ..harness.gpu import load_nvml
+
+    status = driver_status(load_nvml())
+    return CheckResult("gpu driver", "ok" if status.ok else "warn", status.text)
+
+
 def smoke_questions(path: Path, n: int) -> list[Question]:
     """``n`` questions of the sample split in test format: one multiple-choice question, then open ones."""
     questions = load_questions(path)
@@ -272,6 +283,7 @@ CHECKS: tuple[tuple[str, Callable[[Path, CheckOptions], CheckResult]], ...] = (
     (".dockerignore", check_dockerignore),
     ("run output", check_run_output),
     ("size", check_size),
+    ("gpu driver", check_gpu_driver),
     ("smoke run", check_smoke),
 )
 

@@ -35,6 +35,7 @@ from typing import Any, Callable, Sequence
 
 from ..environment import KIT_ROOT, PROFILE, SEED
 from ..errors import ConfigError
+from ..harness.caches import container_cache_environment
 from ..harness.disk import DiskWatch
 from ..harness.gpu import host_gpu_count
 from ..harness.predictions import PREDICTIONS_FILE
@@ -179,6 +180,7 @@ def container_environment(limits: Limits, seed: int) -> dict[str, str]:
         "HOME": CONTAINER_HOME,
         "HF_HUB_OFFLINE": "1",  # no network: fail fast instead of retrying downloads
         "TRANSFORMERS_OFFLINE": "1",
+        **container_cache_environment(CONTAINER_HOME),  # Triton, torch.compile, HF, vLLM: the writable ~/.cache
     }
     if limits.gpus == 0:  # the nvidia runtime, if it is the daemon's default, then exposes no GPU
         env["NVIDIA_VISIBLE_DEVICES"] = "void"
@@ -197,9 +199,13 @@ def _volumes(inputs: Path, outputs: Path, mount_kit: bool) -> dict[str, dict[str
 
 def scratch_mounts(limits: Limits) -> dict[str, str]:
     """The only writable places of the read-only root: /tmp and HOME's cache folder, each a tmpfs of the
-    profile's scratch size (tmpfs lives in memory: it counts against the container's RAM limit too)."""
+    profile's scratch size (tmpfs lives in memory: it counts against the container's RAM limit too).
+    ``exec``: Docker mounts a tmpfs noexec unless told otherwise, and every JIT compiler loads what it
+    compiled from its cache (Triton's launcher, torch.compile's C++ kernels): under noexec that fails with
+    "failed to map segment from shared object". The model runs its own code anyway; nosuid stays."""
     size = f",size={limits.disk_bytes}" if limits.disk_bytes is not None else ""
-    return {"/tmp": f"rw,nosuid,nodev,mode=1777{size}", f"{CONTAINER_HOME}/.cache": f"rw,nosuid,nodev,mode=1777{size}"}
+    options = f"rw,exec,nosuid,nodev,mode=1777{size}"
+    return {"/tmp": options, f"{CONTAINER_HOME}/.cache": options}
 
 
 def create_container(client, settings: ContainerSettings, limits: Limits, resources: Resources, inputs: Path,

@@ -53,7 +53,7 @@ class BrokerUnavailable(KitError):
     """The broker or the result backend does not answer."""
 
 
-class GradeFailed(Exception):
+class GradeFailed(KitError):
     """A grade that could not be run or scored; its message is what ``status`` shows as the reason."""
 
 
@@ -110,7 +110,11 @@ def transport_options(redis_broker: bool, redelivery_s: float) -> dict[str, Any]
 
 def make_app(where: Endpoints, redelivery_s: float):
     """The Celery app of the grading queue (a grade's task is registered by the worker, not here)."""
-    from celery import Celery
+    try:
+        from celery import Celery
+    except ImportError:
+        raise ConfigError("grading at scale needs Celery and the Redis client, which a submission's image does not "
+                          "carry: pip install -r requirements-grading.txt (./setup.sh installs it)") from None
 
     app = Celery("shopbench", broker=where.broker, backend=where.backend, set_as_current=False)
     app.conf.update(

@@ -37,7 +37,7 @@ from typing import Any, Callable
 
 from ..errors import KitError, ModelOutputError
 from ..loading import ModelImportError, load_model_class, participant_traceback
-from . import gpu_child, limits
+from . import gpu_child, gpu_emulation, limits
 from .batches import ask, batch_size_of, cap_answers, check_responses
 from .disk import is_disk_error, limit_file_size
 
@@ -131,6 +131,10 @@ def build_model(job: dict[str, Any], channel: Channel):
         notes += gpu_child.refit_torch_cap(job.get("gpu_memory_bytes"), job.get("gpu_uuids", []))
     except Exception as exc:  # noqa: BLE001 - the environment's cap and NVML's watchdog still apply
         notes.append(f"torch GPU memory cap not refitted: {exc}")
+    problem = gpu_emulation.bfloat16_weights(model)  # bfloat16 weights on a card without it (gpu_emulation.py)
+    if problem is not None:
+        report_error(channel, "unsupported", problem, None)
+        return None
     channel.send({"t": "ready", "init_s": time.perf_counter() - started, "notes": notes})
     return model
 
@@ -182,6 +186,9 @@ def run_batches(model, job: dict[str, Any], channel: Channel) -> int:
             channel.send({"t": "start", "b": index, "i": start, "n": n})
             if not answer_batch(model, prompts[start:start + n], is_mc, index, channel):
                 return 1
+            problem = gpu_emulation.bfloat16_weights(model) if index == job["first_batch"] else None
+            if problem is not None:  # weights the first batch loaded
+                return report_error(channel, "unsupported", problem, None)
             start, index = start + n, index + 1
     send_info(model, channel)
     channel.send({"t": "end"})
@@ -274,6 +281,7 @@ def main(argv: list[str]) -> int:
     # No CUDA call before the model is imported: torch's cap is in PYTORCH_CUDA_ALLOC_CONF (see gpu.py).
     job["notes"] = limits.apply_process_limits(job["ram_bytes"], job["rlimit_as"], job["vcpus"])
     job["notes"] += limit_file_size(job.get("fsize_bytes"))
+    job["notes"] += gpu_emulation.install()  # torch, once imported, behaves as the profile's card
     model = build_model(job, channel)
     if model is None:
         return 1

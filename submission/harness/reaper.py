@@ -45,9 +45,17 @@ def become_subreaper() -> bool:
         return False
 
 
+PROC = "/proc"
+
+
+def proc_readable() -> bool:
+    """Whether the process table can be read from /proc (Linux); elsewhere psutil is needed."""
+    return os.path.isdir(f"{PROC}/self")
+
+
 def descendants(root: int) -> list[int]:
     """The pids below ``root`` (zombies included), from /proc; from psutil where there is no /proc."""
-    if not os.path.isdir("/proc/self"):
+    if not proc_readable():
         import psutil
 
         try:
@@ -55,11 +63,11 @@ def descendants(root: int) -> list[int]:
         except psutil.Error:
             return []
     children: dict[int, list[int]] = {}
-    for name in os.listdir("/proc"):
+    for name in os.listdir(PROC):
         if not name.isdigit():
             continue
         try:
-            with open(f"/proc/{name}/stat", "rb") as handle:
+            with open(f"{PROC}/{name}/stat", "rb") as handle:
                 stat = handle.read()
         except OSError:
             continue

@@ -11,6 +11,7 @@ model_error    the model's constructor or batch_predict raised
 bad_output     wrong number of responses, a non-string response, get_batch_size() outside 1..16
 crashed        the model's process died (exit code or signal) without saying why
 disk           the model wrote more than its scratch space or the output folder allow
+unsupported    the model uses what the profile's card lacks (bfloat16 weights on a T4)
 =============  ==============================================================================
 """
 
@@ -19,7 +20,7 @@ from __future__ import annotations
 import signal
 from dataclasses import dataclass
 
-STATUSES = ("ok", "timeout", "gpu_memory", "memory", "model_error", "bad_output", "crashed", "disk")
+STATUSES = ("ok", "timeout", "gpu_memory", "memory", "model_error", "bad_output", "crashed", "disk", "unsupported")
 
 
 @dataclass(frozen=True)

@@ -30,6 +30,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any, ClassVar
 
+from ...card import profile_card
 from ...errors import ConfigError, ServerError, WeightsError
 from ...interface import ShopBenchBaseModel
 from ..prompting import format_prompt
@@ -44,11 +45,8 @@ from .answers import (
 )
 from .client import ClientOptions, OpenAIClient
 from .config import ServedSettings, load_served_settings
-from .gpu import (
-    budget_from_environment,
-    check_command,
-    utilization,
-)
+from .engines import check_command, engine_of, fit_target_mib
+from .gpu import budget_from_environment, fraction_text, margin_for, utilization
 from .launcher import (
     HOST,
     LaunchPlan,
@@ -68,7 +66,6 @@ def device_and_dtype(config: ServedSettings) -> tuple[str, str]:
     """``{device}`` and ``{dtype}`` by the kit's hardware rules (``hardware.py``: no bfloat16 on a T4)."""
     import torch
 
-    from ...card import profile_card
     from ..hardware import cuda_capability, resolve_device, resolve_dtype
 
     device = resolve_device(config.device, torch.cuda.is_available())
@@ -90,17 +87,15 @@ def launch_plan(config: ServedSettings) -> tuple[LaunchPlan, Path | None, list[s
         values["weights"] = str(weights)
     if "{device}" in template or "{dtype}" in template:
         values["device"], values["dtype"] = device_and_dtype(config)
-    budget = budget_from_environment(config.gpu_memory_margin_gib)
+    engine = engine_of(render_command(template, values))  # the margin is the engine's (gpu.py)
+    budget = budget_from_environment(margin_for(engine, config.gpu_memory_margin_gib))
     if "{gpu_memory_utilization}" in template:
         requested = None if config.gpu_memory_utilization == "auto" else float(config.gpu_memory_utilization)
-        values["gpu_memory_utilization"] = f"{utilization(budget, requested):g}"
-    argv = resolve_executable(render_command(template, values))
-    note = check_command(argv, budget)
-    if note:
-        notes.append(note)
-    if "gpu_memory_utilization" in values:
-        notes.append(f"--gpu-memory-utilization {values['gpu_memory_utilization']}"
-                     + (f" (cap {budget.cap_bytes} bytes per card)" if budget.cap_bytes else ""))
+        values["gpu_memory_utilization"] = fraction_text(utilization(budget, requested))
+    if "{fit_target_mib}" in template:
+        values["fit_target_mib"] = str(fit_target_mib(budget))
+    argv, checked = check_command(resolve_executable(render_command(template, values)), budget, profile_card())
+    notes += checked
     log_file = config.relative(config.log_file) if config.log_file else None
     plan = LaunchPlan(tuple(argv), dict(config.env), config.startup_timeout_s, config.shutdown_grace_s, log_file)
     return plan, weights, notes

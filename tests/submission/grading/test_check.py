@@ -33,7 +33,7 @@ def test_the_dummy_submission_passes_every_check_and_a_smoke_run_on_the_host_is_
     found = statuses(make_repo(tmp_path), ON_HOST)
     assert {name: status for name, (status, _) in found.items()} == {
         "user_config": "ok", "aicrowd.json": "ok", "weights": "ok", ".dockerignore": "ok", "run output": "ok",
-        "size": "ok", "smoke run": "warn"}
+        "size": "ok", "gpu driver": "ok", "smoke run": "warn"}
     assert found["user_config"][1] == "UserModel = models.dummy_model.DummyModel"
     assert found["smoke run"][1].startswith("3 answers")
     assert "NOT in the submission's image (--smoke-in host)" in found["smoke run"][1]
@@ -71,6 +71,19 @@ def test_a_model_that_raises_fails_the_smoke_run(tmp_path):
     status, detail = statuses(make_repo(tmp_path, source), ON_HOST)["smoke run"]
     assert status == "fail" and detail.startswith("model_error: batch_predict (batch 0, ")
     assert "RuntimeError: CUDA not found" in detail
+
+
+def test_the_gpu_driver_is_named_with_what_torch_needs(tmp_path, monkeypatch):
+    from submission import cuda
+
+    version = tmp_path / "nvidia-version"
+    version.write_text("NVRM version: NVIDIA UNIX x86_64 Kernel Module  550.54.15  Tue Mar  5 22:23:41 UTC 2024\n")
+    monkeypatch.setattr(cuda, "DRIVER_VERSION_FILE", str(version))  # a host with an R550 driver
+    monkeypatch.setattr(cuda, "torch_build", lambda: cuda.TorchBuild("2.13.0", "13.0"))  # and torch for CUDA 13
+    status, detail = statuses(make_repo(tmp_path))["gpu driver"]
+    assert status == "warn"
+    assert detail.startswith("NVIDIA driver 550.54.15; torch 2.13.0 is built for CUDA 13.0 and needs an R580 or newer "
+                             "driver: torch will not see the GPU and a model on device: auto runs on the CPU")
 
 
 def test_invalid_aicrowd_json_fails(tmp_path):

@@ -61,6 +61,15 @@ def test_default_tags_are_valid_docker_names(tmp_path, folder, tag):
     assert default_tag(tmp_path / folder) == tag
 
 
+def test_the_scratch_mounts_allow_loading_what_a_jit_compiled_there():
+    from submission.grading.container_runner import scratch_mounts
+
+    mounts = scratch_mounts(limits("phase2"))
+    assert set(mounts) == {"/tmp", "/home/aicrowd/.cache"}
+    for options in mounts.values():  # Docker's tmpfs default is noexec: Triton could not load its launcher
+        assert options.split(",")[:4] == ["rw", "exec", "nosuid", "nodev"] and "size=48000000000" in options
+
+
 def test_a_profile_without_gpus_hides_them_from_an_nvidia_default_runtime():
     assert container_environment(limits("cpu"), 0)["NVIDIA_VISIBLE_DEVICES"] == "void"
     assert "NVIDIA_VISIBLE_DEVICES" not in container_environment(limits("phase2"), 0)

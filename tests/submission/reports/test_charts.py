@@ -6,8 +6,8 @@ import re
 
 import pytest
 from kit_paths import SAMPLE_DATA  # noqa: E402
-from reference_grader import perfect_output
 
+from benchmarks.reference_grader import perfect_output
 from submission.reports.charts import score_chart
 from submission.reports.intervals import bootstrap
 from submission.reports.results import results_dict, scored_records

@@ -198,6 +198,16 @@ def test_the_environment_holds_only_what_the_image_and_the_runner_set(graded, do
     assert HOST_CANARY not in environment and graded["canary"] not in json.dumps(environment)
 
 
+def test_every_compile_and_model_cache_is_writable_on_the_read_only_root(graded):
+    """Triton's default (~/.triton) is on the read-only root; the runner and the harness point it, and the
+    other engines' caches, at the writable scratch (~/.cache, the run's TMPDIR)."""
+    caches = graded["findings"]["caches"]
+    assert caches.pop("~/.triton (Triton's default)").startswith("OSError: [Errno 30] Read-only file system")
+    assert caches.pop("load a compiled library from the cache") == "ok: loaded"  # the scratch is not noexec
+    assert caches and all(result.startswith("ok: /") for result in caches.values()), caches
+    assert all(result.split(": ", 1)[1].startswith(("/tmp/", "/home/aicrowd/.cache")) for result in caches.values())
+
+
 def test_requirements_were_installed_from_the_wheelhouse(graded):
     assert graded["findings"]["requirement"] == "ok: installed from the wheelhouse"
 
