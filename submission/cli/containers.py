@@ -14,7 +14,7 @@ from ..grading.grader import CONTAINER_DIR, RunRequest, ScoredRun, run_and_score
 from ..grading.images import BuildOptions, BuildResult, build_image, default_tag, describe_build, load_image
 from ..harness.profiles import Limits, Profile, budget_track_for, get_profile, limits_for, load_profiles
 from ..reports.run_folder import written_files
-from ..reports.table import format_table
+from ..reports.table import format_model_info, format_table
 from ..scoring.data import Question, short_track
 from .output import REPORTER
 
@@ -171,6 +171,9 @@ def report(scored: ScoredRun, out_dir: Path) -> None:
                         f"(verdict: {outcome.verdict.status})")
     if scored.result is not None:
         REPORTER.result(format_table(scored.result, scored.results.get("intervals")))
+    summary = format_model_info(scored.results.get("model_info"))
+    if summary:
+        REPORTER.result("\n" + "\n".join(summary))
     REPORTER.result(f"\nverdict: {outcome.verdict}")
     REPORTER.result(f"container: {scored.container.wall_s:.1f} s wall time, exit code {scored.container.exit_code}")
     REPORTER.result(f"\nwrote {', '.join(written_files(scored.result))} in {out_dir}")

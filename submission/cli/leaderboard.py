@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from ..fileio import replace_file
 from ..grading.leaderboard import find_score_files, load_run, merge, to_csv, to_markdown
 from ..grading.leaderboard_html import write_html
 from . import output
@@ -37,8 +38,8 @@ def main(argv: list[str], prog: str = "python -m submission leaderboard") -> int
     if args.output_dir:
         out = Path(args.output_dir)
         out.mkdir(parents=True, exist_ok=True)
-        (out / "leaderboard.md").write_text(markdown + "\n", encoding="utf-8")
-        (out / "leaderboard.csv").write_text(to_csv(rows), encoding="utf-8")
+        replace_file(out / "leaderboard.md", markdown + "\n")
+        replace_file(out / "leaderboard.csv", to_csv(rows))
         page = write_html(out, rows)
         reporter.result(f"\nwrote {out / 'leaderboard.md'}, {out / 'leaderboard.csv'} and {page}")
     return 0

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..fileio import open_append
 from ..harness.profiles import load_profiles
 from .gpu_slots import NONE_HELD, HeldGpus, acquire
 from .leaderboard import SCORES_FILE
@@ -279,7 +280,7 @@ def run_grade_process(command: list[str], log_path: Path, fds: tuple[int, ...], 
         if os.getppid() != parent:  # the parent died before the request took effect
             os._exit(1)
 
-    with log_path.open("wb") as out:
+    with open_append(log_path, truncate=True) as out:  # never through a link, never waiting on a FIFO
         process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                    pass_fds=fds, start_new_session=True, preexec_fn=in_child)
     try:

@@ -9,7 +9,6 @@ offline fix. ``context_files`` lists the build context (what ``check`` counts). 
 
 from __future__ import annotations
 
-import os
 import re
 import time
 from dataclasses import dataclass, field
@@ -17,6 +16,7 @@ from pathlib import Path
 from typing import Callable, Mapping
 
 from ..errors import ConfigError, KitError
+from ..fileio import replacing
 from .build_log import BuildLog, BuildStep
 from .image_cache import (
     Layer,
@@ -192,11 +192,9 @@ def save_image(client, ref: str, path: str | Path) -> int:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     image = client.images.get(ref)
-    tmp = path.with_name(path.name + ".tmp")
-    with tmp.open("wb") as handle:
+    with replacing(path, fsync=False) as handle:  # never through a link or a FIFO at the name
         for chunk in image.save(named=True):
             handle.write(chunk)
-    os.replace(tmp, path)
     return path.stat().st_size
 
 

@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 from typing import Any, Sequence
 
+from ..fileio import replace_file
 from ..reports.pages import render
 from ..scoring.data import ALL_AROUND, TRACKS, short_track
 
@@ -44,5 +45,5 @@ def to_html(rows: Sequence[Any], generated: str | None = None) -> str:
 
 def write_html(folder: Path, rows: Sequence[Any]) -> Path:
     path = Path(folder) / PAGE
-    path.write_text(to_html(rows), encoding="utf-8")
+    replace_file(path, to_html(rows))
     return path

@@ -285,6 +285,7 @@ def main(argv: list[str]) -> int:
     model = build_model(job, channel)
     if model is None:
         return 1
+    send_info(model, channel)  # said at once too: results.json keeps it however the run ends (a timeout included)
     closer = Closer(model)
     try:
         return run_batches(model, job, channel)

@@ -16,6 +16,7 @@ from typing import Any
 
 from ..environment import EVALUATED_MODEL_CONFIG, KIT_ROOT
 from ..evaluate.pipeline import Evaluated, Evaluation, HarnessRunner, ProgressBar, evaluate
+from ..fileio import replace_file
 from ..harness.outcome import ModelSpec
 from ..harness.profiles import (
     DEFAULT_PROFILE,
@@ -75,7 +76,7 @@ def evaluate_config(plan: EvalPlan, config_path: Path, out_dir: Path, label: str
 def compare_folders(base_dir: Path, adapter_dir: Path, html_path: Path) -> tuple[str, dict[str, Any]]:
     """The comparison table (B = adapter minus A = base) and its summary; writes compare.html."""
     comparison = compare_run_folders(base_dir, adapter_dir)
-    html_path.write_text(render_compare(comparison, delta_chart(comparison)), encoding="utf-8")
+    replace_file(html_path, render_compare(comparison, delta_chart(comparison)))
     r = comparison.result
     summary = {"base_all_around": r.all_around.a, "adapter_all_around": r.all_around.b,
                "delta_all_around": r.all_around.delta, "interval": [r.all_around.low, r.all_around.high],

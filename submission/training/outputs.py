@@ -15,6 +15,7 @@ from typing import Any, Sequence
 import yaml
 
 from ..backends.transformers_settings import TransformersSettings
+from ..fileio import replace_file
 
 TRAINING_FILE = "training.json"
 LOSS_CHART = "loss_curve.png"
@@ -78,7 +79,7 @@ def write_settings(path: Path, values: dict[str, Any], what: str) -> Path:
     """A baseline YAML file that ``TransformersModel(config_path=path)`` loads."""
     path.parent.mkdir(parents=True, exist_ok=True)
     text = yaml.safe_dump(values, sort_keys=False, allow_unicode=True)
-    path.write_text(f"# {what} (written by python -m submission finetune)\n{text}", encoding="utf-8")
+    replace_file(path, f"# {what} (written by python -m submission finetune)\n{text}")
     return path
 
 

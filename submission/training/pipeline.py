@@ -16,6 +16,7 @@ from typing import Any, Sequence
 from ..backends.transformers_settings import TransformersSettings, load_transformers_settings
 from ..environment import KIT_ROOT, describe
 from ..errors import ConfigError, DataError
+from ..fileio import replace_file
 from .config import DEFAULT_FINETUNE_CONFIG, FinetuneConfig, load_finetune_config
 from .evaluation import EvalPlan, plan_evaluation
 from .examples import (
@@ -152,7 +153,7 @@ def run(job: Job, answer_logits_only: bool = True) -> Finished:
     out = job.options.output_dir
     checkpoints = out / CHECKPOINTS
     checkpoints.mkdir(parents=True, exist_ok=True)
-    (checkpoints / RUN_FILE).write_text(json.dumps(job.identity, indent=2) + "\n", encoding="utf-8")
+    replace_file(checkpoints / RUN_FILE, json.dumps(job.identity, indent=2) + "\n")
     started = time.time()
     folder, tokenizer, examples, model = load_for_training(job)
     request = TrainRequest(job.config, job.plan, checkpoints, job.options.resume, answer_logits_only)
@@ -160,7 +161,7 @@ def run(job: Job, answer_logits_only: bool = True) -> Finished:
     outcome.model.save_pretrained(out)
     files = ["adapter_config.json", "adapter_model.safetensors"]
     write_adapter_config(out, job.base, job.plan.quantization)
-    (out / LOSS_CHART).write_bytes(loss_chart(outcome.loss_curve, f"fine-tuning {out.name}"))
+    replace_file(out / LOSS_CHART, loss_chart(outcome.loss_curve, f"fine-tuning {out.name}"))
     files += ["baseline.yaml", LOSS_CHART, TRAINING_FILE]
     merged = None
     if job.options.merge:
@@ -199,4 +200,4 @@ def training_record(job: Job, outcome: TrainOutcome, examples: Sequence, folder:
 
 
 def write_training(out: Path, training: dict[str, Any]) -> None:
-    (out / TRAINING_FILE).write_text(json.dumps(training, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    replace_file(out / TRAINING_FILE, json.dumps(training, indent=2, ensure_ascii=False) + "\n")

@@ -12,13 +12,16 @@ models.served_model:ServedModel`` runs out of the box. Two modes:
 
 It is ready when the server process is alive, ``/health`` answers 200, ``/v1/models`` lists the model and
 a one-token warm-up request succeeds, all within ``startup_timeout_s``. Then the multiple-choice method is
-chosen by probing the server (``answers.py``). A batch's prompts go to the server at once
+chosen by probing the server (``answers.py``). What it does along the way (the command, the pids, the
+method and its fallbacks) goes to log records (``logging``, never print: a run's progress bar owns the
+terminal) and into ``run_info()``, which the evaluator records in results.json and prints in its summary. A batch's prompts go to the server at once
 (up to ``max_concurrency``); the answers come back in order, shaped by the baseline's own
 ``task_inference.py``, exactly as ``TransformersModel`` shapes them.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 import time
@@ -28,7 +31,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from ...card import profile_card
-from ...errors import ConfigError, ServerError
+from ...errors import ConfigError, ServerError, WeightsError
 from ...interface import ShopBenchBaseModel
 from ..prompting import format_prompt
 from ..settings import settings_from_mapping
@@ -54,10 +57,7 @@ from .launcher import (
 
 READY_POLL_S = 0.5  # the longest pause between two readiness checks (the first is 0.05 s)
 
-
-def say(message: str) -> None:
-    """A line in the run's output (stderr, beside the harness's progress bar)."""
-    print(f"served model: {message}", file=sys.stderr, flush=True)
+log = logging.getLogger(__name__)
 
 
 # --- the launch command ------------------------------------------------------------------------------------
@@ -101,17 +101,35 @@ def launch_plan(config: ServedSettings) -> tuple[LaunchPlan, Path | None, list[s
     return plan, weights, notes
 
 
-def tokenizer_folder(config: ServedSettings, weights: Path | None) -> Path | None:
-    """Where the tokenizer is (for ``logit_bias`` and for completions with a chat template), or None."""
+def needs_tokenizer(config: ServedSettings) -> bool:
+    return "logit_bias" in config.multiple_choice or (config.api == "completions" and config.use_chat_template)
+
+
+def tokenizer_folder(config: ServedSettings, weights: Path | None) -> tuple[Path | None, str]:
+    """Where the tokenizer is (for ``logit_bias`` and for completions with a chat template), or None and why.
+
+    ``auto`` is the ``weights`` folder: in launch mode the one ``{weights}`` was filled with (none when the
+    command has no ``{weights}``); in base_url mode ``weights`` resolved here, when a tokenizer is needed."""
     if config.tokenizer is None:
-        return None
-    if config.tokenizer == "auto":
-        return weights
-    folder = config.relative(config.tokenizer)
-    if not folder.is_dir():
-        raise ConfigError(f"tokenizer: {folder} is not a folder; give a folder with tokenizer.json (or tokenizer "
-                          f"files), or tokenizer: auto")
-    return folder
+        return None, "tokenizer: null"
+    if config.tokenizer != "auto":
+        folder = config.relative(config.tokenizer)
+        if not folder.is_dir():
+            raise ConfigError(f"tokenizer: {folder} is not a folder; give a folder with tokenizer.json (or tokenizer "
+                              f"files), or tokenizer: auto")
+        return folder, ""
+    if weights is not None:
+        return weights, ""
+    if config.launch is not None:
+        return None, "tokenizer: auto is the {weights} folder, and the launch command has no {weights}"
+    if not needs_tokenizer(config):
+        return None, "not needed"
+    from ..weights import resolve_weights
+
+    try:
+        return resolve_weights(config.weights, config.base_dir), ""
+    except WeightsError as error:
+        return None, f"tokenizer: auto is the weights folder, and weights: {config.weights} gives none: {error}"
 
 
 def api_key(config: ServedSettings) -> str | None:
@@ -138,6 +156,10 @@ def wait_until_ready(client: OpenAIClient, config: ServedSettings, launcher: Ser
     warm-up answer; returns the model id to send. Raises a ServerError with the log's tail on timeout."""
     deadline = time.monotonic() + config.startup_timeout_s
     stage, last, model, pause = "/health", "no answer yet", None, 0.05
+
+    def left(most: float) -> float:  # every request ends by the start-up deadline, however slowly it answers
+        return min(most, max(deadline - time.monotonic(), 0.05))
+
     while True:
         reason = launcher.exit_reason() if launcher is not None else None
         if reason:
@@ -148,18 +170,18 @@ def wait_until_ready(client: OpenAIClient, config: ServedSettings, launcher: Ser
             raise launcher.failure(what) if launcher is not None else ServerError(what)
         try:
             if stage == "/health":
-                status, body = client.get_json("/health", timeout=10)
+                status, body = client.get_json("/health", timeout=left(10.0))
                 if status == 200 or (status == 404 and launcher is None):
                     stage = "/v1/models"
                 else:
                     last = f"HTTP {status}"
             if stage == "/v1/models":
-                status, body = client.get_json("/v1/models", timeout=10)
+                status, body = client.get_json("/v1/models", timeout=left(10.0))
                 model, last = pick_model(config.model, listed_models(body) if status == 200 else [], status)
                 stage = "/v1/models" if model is None else "a warm-up answer"
             if model is not None:
                 asker = Asker(config.api, model, config.system_prompt, lambda prompt: prompt)
-                client.post_json(asker.path, asker.body("Hello", 1), retries=0)
+                client.post_json(asker.path, asker.body("Hello", 1), retries=0, timeout=left(config.request_timeout_s))
                 return model
         except ServerError as error:
             last = str(error).splitlines()[0]
@@ -215,7 +237,7 @@ class ServedModel(ShopBenchBaseModel):
             self.close()
             raise
         self.startup_s = time.monotonic() - started
-        say(f"ready in {self.startup_s:.1f} s: {self.describe()}")
+        log.info("ready in %.1f s: %s", self.startup_s, self.describe())
 
     @classmethod
     def from_mapping(cls, data: dict[str, Any]) -> ServedModel:
@@ -234,8 +256,9 @@ class ServedModel(ShopBenchBaseModel):
             self.launcher = ServerLauncher(plan)
             weakref.finalize(self, self.launcher.stop)  # a model dropped without close() stops its server too
             base_url = self.launcher.start()
-            say(f"started `{self.launcher.plan_command}` (guard pid {self.launcher.guard.pid}, server pid "
-                f"{self.launcher.server_pid}); waiting up to {config.startup_timeout_s:g} s for it to answer")
+            log.info("started `%s` (guard pid %s, server pid %s); waiting up to %g s for it to answer",
+                     self.launcher.plan_command, self.launcher.guard.pid, self.launcher.server_pid,
+                     config.startup_timeout_s)
         else:
             base_url = config.base_url
         options = ClientOptions(base_url, api_key(config), config.request_timeout_s, config.max_retries,
@@ -244,15 +267,18 @@ class ServedModel(ShopBenchBaseModel):
         self.model_id = wait_until_ready(self.client, config, self.launcher)
         if self.launcher is not None:
             self.launcher.ready()
-        folder = tokenizer_folder(config, weights)
-        self.asker = Asker(config.api, self.model_id, config.system_prompt, self._renderer(folder))
+        folder, why = tokenizer_folder(config, weights)
+        self.tokenizer = folder
+        self.asker = Asker(config.api, self.model_id, config.system_prompt, self._renderer(folder, why))
         digits = digit_token_ids(folder) if folder is not None and "logit_bias" in config.multiple_choice else None
-        self.mc_method, self.probes = choose_method(config.multiple_choice, self.client, self.asker, digits)
+        if folder is not None and digits is None:
+            why = f"no tokenizer with the digits 0-9 in {folder}"
+        self.mc_method, self.probes = choose_method(config.multiple_choice, self.client, self.asker, digits, why)
         self.mc = MultipleChoice(self.mc_method, self.asker, digits, config.mc_max_new_tokens)
         failed = [f"{p.method} ({p.reason})" for p in self.probes if not p.ok]
-        say(f"multiple choice by {self.mc_method}" + (f"; fell back from {'; '.join(failed)}" if failed else ""))
+        log.info("multiple choice by %s%s", self.mc_method, f"; fell back from {'; '.join(failed)}" if failed else "")
 
-    def _renderer(self, folder: Path | None):
+    def _renderer(self, folder: Path | None, why: str = ""):
         """Completions: the prompt text the model reads (``prompting.format_prompt``)."""
         config = self.config
         if config.api == "chat":
@@ -261,7 +287,8 @@ class ServedModel(ShopBenchBaseModel):
         if config.use_chat_template:
             if folder is None:
                 raise ConfigError("api: completions with use_chat_template: true needs the model's tokenizer: set "
-                                  "tokenizer: FOLDER (or launch with {weights}), or use_chat_template: false")
+                                  "tokenizer: FOLDER (or weights: FOLDER, which tokenizer: auto uses), or "
+                                  f"use_chat_template: false" + (f" ({why})" if why else ""))
             from transformers import AutoTokenizer
 
             tokenizer = AutoTokenizer.from_pretrained(str(folder))
@@ -298,8 +325,8 @@ class ServedModel(ShopBenchBaseModel):
             shaped += how == SHAPED
             answers.append(answer)
         if shaped:
-            say(f"{shaped} of {len(prompts)} multiple-choice answers by {self.mc_method} were not an allowed digit; "
-                f"shaped from the text instead")
+            log.info("%d of %d multiple-choice answers by %s were not an allowed digit; shaped from the text instead",
+                     shaped, len(prompts), self.mc_method)
         return answers
 
     def _post_many(self, bodies: list[dict]) -> list[dict]:
@@ -315,10 +342,13 @@ class ServedModel(ShopBenchBaseModel):
             "mode": "launch" if self.launcher else "base_url",
             "command": self.launcher.plan_command if self.launcher else None,
             "base_url": self.client.url("") if self.client else None, "model": self.model_id,
-            "api": self.config.api, "multiple_choice_method": self.mc_method,
+            "api": self.config.api, "tokenizer": str(self.tokenizer) if self.tokenizer else None,
+            "multiple_choice_method": self.mc_method,
             "probes": [{"method": p.method, "ok": p.ok, "reason": p.reason} for p in self.probes],
             "multiple_choice_answers": dict(self.counts), "startup_s": round(self.startup_s, 3),
             "notes": list(self.notes),
+            "guard_pid": self.launcher.guard.pid if self.launcher and self.launcher.guard else None,
+            "server_pid": self.launcher.server_pid if self.launcher else None,
         }
 
     def close(self) -> None:

@@ -219,3 +219,20 @@ def test_the_leaderboard_merges_the_graded_run(graded, tmp_path):
     assert "| 1 | probe | shopbench-tests |" in markdown
     csv_lines = (board / "leaderboard.csv").read_text().splitlines()
     assert csv_lines[1].startswith("1,probe,shopbench-tests,,,,,")  # graded on the all-around track only
+
+
+def test_regrading_into_a_graded_folder_needs_overwrite(graded, tmp_path, capsys):
+    out = tmp_path / "again"
+    shutil.copytree(graded["out"], out)
+    (out / "compare.html").write_text("<html>an earlier comparison</html>")
+    (out / "notes.txt").write_text("the organiser's own")
+    before = (out / "scores.json").read_bytes()
+    command = ["grade", "--image", PROBE_TAG, "--track", ALL_AROUND, "--truth", str(graded["truth"]),
+               "--output-dir", str(out), "--name", "probe"]
+    capsys.readouterr()
+    assert cli.main(command) == 2
+    assert "An organiser re-grading into the same folder passes --overwrite." in capsys.readouterr().err
+    assert (out / "scores.json").read_bytes() == before
+    assert cli.main([*command, "--overwrite"]) == 0
+    assert json.loads((out / "scores.json").read_text())["verdict"]["status"] == "ok"
+    assert not (out / "compare.html").exists() and (out / "notes.txt").read_text() == "the organiser's own"

@@ -57,9 +57,9 @@ def test_a_launched_server_answers_inside_the_container_with_no_network(served_i
     run = json.loads((out / "results.json").read_text())
     assert code == 0 and run["verdict"]["status"] == "ok" and run["n_answered"] == 8, run["verdict"]
     assert run["docker"]["given"]["network_mode"] == "none"
-    log = (out / "container" / "container.log").read_text()
-    assert "served model: started" in log and "launched at http://127.0.0.1:" in log
-    assert "multiple choice by structured_outputs" in log
+    info = run["model_info"]  # the served model's run_info(): launched inside the container, on 127.0.0.1
+    assert info["mode"] == "launch" and info["base_url"].startswith("http://127.0.0.1:")
+    assert info["multiple_choice_method"] == "structured_outputs"
     server_log = (out / "container" / "server.log").read_text()  # log_file: in the container's output folder
     assert server_log.count('"POST /v1/chat/completions HTTP/1.1" 200') >= 8 + 2  # the answers and the probes
     assert "shopbench-served-guard: stopping the server (received SIGTERM)" in server_log  # stopped in order
