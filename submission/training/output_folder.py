@@ -30,8 +30,9 @@ CHECKPOINTS = "checkpoints"
 RUN_FILE = "finetune_run.json"  # in checkpoints/: what --resume must find unchanged (data and settings)
 EVAL_FOLDER = "eval"
 ADAPTER_FILES = ("adapter_config.json", "adapter_model.safetensors")
-# Everything a fine-tuning run writes into its folder (peft adds a README.md beside the adapter).
-OWN_NAMES = (*ADAPTER_FILES, "README.md", "baseline.yaml", "training.json", "loss_curve.png", CHECKPOINTS, "merged",
+PEFT_CARD = "README.md"  # peft's model card, beside the adapter
+# Everything a fine-tuning run writes into its folder.
+OWN_NAMES = (*ADAPTER_FILES, PEFT_CARD, "baseline.yaml", "training.json", "loss_curve.png", CHECKPOINTS, "merged",
              EVAL_FOLDER)
 OWN_PREFIXES = (".merged.partial-",)  # merged/ while it is written
 REPOSITORY_FOLDERS = ("models", "submission", "data", "docker", ".git")
@@ -72,8 +73,19 @@ def contents(out: Path) -> Contents:
     if not out.is_dir():
         raise ConfigError(f"--output-dir {out} is a file; fine-tuning writes a folder: choose another --output-dir")
     names = tuple(sorted(entry.name for entry in out.iterdir()))
-    foreign = tuple(n for n in names if n not in OWN_NAMES and not n.startswith(OWN_PREFIXES))
+    foreign = tuple(n for n in names if not is_own(out / n))
     return Contents(out, names, foreign)
+
+
+def is_own(path: Path) -> bool:
+    """Whether fine-tuning writes ``path`` (a README.md only when it is peft's model card)."""
+    if path.name == PEFT_CARD:
+        try:
+            with path.open("rb") as handle:
+                return b"library_name: peft" in handle.read(4096)
+        except OSError:
+            return False
+    return path.name in OWN_NAMES or path.name.startswith(OWN_PREFIXES)
 
 
 @dataclass(frozen=True)

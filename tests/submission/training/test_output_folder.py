@@ -74,12 +74,14 @@ def test_a_folder_with_other_files_is_refused_and_overwrite_does_not_delete_them
     out = tmp_path / "mine"
     out.mkdir()
     (out / "notes.txt").write_text("my notes")
+    (out / "README.md").write_text("# my adapter\n")  # not peft's model card
     for extra in ((), ("--overwrite",)):
         assert finetune_main(train_args(setup, out, *extra)) == 2
         error = capsys.readouterr().err
-        assert f"--output-dir {out} is not empty: it holds notes.txt (none of it written by fine-tuning)" in error
+        assert f"--output-dir {out} is not empty: it holds README.md, notes.txt (none of it written by " \
+               "fine-tuning)" in error
         assert "--overwrite only removes what fine-tuning wrote" in error
-        assert sorted(p.name for p in out.iterdir()) == ["notes.txt"]
+        assert sorted(p.name for p in out.iterdir()) == ["README.md", "notes.txt"]
 
 
 def test_a_finished_run_is_refused_with_the_choices_and_overwrite_replaces_it(trained, setup, tmp_path, capsys):
