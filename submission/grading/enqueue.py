@@ -25,16 +25,6 @@ from .queue import (
 
 log = logging.getLogger(__name__)
 
-EPILOG = """examples:
-  python -m submission enqueue --broker redis://broker.example:6379/0 --image-file /shared/images/team-a-v3.tar \\
-      --track amazon-kdd-cup-24-all-around --submission team-a
-  python -m submission enqueue --broker redis://broker.example:6379/0 --image registry.example/team-b:v1 \\
-      --profile phase2 --track amazon-kdd-cup-24-shopping-knowledge-reasoning --submission team-b --priority 8
-
-Prints the grade's id on stdout. --image-file must be on storage every worker reads (the same path
-on each); --image must be an image the workers have or can pull. The profile (and so the queue: one per
-GPU count) comes from the image's aicrowd.json ("gpu": false -> cpu, else phase2) unless --profile.
-"""
 
 AICROWD_PATH = f"{CONTAINER_HOME}/{AICROWD_FILE}"
 
