@@ -22,11 +22,12 @@ EPILOG = """examples:
   python local_evaluation.py --time-scale 0.5                  # a GPU twice as fast as a T4: halve every time limit
   python local_evaluation.py --no-limits --output-dir runs/debug   # no deadlines, no memory caps
   python local_evaluation.py --resume runs/try1                # continue after a crash, kill -9 or timeout
+  python local_evaluation.py --output-dir runs/try1 --overwrite # a new run in place of the one in runs/try1
   python local_evaluation.py --predictions runs/try1/predictions.jsonl   # re-score, no model
 
 exit status: 0 all answered within the limits; 1 the run ended with a failure verdict (timeout,
 gpu_memory, memory, model_error, bad_output, crashed; results.json holds it and partial scores);
-2 bad input or configuration.
+2 bad input or configuration (an --output-dir that holds a run, without --resume or --overwrite, too).
 """
 
 
@@ -37,7 +38,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--data", help="questions in development format (JSON Lines); default: "
                         "data/development.json if present, else the kit's sample split data/sample.json")
     parser.add_argument("--model", help="model class as 'module:Class' (default: UserModel of models/user_config.py)")
-    parser.add_argument("--output-dir", help="folder for results.json and predictions.jsonl (default: runs/<time>)")
+    parser.add_argument("--output-dir", help="folder for results.json and predictions.jsonl (default: runs/<time>); "
+                        "a folder that holds a run is refused: --resume it, or --overwrite")
+    parser.add_argument("--overwrite", action="store_true", help="remove the run files of --output-dir first "
+                        "(results.json, predictions.jsonl, report.html, scores.png, run.json, compare.html; other "
+                        "files stay)")
     subset = parser.add_mutually_exclusive_group()
     subset.add_argument("--limit", type=int, metavar="N", help="only the first N questions of the data file (they "
                         "may cover only some tasks and tracks)")
@@ -58,6 +63,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         parser.error("--time-scale must be positive")
     if args.resume and args.predictions:
         parser.error("--resume continues a model run; --predictions scores without a model: choose one")
+    if args.resume and args.overwrite:
+        parser.error("--resume continues the run in its folder; --overwrite removes it first: choose one")
     return args
 
 

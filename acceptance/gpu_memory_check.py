@@ -1,192 +1,78 @@
 #!/usr/bin/env python3
 """GPU checks of the harness's T4 emulation: run on a machine with a CUDA GPU (exit 77, "skipped", without one).
 
-Each check runs a small model through ``run_model`` in its own process, under a profile (the kit's
-phase2, or a 1-GPU profile with a CAP GiB cap written for the check), and compares the verdict with the
-expected one. Checks that need more than this machine has are skipped with the reason.
+Each check runs a small model (``acceptance/gpu_check_models.py``) through ``run_model`` under a profile
+(the kit's phase2 or cpu, or a 1-GPU profile with a CAP GiB cap written for the check) and judges the
+verdict; each can fail on a one-GPU machine when what it checks is broken. Checks that need more than this
+machine has are skipped with the reason.
 
-  torch_cap           cap CAP; the model allocates 2 x CAP through torch: torch's cap, set only through
-                      PYTORCH_CUDA_ALLOC_CONF, raises CUDA OOM -> gpu_memory naming GPU 0
-  nvml_cap            cap CAP; 2 x CAP with cuMemAlloc (outside torch): the NVML watchdog -> gpu_memory
-  within_cap          cap CAP; CAP / 2 through torch -> ok; NVML's and torch's peaks between CAP / 2 and CAP
-  visible_gpus        a 1-GPU profile: the model sees torch.cuda.device_count() == 1
-  t4_20gb             phase2: 20 GB through torch -> gpu_memory (cards of 24 GiB or more)
-  spawned_driver_16gb phase2: a process the model spawns holds 16 GB (cuMemAlloc) -> gpu_memory from NVML's
-                      accounting of the model's processes (cards of 24 GiB or more)
-  spawned_torch_16gb  phase2: a spawned process allocates 16 GB through torch: the cap it inherits stops it
-                      -> gpu_memory (cards of 24 GiB or more)
-  capability_seen     phase2: backends.hardware.cuda_capability() in the model's process is 7.5 at most
-  bf16_refused        phase2: the transformers baseline with dtype: bfloat16 -> model_error naming the card
-                      (meaningful on compute capability 8.0 or more)
-  fa2_refused         phase2: attn_implementation: flash_attention_2 -> model_error (idem)
-  fork_after_import   phase2: a model that imports torch, then forks a worker that uses CUDA -> ok
-  baseline_4bit_fp16  phase2: the baseline in 4 bits (bitsandbytes) -> ok, computing in float16
+  torch_cap            cap CAP; 2 x CAP through torch: torch's own out-of-memory error (its cap, set only
+                       through PYTORCH_CUDA_ALLOC_CONF), not the NVML watchdog -> gpu_memory
+  nvml_cap             cap CAP; 2 x CAP with cuMemAlloc (outside torch): the NVML watchdog -> gpu_memory
+  within_cap           cap CAP; CAP / 2 through torch -> ok; NVML's and torch's peaks between CAP / 2 and CAP
+  visible_gpus         a 1-GPU profile: one device, named by its index in CUDA_VISIBLE_DEVICES (item 1)
+  hidden_gpus          the cpu profile: the model sees no GPU
+  spawned_indices      a process the model spawns parses CUDA_VISIBLE_DEVICES with int(), as vLLM does, and
+                       allocates on cuda:0 -> ok (item 1)
+  nvml_missing_refused phase2 with nvidia-ml-py hidden from the harness: refused before the model runs (item 2)
+  tree_without_psutil  cap CAP, psutil hidden from the harness: a spawned process holding 2 x CAP through the
+                       driver is found from /proc -> gpu_memory (item 2)
+  triton_compile       phase2, HOME unwritable as the container's read-only root: torch.compile on the GPU
+                       compiles with Triton into the scratch -> ok (item 3)
+  triton_container     the same in a container (--container-image IMAGE with torch; docker and the NVIDIA
+                       runtime needed), with the runner's cache variables (item 3)
+  capability_seen      phase2: torch.cuda.get_device_capability() is 7.5 and is_bf16_supported() False in the
+                       model's process, flash SDP off, flash_attn refused where installed (item 5)
+  bf16_weights         phase2: a model holding bfloat16 weights on the GPU -> unsupported naming the card (item 5)
+  t4_20gb              phase2: 20 GB through torch -> torch's out-of-memory error (cards of 24 GiB or more)
+  spawned_driver_16gb  phase2: a process the model spawns holds 16 GB (cuMemAlloc) -> gpu_memory from NVML's
+                       accounting of the model's processes (cards of 24 GiB or more)
+  spawned_torch_16gb   phase2: a spawned process allocates 16 GB through torch: the cap it inherits stops it
+  bf16_refused         phase2: the transformers baseline with dtype: bfloat16 -> model_error naming the card
+  fa2_refused          phase2: attn_implementation: flash_attention_2 -> model_error (idem)
+  fork_after_import    phase2: a model that imports torch, then forks a worker that uses CUDA -> ok
+  baseline_4bit_fp16   phase2: the baseline in 4 bits (bitsandbytes) -> ok, computing in float16
 
-Run it from the repository root, as a module:
+Run it from the repository root, as a module (the wheels it needs beyond torch and transformers, for a
+machine without a package index: ``acceptance/gpu_wheels.txt``):
 
     python -m acceptance.gpu_memory_check                       # all checks, a JSON report on stdout
-    python -m acceptance.gpu_memory_check --json gpu_report.json --only torch_cap,bf16_refused
+    python -m acceptance.gpu_memory_check --json gpu_report.json --only torch_cap,bf16_weights
 
-Exit status: 0 every check that ran passed, 1 a check failed, 77 no CUDA GPU here (nothing checked).
+The checks share a time limit (--budget-s, default 330 s): each gets as its track budget what is left
+of it (at most CHECK_BUDGET_S; a check that hangs ends as a timeout verdict), and a check with less than
+MIN_CHECK_S left is skipped, saying so. So the script ends within about 6 minutes on one GPU, whatever
+happens. Exit status: 0 every check that ran passed, 1 a check
+failed, 77 no CUDA GPU here (nothing checked).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import dataclasses
 import json
-import os
-import subprocess
 import sys
 import tempfile
 import time
 import traceback
-from dataclasses import asdict
 from pathlib import Path
 
+from acceptance import gpu_check_judges as judges
+from acceptance.gpu_check_judges import Check
+from submission.errors import LimitsError
 from submission.harness.outcome import ModelSpec, RunOutcome
 from submission.harness.profiles import limits_for, load_profiles, profile_from_dict
 from submission.harness.runner import run_model
 from submission.scoring.data import ALL_AROUND, TRACKS, Question
 
 ROOT = Path(__file__).resolve().parents[1]
-
 GIB = 1024**3
 QUESTIONS = [Question(row, f"question {row}", False) for row in range(4)]
-MODEL = "acceptance.gpu_memory_check:GpuModel"
-WORKER = """
-import ctypes, sys, time, torch
-size = int(sys.argv[2])
-try:
-    if sys.argv[1] == "torch":
-        held = torch.empty(size, dtype=torch.uint8, device="cuda:0"); torch.cuda.synchronize()
-    else:
-        torch.zeros(1, device="cuda:0"); pointer = ctypes.c_uint64()
-        status = ctypes.CDLL("libcuda.so.1").cuMemAlloc_v2(ctypes.byref(pointer), ctypes.c_size_t(size))
-        if status: raise RuntimeError(f"cuMemAlloc_v2 failed with CUresult {status}")
-except Exception as exc:
-    sys.exit(" ".join(str(exc).split())[:1000])  # one line: the model raises it as its own first line
-time.sleep(float(sys.argv[3]))
-"""
-
-
-# ---------------------------------------------------------------- the model the checks run
-
-
-class GpuModel:
-    """What it does depends on GPU_CHECK_MODE (set by the check): allocate through torch or the driver
-    in its first batch, spawn a process that does, report what it sees, build the baseline, fork."""
-
-    def __init__(self):
-        import torch
-
-        self.torch, self.mode, self.held = torch, os.environ["GPU_CHECK_MODE"], []
-        self.size = int(float(os.environ.get("GPU_CHECK_BYTES", GIB)))
-        self.hold_s = float(os.environ.get("GPU_CHECK_HOLD_S", "0"))
-        self.answer = "1"
-        if self.mode == "baseline":
-            self.answer = build_baseline(json.loads(os.environ["GPU_CHECK_BASELINE"]))
-        elif self.mode == "fork":
-            self.answer = fork_cuda_worker()
-
-    def get_batch_size(self) -> int:
-        return 2
-
-    def batch_predict(self, batch, is_multiple_choice):
-        n = len(batch["prompt"])
-        if self.mode == "count":
-            return [str(self.torch.cuda.device_count())] * n
-        if self.mode == "capability":
-            from submission.backends.hardware import cuda_capability
-
-            return [json.dumps([cuda_capability(), self.torch.cuda.get_device_capability(0)])] * n
-        if self.mode in ("torch", "driver") and not self.held:
-            self.held.append(allocate(self.torch, self.mode, self.size))
-            time.sleep(self.hold_s)
-        if self.mode.startswith("spawn-") and not self.held:
-            self.held.append(spawn_allocating(self.mode.split("-", 1)[1], self.size, self.hold_s))
-        return [self.answer] * n
-
-
-def allocate(torch, how: str, size: int):
-    if how == "torch":
-        tensor = torch.empty(size, dtype=torch.uint8, device="cuda:0")
-        torch.cuda.synchronize()
-        return tensor
-    import ctypes
-
-    torch.zeros(1, device="cuda:0")  # the primary context, current
-    pointer = ctypes.c_uint64()
-    status = ctypes.CDLL("libcuda.so.1").cuMemAlloc_v2(ctypes.byref(pointer), ctypes.c_size_t(size))
-    if status != 0:
-        raise RuntimeError(f"cuMemAlloc_v2 failed with CUresult {status}")
-    return pointer.value
-
-
-def spawn_allocating(how: str, size: int, hold_s: float) -> int:
-    """A new process (inheriting this one's environment, as a model's workers do) allocates ``size``
-    bytes and holds them; its failure is raised here with what it printed."""
-    worker = subprocess.Popen([sys.executable, "-c", WORKER, how, str(size), str(hold_s)], stderr=subprocess.PIPE)
-    _, err = worker.communicate()
-    if worker.returncode != 0:
-        lines = err.decode(errors="replace").strip().splitlines() or ["(nothing on stderr)"]
-        raise RuntimeError(f"the worker failed: {lines[-1]}")
-    return worker.pid
-
-
-def fork_cuda_worker() -> str:
-    """Fork (torch imported, CUDA not initialised) a worker that uses CUDA: fails if this process had
-    initialised CUDA before the model was imported."""
-    import multiprocessing
-
-    context = multiprocessing.get_context("fork")
-    queue = context.Queue()
-    worker = context.Process(target=_cuda_in_fork, args=(queue,))
-    worker.start()
-    worker.join(120)
-    return queue.get(timeout=5) if worker.exitcode == 0 else f"fork worker exit code {worker.exitcode}"
-
-
-def _cuda_in_fork(queue) -> None:
-    import torch
-
-    queue.put(f"forked-cuda-ok {float(torch.ones(4, device='cuda:0').sum())}")
-
-
-def build_baseline(settings: dict) -> str:
-    """The kit's transformers baseline on a tiny checkpoint; answers with the dtypes it computes in."""
-    from submission.backends.transformers import TransformersModel
-
-    model = TransformersModel(**settings).model
-    compute = getattr(getattr(model.config, "quantization_config", None), "bnb_4bit_compute_dtype", None)
-    layers = sorted({type(m).__name__ for m in model.modules() if "Linear" in type(m).__name__})
-    return json.dumps({"dtype": str(model.dtype), "compute": str(compute), "linear": layers})
-
-
-def tiny_checkpoint(folder: Path) -> Path:
-    """A 2-layer Llama with random weights and a small BPE tokenizer with a chat template."""
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
-
-    backend = Tokenizer(models.BPE())
-    backend.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    backend.decoder = decoders.ByteLevel()
-    backend.train_from_iterator(["question 0 1 2 3 answer"] * 8, trainer=trainers.BpeTrainer(
-        vocab_size=300, special_tokens=["<|im_start|>", "<|im_end|>"],
-        initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
-    tokenizer = PreTrainedTokenizerFast(
-        tokenizer_object=backend, eos_token="<|im_end|>", pad_token="<|im_end|>",
-        chat_template="{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n"
-                      "{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}")
-    eos = tokenizer.convert_tokens_to_ids("<|im_end|>")
-    config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=128, intermediate_size=256, num_hidden_layers=2,
-                         num_attention_heads=4, num_key_value_heads=2, eos_token_id=eos, pad_token_id=eos,
-                         bos_token_id=None)
-    LlamaForCausalLM(config).save_pretrained(folder)
-    tokenizer.save_pretrained(folder)
-    return folder
-
-
-# ---------------------------------------------------------------- running one check
+MODEL = "acceptance.gpu_check_models:GpuModel"
+CHECK_BUDGET_S = 150.0  # the most one check may take: a check that hangs ends as a timeout verdict
+DEFAULT_BUDGET_S = 330.0  # all checks together
+MIN_CHECK_S = 20.0  # a check needs at least this much of the time left to start
 
 
 def check_profile(n_gpus: int, cap_gib: float):
@@ -197,138 +83,84 @@ def check_profile(n_gpus: int, cap_gib: float):
     return profile_from_dict("gpu-check", raw, "gpu_memory_check.py")
 
 
-def run_check(profile, **env) -> tuple[RunOutcome, list[str]]:
-    spec = ModelSpec(model=MODEL, repo=str(ROOT), env={f"GPU_CHECK_{k.upper()}": str(v) for k, v in env.items()})
-    with tempfile.TemporaryDirectory() as out:
-        outcome = run_model(spec, QUESTIONS, out, limits_for(profile, ALL_AROUND))
+@contextlib.contextmanager
+def hidden(modules: tuple[str, ...]):
+    """The harness (this process) without ``modules``: importing them fails, as where they are not installed."""
+    saved = {name: sys.modules.get(name) for name in modules}
+    try:
+        for name in modules:
+            sys.modules[name] = None
+        yield
+    finally:
+        for name, module in saved.items():
+            if module is None:
+                sys.modules.pop(name, None)
+            else:
+                sys.modules[name] = module
+
+
+def run_check(check: Check, budget_s: float = CHECK_BUDGET_S) -> tuple[RunOutcome | None, list[str]]:
+    """Run the check's model under its profile, within ``budget_s``; a refusal before the model runs is
+    returned as the one output "LimitsError: ..." with no outcome."""
+    env = {f"GPU_CHECK_{k.upper()}": str(v) for k, v in check.settings.items()} | dict(check.env)
+    spec = ModelSpec(model=MODEL, repo=str(ROOT), env=env)
+    limits = dataclasses.replace(limits_for(check.profile, ALL_AROUND), budget_s=budget_s)
+    with tempfile.TemporaryDirectory() as out, hidden(check.hide):
+        try:
+            outcome = run_model(spec, QUESTIONS, out, limits)
+        except LimitsError as exc:
+            return None, [f"LimitsError: {exc}"]
         path = Path(out) / "predictions.jsonl"
         outputs = [json.loads(line)["output"] for line in path.read_text().splitlines()] if path.exists() else []
     return outcome, outputs
 
 
-def summary(outcome: RunOutcome, outputs: list[str]) -> dict:
-    return {"verdict": str(outcome.verdict), "gpus": [asdict(g) for g in outcome.gpus], "notes": list(outcome.notes),
-            "wall_s": round(outcome.wall_s, 2), "outputs": sorted(set(outputs))[:3]}
+def summary(outcome: RunOutcome | None, outputs: list[str]) -> dict:
+    if outcome is None:
+        return {"refused": outputs[0][:1000]}
+    return {"verdict": str(outcome.verdict), "gpus": [dataclasses.asdict(g) for g in outcome.gpus],
+            "notes": list(outcome.notes), "wall_s": round(outcome.wall_s, 2), "outputs": sorted(set(outputs))[:3]}
 
 
-def verdict_is(status: str, starts: str = "", contains: str = ""):
-    def judge(outcome: RunOutcome, outputs: list[str]) -> bool:
-        detail = outcome.verdict.detail
-        return outcome.verdict.status == status and detail.startswith(starts) and contains in detail
-    return judge
-
-
-def ok_answering(predicate):
-    return lambda outcome, outputs: outcome.verdict.ok and bool(outputs) and all(predicate(o) for o in outputs)
-
-
-def peaks_between(low: float, high: float):
-    def judge(outcome: RunOutcome, outputs: list[str]) -> bool:
-        usage = outcome.gpus[0] if outcome.gpus else None
-        peaks = [p for p in (usage.peak_bytes, usage.torch_peak_bytes) if p] if usage else []
-        return outcome.verdict.ok and bool(peaks) and all(low <= p <= high for p in peaks)
-    return judge
-
-
-def capability_at_most_75(output: str) -> bool:
-    seen, _ = json.loads(output)
-    return seen is not None and tuple(seen) <= (7, 5)
-
-
-def fp16_4bit(output: str) -> bool:
-    seen = json.loads(output)
-    return seen["compute"] == "torch.float16" and "Linear4bit" in seen["linear"]
-
-
-# ---------------------------------------------------------------- the checks
-
-
-def environment() -> dict:
-    import torch
-
-    info = {"torch": torch.__version__, "cuda": torch.version.cuda, "devices": [
-        {"name": torch.cuda.get_device_name(i), "capability": list(torch.cuda.get_device_capability(i)),
-         "total_gib": round(torch.cuda.get_device_properties(i).total_memory / GIB, 2)}
-        for i in range(torch.cuda.device_count())]}
-    from submission.harness.gpu import load_nvml, plan_gpus
-
-    nvml = load_nvml()
-    info["nvml"] = nvml is not None
-    if nvml is not None:
-        plan = plan_gpus(None, nvml)
-        info["nvml_process_call"], info["nvml_notes"] = plan.processes_call, list(plan.notes)
-        info["accounting_mode"] = sorted(plan.accounting)
-    for package in ("transformers", "bitsandbytes", "pynvml"):
-        info[package] = _has(package)
-    return info
-
-
-def _has(package: str) -> bool:
-    import importlib.util
-
-    return importlib.util.find_spec(package) is not None
-
-
-class Checkpoint:
-    """The tiny checkpoint, written on first use (only the baseline checks need transformers)."""
-
-    def __init__(self, folder: Path):
-        self.folder, self.made = folder, False
-
-    def __call__(self) -> Path:
-        if not self.made:
-            tiny_checkpoint(self.folder)
-            self.made = True
-        return self.folder
-
-
-def checks(cap: float, checkpoint: Checkpoint) -> tuple[list[tuple], object]:
-    """(name, why it is skipped or None, profile, the model's settings, judge) for every check, and the
-    settings maker of the baseline checks."""
-    import torch
-
-    small, phase2 = check_profile(1, cap), load_profiles()["phase2"]
-    big = None if torch.cuda.get_device_properties(0).total_memory >= 24 * GIB else "the card has less than 24 GiB"
-    no_hf = None if _has("transformers") and _has("tokenizers") else "transformers or tokenizers is not installed"
-    no_bnb = no_hf or (None if _has("bitsandbytes") else "bitsandbytes is not installed")
-    baseline = lambda **s: {"mode": "baseline", "baseline": json.dumps({"weights": str(checkpoint()), **s})}  # noqa: E731
-    return [
-        ("torch_cap", None, small, {"mode": "torch", "bytes": 2 * cap * GIB, "hold_s": 3},
-         verdict_is("gpu_memory", "GPU 0 ")),
-        ("nvml_cap", None, small, {"mode": "driver", "bytes": 2 * cap * GIB, "hold_s": 3},
-         verdict_is("gpu_memory", "GPU 0 ")),
-        ("within_cap", None, small, {"mode": "torch", "bytes": cap / 2 * GIB, "hold_s": 3},
-         peaks_between(cap / 2 * GIB, cap * GIB)),
-        ("visible_gpus", None, small, {"mode": "count"}, ok_answering(lambda o: o == "1")),
-        ("t4_20gb", big, phase2, {"mode": "torch", "bytes": 20e9, "hold_s": 1}, verdict_is("gpu_memory", "GPU 0 ")),
-        ("spawned_driver_16gb", big, phase2, {"mode": "spawn-driver", "bytes": 16e9, "hold_s": 10},
-         verdict_is("gpu_memory", "GPU 0 ")),
-        ("spawned_torch_16gb", big, phase2, {"mode": "spawn-torch", "bytes": 16e9, "hold_s": 1},
-         verdict_is("gpu_memory", "GPU 0 ", "CUDA out of memory")),
-        ("capability_seen", None, phase2, {"mode": "capability"}, ok_answering(capability_at_most_75)),
-        ("bf16_refused", no_hf, phase2, {"mode": "lazy-baseline", "settings": dict(dtype="bfloat16")},
-         verdict_is("model_error", contains="bfloat16 is not available on the grader's card")),
-        ("fa2_refused", no_hf, phase2, {"mode": "lazy-baseline", "settings": dict(attn_implementation="flash_attention_2")},
-         verdict_is("model_error", contains="flash_attention_2 is not available on the grader's card")),
-        ("fork_after_import", None, phase2, {"mode": "fork"}, ok_answering(lambda o: o.startswith("forked-cuda-ok"))),
-        ("baseline_4bit_fp16", no_bnb, phase2, {"mode": "lazy-baseline", "settings": dict(quantization="4bit")},
-         ok_answering(fp16_4bit)),
-    ], baseline
-
-
-def run_one(name, skip, profile, settings, judge, baseline) -> dict:
-    if skip:
-        return {"status": "skipped", "why": skip}
+def run_one(check: Check, baseline, budget_s: float = CHECK_BUDGET_S) -> dict:
+    if check.skip:
+        return {"status": "skipped", "why": check.skip}
     started = time.perf_counter()
     try:
-        if settings.get("mode") == "lazy-baseline":
-            settings = baseline(**settings["settings"])
-        outcome, outputs = run_check(profile, **settings)
-        passed = judge(outcome, outputs)
+        if check.runner is not None:  # a check that does not go through run_model (a container)
+            passed, found = check.runner(budget_s)
+            return {"status": "passed" if passed else "failed", **found, "check_s": round(time.perf_counter() - started, 1)}
+        if check.settings.get("mode") == "lazy-baseline":
+            check = dataclasses.replace(check, settings=baseline(**check.settings["settings"]))
+        outcome, outputs = run_check(check, budget_s)
+        passed = check.judge(outcome, outputs)
         return {"status": "passed" if passed else "failed", **summary(outcome, outputs),
                 "check_s": round(time.perf_counter() - started, 1)}
     except Exception:  # noqa: BLE001 - a broken check is a failed check, and the others still run
         return {"status": "failed", "error": traceback.format_exc()[-3000:]}
+
+
+def run_all(table: list[Check], baseline, budget_s: float, wanted: set[str] | None, report: dict,
+            write=None) -> dict:
+    """Run the checks in order within ``budget_s`` in all: each gets what is left (at most
+    CHECK_BUDGET_S); one with less than MIN_CHECK_S left is skipped, saying so."""
+    started = time.monotonic()
+    for check in table:
+        if wanted is not None and check.name not in wanted:
+            continue
+        left = budget_s - (time.monotonic() - started)
+        if left < MIN_CHECK_S:
+            result = {"status": "skipped", "why": f"the script's time budget ({budget_s:g} s) was used up"}
+        else:
+            result = run_one(check, baseline, min(CHECK_BUDGET_S, left))
+        report["checks"][check.name] = result
+        print(f"{result['status'].upper()} {check.name}: "
+              f"{result.get('verdict') or result.get('refused') or result.get('why') or 'error'}",
+              file=sys.stderr, flush=True)
+        if write is not None:  # written after every check: a run cut short keeps what it found
+            write(report)
+    report["total_s"] = round(time.monotonic() - started, 1)
+    return report
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -336,6 +168,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cap-gib", type=float, default=2.0, help="per-card cap of the 1-GPU check profile (default: 2)")
     parser.add_argument("--json", help="also write the report to this file")
     parser.add_argument("--only", help="comma-separated check names (default: all)")
+    parser.add_argument("--budget-s", type=float, default=DEFAULT_BUDGET_S,
+                        help=f"seconds for all the checks together (default: {DEFAULT_BUDGET_S:g})")
+    parser.add_argument("--container-image", help="an image with torch (CUDA) for triton_container")
     args = parser.parse_args(argv)
     try:
         import torch
@@ -345,17 +180,14 @@ def main(argv: list[str] | None = None) -> int:
     if not torch.cuda.is_available():
         print("SKIPPED: no CUDA GPU here; run this on a GPU machine")
         return 77
-    report = {"environment": environment(), "checks": {}}
+    report = {"environment": judges.environment(), "checks": {}}
+    write = (lambda r: Path(args.json).write_text(json.dumps(r, indent=2) + "\n")) if args.json else None
     with tempfile.TemporaryDirectory() as tmp:
-        table, baseline = checks(args.cap_gib, Checkpoint(Path(tmp) / "tiny"))
+        profiles = {"small": check_profile(1, args.cap_gib), **load_profiles()}
+        table, baseline = judges.checks(args.cap_gib, profiles, judges.Checkpoint(Path(tmp) / "tiny"),
+                                        args.container_image)
         wanted = set(args.only.split(",")) if args.only else None
-        for name, skip, profile, settings, judge in table:
-            if wanted is None or name in wanted:
-                result = report["checks"][name] = run_one(name, skip, profile, settings, judge, baseline)
-                print(f"{result['status'].upper()} {name}: {result.get('verdict') or result.get('why') or 'error'}",
-                      file=sys.stderr, flush=True)
-                if args.json:  # written after every check: a run cut short keeps what it found
-                    Path(args.json).write_text(json.dumps(report, indent=2) + "\n")
+        run_all(table, baseline, args.budget_s, wanted, report, write)
     print(json.dumps(report, indent=2))
     return 0 if all(c["status"] != "failed" for c in report["checks"].values()) else 1
 

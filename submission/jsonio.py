@@ -1,4 +1,5 @@
-"""JSON the kit writes: always valid UTF-8, always strict JSON, written atomically where it is a file.
+"""JSON the kit writes: always valid UTF-8, always strict JSON, written atomically where it is a file
+(through ``fileio.replace_file``: never through a symlink or a FIFO at the name).
 
 A model may return any Python string, lone surrogates ("\\ud800") included, which UTF-8 cannot encode:
 such a text is written with JSON escapes instead, so it reads back exactly as it was. Non-finite numbers
@@ -9,9 +10,10 @@ from __future__ import annotations
 
 import json
 import math
-import os
 from pathlib import Path
 from typing import Any, Iterable
+
+from .fileio import replace_file
 
 
 def finite(value: Any) -> Any:
@@ -59,7 +61,4 @@ def write_json(path: str | Path, content: Any) -> None:
 
     Non-finite numbers become null; anything else json cannot encode is written as its ``str``.
     """
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(dumps(finite(content), indent=2, default=str) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+    replace_file(path, dumps(finite(content), indent=2, default=str) + "\n")

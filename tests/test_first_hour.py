@@ -208,7 +208,9 @@ def test_the_evaluator_and_the_commands_work_from_any_folder(tmp_path):
     # the kit is installed (./setup.sh installs it editable), so the check runs from any folder, and passes
     assert check.returncode == 0, check.stdout + check.stderr
     assert re.search(r"^user_config +ok +UserModel = ", check.stdout, re.MULTILINE), check.stdout
-    assert "all checks passed" in check.stdout and " fail " not in check.stdout
+    # the shipped aicrowd.json's placeholder author is a warning; no check may fail
+    assert re.search(r"^(all checks passed|no check failed, but read the warning\(s\) of aicrowd\.json)",
+                     check.stdout, re.MULTILINE) and " fail " not in check.stdout, check.stdout
     script = subprocess.run([str(Path(sys.executable).with_name("shopbench")), "--help"], capture_output=True,
                             text=True, cwd=tmp_path, timeout=60)  # the console script beside this interpreter
     assert script.returncode == 0 and all(f"  {name}  " in script.stdout for name in ("check", "compare", "report"))

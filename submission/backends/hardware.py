@@ -12,10 +12,15 @@ card without torch.
 
 from __future__ import annotations
 
+import logging
+import os
 from typing import TYPE_CHECKING
 
 from ..card import BFLOAT16, COMPUTE_CAPABILITY, CONTEXT_RESERVE_BYTES, FLASH_ATTENTION_2, ProfileCard, profile_card
+from ..cuda import driver_status, nvidia_gpu_present
 from ..errors import ConfigError
+
+log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     import torch
@@ -40,12 +45,18 @@ def _whose(capability: tuple[int, int], card: ProfileCard) -> str:
 # --- hardware rules (pure functions of their arguments and the exported card) ----------------------
 
 def resolve_device(requested: str, cuda_available: bool) -> str:
-    """``auto`` means cuda when a GPU is visible, else cpu; asking for cuda without one is refused."""
+    """``auto`` means cuda when a GPU is visible, else cpu; asking for cuda without one is refused. Falling
+    back to the CPU on a host that has an NVIDIA GPU (not hidden on purpose) is said loudly, with the
+    driver and what torch needs: the usual cause is a driver older than torch's CUDA build."""
     if requested == "auto":
+        if not cuda_available and nvidia_gpu_present() and os.environ.get("CUDA_VISIBLE_DEVICES") != "":
+            log.warning("device: auto runs on the CPU although this host has an NVIDIA GPU: %s (set device: cpu "
+                        "to run on the CPU on purpose)", driver_status().text)
         return "cuda" if cuda_available else "cpu"
     if requested == "cuda" and not cuda_available:
+        why = f" ({driver_status().text})" if nvidia_gpu_present() else ""
         raise ConfigError("device: cuda was requested but torch sees no GPU (torch.cuda.is_available() is "
-                          "False); use device: auto or cpu, or install a CUDA build of torch",
+                          f"False){why}; use device: auto or cpu, or install a CUDA build of torch",
                           key="device")
     return requested
 
@@ -121,7 +132,19 @@ def max_memory(n_gpus: int | None = None) -> dict[int | str, int] | None:
         n_gpus = torch.cuda.device_count()
     budget = max(0, card.memory_bytes - CONTEXT_RESERVE_BYTES)
     memory: dict[int | str, int] = {index: budget for index in range(n_gpus)}
-    import psutil
-
-    memory["cpu"] = int(psutil.virtual_memory().available * 0.9)  # transformers' default share of RAM
+    memory["cpu"] = int(available_ram() * 0.9)  # transformers' default share of RAM
     return memory
+
+
+def available_ram() -> int:
+    """RAM available for new allocations: psutil's figure, else /proc/meminfo's (an image without psutil)."""
+    try:
+        import psutil
+
+        return int(psutil.virtual_memory().available)
+    except ImportError:
+        with open("/proc/meminfo", encoding="ascii") as handle:
+            for line in handle:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+        raise

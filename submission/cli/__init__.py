@@ -6,6 +6,7 @@ Owns:
     docker_build.py  ``docker build``        docker_run.py  ``docker run``      grade.py    ``grade``
     containers.py    what ``docker run`` and ``grade`` share: their flags, the image, the run and its report
     check.py         ``check``               leaderboard.py ``leaderboard``
+    worker.py        ``worker``              enqueue.py     ``enqueue``         status.py   ``status``
     report.py        ``report``              compare.py     ``compare``         finetune.py ``finetune``
 
 Each command module has ``main(argv, prog) -> int``: it parses its own arguments (``-v/--verbose`` and
@@ -49,7 +50,13 @@ COMMANDS: tuple[Command, ...] = (
     Command("grade", "grade",
             "organiser: run one submission on test inputs, score it against the truth, write scores.json"),
     Command("leaderboard", "leaderboard",
-            "organiser: merge graded runs (scores.json) into a Markdown and CSV leaderboard"),
+            "organiser: merge graded runs (scores.json) into a Markdown, CSV and HTML leaderboard"),
+    Command("worker", "worker",
+            "organiser: a compute worker for this host: takes grades from the queue (Celery; Redis or RabbitMQ)"),
+    Command("enqueue", "enqueue",
+            "organiser: put one grade on the queue (--image or --image-file, --track, --submission); prints its id"),
+    Command("status", "status",
+            "organiser: queued, running, done and failed grades per submission and track, and the live workers"),
     Command("report", "report",
             "write report.html and scores.png for a run folder"),
     Command("compare", "compare",

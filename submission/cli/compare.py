@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from ..fileio import replace_file
 from ..reports.compare import COMPARE_FILE, delta_chart, format_comparison, render_compare
 from ..reports.comparison import compare_folders
 from ..reports.intervals import RESAMPLES
@@ -50,7 +51,7 @@ def main(argv: list[str], prog: str = PROG) -> int:
     comparison = compare_folders(args.run_a, args.run_b, args.data, seed=args.seed, resamples=args.resamples)
     path = Path(args.output) if args.output else Path(args.run_b) / COMPARE_FILE
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(render_compare(comparison, delta_chart(comparison)), encoding="utf-8")
+    replace_file(path, render_compare(comparison, delta_chart(comparison)))
     reporter.result(format_comparison(comparison))
     reporter.result(f"\nwrote {path}")
     return 0

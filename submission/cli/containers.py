@@ -15,7 +15,7 @@ from ..grading.grader import RunRequest, ScoredRun, run_and_score
 from ..grading.images import BuildOptions, BuildResult, build_image, default_tag, describe_build, load_image
 from ..harness.profiles import Limits, Profile, budget_track_for, get_profile, limits_for, load_profiles
 from ..reports.run_folder import written_files
-from ..reports.table import format_table
+from ..reports.table import format_model_info, format_table
 from ..scoring.data import Question, short_track
 from .output import REPORTER
 
@@ -44,7 +44,8 @@ def add_limit_arguments(parser: argparse.ArgumentParser, track_help: str) -> Non
 
 def add_build_arguments(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("building (when no image is given)")
-    group.add_argument("--base-image", help="BASE_IMAGE build argument (default: the Dockerfile's CUDA 12 image)")
+    group.add_argument("--base-image", help="BASE_IMAGE build argument (default: the Dockerfile's CUDA 12 image; "
+                       "offline: make one with docker/make_offline_base_image.sh)")
     group.add_argument("--build-arg", action="append", default=[], metavar="KEY=VALUE", help="more build arguments")
     group.add_argument("--tag", help="image tag (default: shopbench-<repository folder>:latest)")
 
@@ -164,16 +165,21 @@ def execute(client, request: RunRequest) -> tuple[ScoredRun, int | None]:
 def report(scored: ScoredRun, out_dir: Path) -> None:
     """What local_evaluation.py prints after a run, plus the container's log when it failed."""
     outcome = scored.outcome
-    if not outcome.verdict.ok:
+    failed = not outcome.verdict.ok
+    if failed:
+        REPORTER.result(f"\nPARTIAL RESULTS: {scored.n_answered} of {outcome.n_questions} questions answered")
+    if scored.result is not None:
+        REPORTER.result(format_table(scored.result, scored.results.get("intervals")))
+    summary = format_model_info(scored.results.get("model_info"))
+    if summary:
+        REPORTER.result("\n" + "\n".join(summary))
+    if failed:  # the verdict, once: on stderr, with the container's last lines
         what = "the model broke the interface" if outcome.verdict.status == "bad_output" else outcome.verdict.status
         REPORTER.error(f"{what}: {outcome.verdict.detail}")
         if scored.container.log_tail:
             REPORTER.error(f"last lines of the container's log ({scored.container.log_path}):\n"
                            f"{scored.container.log_tail}", prefix=False)
-        REPORTER.result(f"\nPARTIAL RESULTS: {scored.n_answered} of {outcome.n_questions} questions answered "
-                        f"(verdict: {outcome.verdict.status})")
-    if scored.result is not None:
-        REPORTER.result(format_table(scored.result, scored.results.get("intervals")))
-    REPORTER.result(f"\nverdict: {outcome.verdict}")
+    else:
+        REPORTER.result(f"\nverdict: {outcome.verdict}")
     REPORTER.result(f"container: {scored.container.wall_s:.1f} s wall time, exit code {scored.container.exit_code}")
     REPORTER.result(f"\nwrote {', '.join(written_files(scored.result))} in {out_dir}")

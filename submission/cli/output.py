@@ -25,6 +25,7 @@ import traceback
 
 QUIET, NORMAL, VERBOSE = -1, 0, 1
 LOG_FORMAT = "%(levelname)s %(name)s: %(message)s"
+DAEMON_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 LEVELS = {QUIET: logging.ERROR, NORMAL: logging.WARNING, VERBOSE: logging.DEBUG}
 
 
@@ -80,12 +81,14 @@ def given_before_command(verbose: bool = False, quiet: bool = False) -> None:
     setup()
 
 
-def setup(verbose: bool = False, quiet: bool = False) -> Reporter:
-    """Set the verbosity from a command's flags (and those given before the command) and configure logging."""
+def setup(verbose: bool = False, quiet: bool = False, daemon: bool = False) -> Reporter:
+    """Set the verbosity from a command's flags (and those given before the command) and configure logging.
+    ``daemon``: a long-running service's log (``worker``): time-stamped lines, and INFO unless -q or -v."""
     verbose, quiet = verbose or _GIVEN_BEFORE["verbose"], quiet or _GIVEN_BEFORE["quiet"]
     REPORTER.verbosity = VERBOSE if verbose else QUIET if quiet else NORMAL
-    logging.basicConfig(level=LEVELS[REPORTER.verbosity], format=LOG_FORMAT)  # a no-op once a handler exists
-    logging.getLogger().setLevel(LEVELS[REPORTER.verbosity])
+    level = logging.INFO if daemon and REPORTER.verbosity == NORMAL else LEVELS[REPORTER.verbosity]
+    logging.basicConfig(level=level, format=DAEMON_FORMAT if daemon else LOG_FORMAT)  # a no-op once configured
+    logging.getLogger().setLevel(level)
     return REPORTER
 
 

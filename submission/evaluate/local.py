@@ -17,22 +17,24 @@ from typing import Any, Protocol, Sequence
 from .. import environment
 from ..environment import KIT_ROOT
 from ..errors import KitError
-from ..harness.gpu import host_gpu_count
+from ..cuda import driver_status
+from ..fileio import read_regular
+from ..harness.gpu import host_gpu_count, load_nvml
 from ..harness.outcome import HarnessOptions, ModelSpec
 from ..harness.output_dir import fresh_folder, locked
 from ..harness.predictions import PREDICTIONS_FILE
 from ..harness.profiles import DEFAULT_PROFILE, Limits, budget_track_for, get_profile, limits_for, load_profiles
 from ..jsonio import write_json
-from ..loading import load_model_class
+from ..loading import check_model_settings, load_model_class
+from ..reports.reuse import RUN_FILE, claim_output_dir, clear_run, refuse_output_names
 from ..reports.run_folder import written_files
-from ..reports.table import format_table
+from ..reports.table import format_model_info, format_table
 from ..scoring.data import Question, load_questions, sample_questions
 from ..scoring.scorer import ScoringConfig, check_scoring_ready
 from .pipeline import Evaluated, Evaluation, HarnessRunner, ProgressBar, evaluate
 
 OFFICIAL_DATA = KIT_ROOT / "data" / "development.json"
 SAMPLE_DATA = KIT_ROOT / "data" / "sample.json"
-RUN_FILE = "run.json"  # what --resume needs to continue a run: data, limit, sample, model, seed
 RESUMED = ("data", "limit", "sample", "model", "seed")
 
 
@@ -64,6 +66,7 @@ class LocalOptions:
     time_scale: float = 1.0
     no_limits: bool = False
     resume: str | None = None
+    overwrite: bool = False  # remove the run files of --output-dir first (a folder holding a run is refused)
     verbose: bool = False
     quiet: bool = False
 
@@ -83,9 +86,11 @@ def local_run(options: LocalOptions, reporter: Reporter) -> int:
     try:
         plan = prepare_local(options, reporter)
         with locked(plan.evaluation.out_dir):
+            if options.overwrite:
+                clear_run(plan.evaluation.out_dir)
             evaluated = evaluate(plan.evaluation, None if options.predictions else local_runner(plan, reporter))
-            if not options.predictions and not (plan.evaluation.out_dir / RUN_FILE).is_file():
-                write_run_file(plan)  # the model removed it: --resume needs it
+            if not options.predictions:
+                write_run_file(plan)  # again: the model may have removed or changed it, and --resume needs it
     except KeyboardInterrupt:
         reporter.error(f"\ninterrupted: {interrupted_at(plan)}", prefix=False)
         return 130
@@ -96,13 +101,18 @@ def local_run(options: LocalOptions, reporter: Reporter) -> int:
 def prepare_local(options: LocalOptions, reporter: Reporter) -> LocalPlan:
     """The options with --resume's applied, the questions, the checks that need no model run, the folder."""
     out_dir = None
-    if options.resume:
+    if options.resume:  # nothing there is read before its names are checked: no link followed, no FIFO waited on
+        refuse_output_names(Path(options.resume))
         options, out_dir = apply_resume(options), Path(options.resume)
+        if options.data:
+            reporter.info(f"data: {options.data} (the interrupted run's, from {out_dir / RUN_FILE})")
+    elif options.output_dir:  # a folder that holds a run is refused now, before anything runs
+        check_output_dir(options)
     options = replace(options, seed=0 if options.seed is None else options.seed)
     data_path = Path(options.data) if options.data else default_data(reporter)
     questions = select(load_questions(data_path, require_truth=True), options, data_path, reporter)
-    if not options.predictions:  # a wrong model name is found now, before any folder or progress bar
-        load_model_class(options.model, KIT_ROOT)
+    if not options.predictions:  # a wrong model name or setting is found now, before any folder or progress bar
+        check_model_settings(load_model_class(options.model, KIT_ROOT), options.model)
     scoring = ScoringConfig(embedding_models=embedding_paths(options.embedding_model))
     check_scoring_ready(questions, scoring)
     profile = get_profile(options.profile, load_profiles(*options.profiles_file))
@@ -118,6 +128,16 @@ def prepare_local(options: LocalOptions, reporter: Reporter) -> LocalPlan:
     return LocalPlan(options, evaluation, limits)
 
 
+def check_output_dir(options: LocalOptions) -> None:
+    """--output-dir holding a run: refused unless --overwrite (--resume named when it can continue it)."""
+    out_dir = Path(options.output_dir)
+    if options.overwrite and options.predictions and Path(options.predictions).resolve() == \
+            (out_dir / PREDICTIONS_FILE).resolve():
+        raise KitError(f"--predictions {options.predictions} is the predictions.jsonl of --output-dir {out_dir}, "
+                       "which --overwrite removes first; score it into another --output-dir")
+    claim_output_dir(out_dir, options.overwrite, resume_flag=not options.predictions)
+
+
 def apply_resume(options: LocalOptions) -> LocalOptions:
     """--resume DIR: --data/--limit/--sample/--model/--seed from DIR/run.json unless given (refused when
     given differently)."""
@@ -127,7 +147,7 @@ def apply_resume(options: LocalOptions) -> LocalOptions:
     if not (out_dir / PREDICTIONS_FILE).is_file():
         raise KitError(f"--resume {options.resume}: no {PREDICTIONS_FILE} there; is it the output folder of a run?")
     run_file = out_dir / RUN_FILE
-    saved = json.loads(run_file.read_text(encoding="utf-8")) if run_file.is_file() else {}
+    saved = json.loads(read_regular(run_file)) if run_file.is_file() else {}
     for key in RESUMED:
         given = getattr(options, key)
         if given is None:
@@ -219,15 +239,19 @@ def describe_limits(limits: Limits) -> str:
 
 
 def gpu_note(wanted: int | None) -> str:
-    """What a profile's GPUs mean on this machine, when it has fewer."""
+    """What a profile's GPUs mean on this machine, when it has fewer; and on a machine with GPUs, its driver
+    against what the installed torch needs."""
     here = host_gpu_count() if wanted else 0
-    if not wanted or here >= wanted:
+    if not wanted:
         return ""
     if here == 0:
         return (" (this machine has none: the model runs on the CPU, the GPU limits are not emulated, and the time "
                 "limits are a T4's, so a CPU run may time out where the grader's would not: --no-limits or "
                 "--time-scale X to explore)")
-    return f" (this machine has {here}: the model sees {here}, each capped as a T4)"
+    driver = driver_status(load_nvml()).text
+    if here >= wanted:
+        return f" ({driver})"
+    return f" (this machine has {here}: the model sees {here}, each capped as a T4; {driver})"
 
 
 def interrupted_at(plan: LocalPlan | None) -> str:
@@ -240,17 +264,22 @@ def interrupted_at(plan: LocalPlan | None) -> str:
 def report_local(evaluated: Evaluated, evaluation: Evaluation, reporter: Reporter) -> None:
     """The closing lines: the failure and what was kept, the table, the verdict, the files written."""
     outcome, out_dir = evaluated.outcome, evaluation.out_dir
-    if outcome is not None and not outcome.verdict.ok:
+    failed = outcome is not None and not outcome.verdict.ok
+    if failed:
+        reporter.result(f"\nPARTIAL RESULTS: {evaluated.n_answered} of {len(evaluation.questions)} questions "
+                        "answered")
+    if evaluated.result is not None:
+        reporter.result(format_table(evaluated.result, evaluated.results.get("intervals")))
+    summary = format_model_info(evaluated.results.get("model_info"))
+    if summary:  # after the run, not beside its progress bar
+        reporter.result("\n" + "\n".join(summary))
+    if failed:  # the verdict, once: on stderr, with what was kept
         verdict = outcome.verdict
         what = "the model broke the interface" if verdict.status == "bad_output" else verdict.status
         kept = (f"every answer made before it is in {out_dir / PREDICTIONS_FILE}; continue with --resume "
                 f"{out_dir}" if outcome.n_answered else "no question was answered before it")
         reporter.error(f"{what}: {verdict.detail}\n{kept}")
-        reporter.result(f"\nPARTIAL RESULTS: {evaluated.n_answered} of {len(evaluation.questions)} questions "
-                        f"answered (verdict: {verdict.status})")
-    if evaluated.result is not None:
-        reporter.result(format_table(evaluated.result, evaluated.results.get("intervals")))
-    if outcome is not None:
+    elif outcome is not None:
         reporter.result(f"\nverdict: {outcome.verdict}")
     files = written_files(evaluated.result) + ([RUN_FILE] if (out_dir / RUN_FILE).is_file() else [])
     reporter.result(f"\nwrote {', '.join(files)} in {out_dir}")

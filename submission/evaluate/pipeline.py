@@ -28,11 +28,13 @@ from typing import Any, Callable, Mapping, Protocol, Sequence
 from .. import environment
 from ..environment import KIT_ROOT
 from ..errors import DataError
+from ..fileio import describe, refuse_non_regular
 from ..harness.outcome import HarnessOptions, ModelSpec, Progress, RunOutcome
 from ..harness.output_dir import locked
 from ..harness.predictions import PREDICTIONS_FILE, answered_and_outputs, outputs_for, read_records
 from ..harness.profiles import Limits, Profile
 from ..harness.runner import run_judged
+from ..reports.reuse import RUN_FOLDER_FILES
 from ..reports.run_folder import base_meta, write_run_folder
 from ..reports.runstats import run_meta
 from ..scoring.data import Question
@@ -109,6 +111,9 @@ def read_answers(path: Path, questions: Sequence[Question]) -> Answers:
     """The questions a model run answered (none when it wrote no file). A file that names a row that was not
     asked, repeats one or holds an output that is not a string comes back as ``problem`` (the runner's judge
     decides what that means), with nothing answered."""
+    what = describe(path)
+    if what is not None:  # put there by the model's processes: never followed nor read
+        return Answers(problem=DataError(f"{path} is {what}, not the predictions file the run wrote"))
     if not path.is_file():
         return Answers()
     try:
@@ -149,6 +154,7 @@ def evaluate(evaluation: Evaluation, runner: Runner | None = None) -> Evaluated:
     questions = list(evaluation.questions)
     resolved = check_scoring_ready(questions, evaluation.scoring)  # fail before the model runs, not after
     with locked(evaluation.out_dir) as out_dir:
+        refuse_non_regular(out_dir, RUN_FOLDER_FILES)  # never written through a link or a FIFO: refused first
         started = time.perf_counter()
         if runner is None:
             run, outcome = None, None

@@ -4,32 +4,45 @@ Each check returns a ``CheckResult`` (ok, warn, fail or skip, and a sentence say
 how to fix it):
 
 * user_config    ``models/user_config.py`` imports (in a fresh process) and defines a ``UserModel`` class
+                 whose settings pass its ``check_settings()`` (the kit's backends: their YAML file and paths)
 * aicrowd.json   valid: a known challenge_id, authors, gpu
-* weights        every weight file in the build context is real, not a Git LFS pointer, and not left out
-                 by .dockerignore; the weights that models/baseline.yaml names exist
+* weights        every weight file in the build context is real, not a Git LFS pointer, and none is left
+                 out by .dockerignore (training checkpoints aside); every path a model config names
+                 (models/baseline.yaml's weights and lora_adapter, models/served.yaml's weights and
+                 tokenizer) is inside the repository, tracked by git and in the build context
+                 (config_paths)
 * .dockerignore  keeps .git and local data out of the build context, keeps the code in
-* run output     no stray results.json, predictions.jsonl, report.html or compare.html in the build context
-* size           the repository against the competition's 25 GB cap
-* smoke run      the model answers 3 sample questions through the harness (a fresh process); a warning
-                 when it writes into the repository, which is read-only in the grader's container
+* run output     no stray results.json, predictions.jsonl, report.html, compare.html or training
+                 checkpoint in the build context
+* size           the build context against the competition's 25 GB cap
+* gpu driver     this host's NVIDIA driver against what the installed torch needs (torch 2.13.0 from the
+                 index: CUDA 13, an R580 or newer driver); a warning when torch cannot use the GPU here
+* smoke run      the model answers 3 sample questions in the submission's own image, built and run the
+                 grader's way (smoke.py); without a Docker daemon, in this Python environment, and then
+                 at best a warning saying so
+
+Every figure counts one set of files: the build context's (what .dockerignore lets in).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
-import tempfile
 import textwrap
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Mapping
 
 from ..environment import KIT_ROOT
 from ..errors import KitError
-from ..scoring.data import ALL_AROUND, Question, load_questions
+from ..scoring.data import Question, load_questions
 from .aicrowd import load_aicrowd
+from .config_paths import path_problems, tracked_files
+from .images import context_files, dockerignore_patterns, human_bytes
+from .smoke import SmokeOptions, smoke_run
 
 SAMPLE_DATA = KIT_ROOT / "data" / "sample.json"
 # "The maximum size of a submission is 25GB (including model checkpoints)": the challenge page's news of
@@ -40,9 +53,12 @@ LFS_POINTER_PREFIX = b"version https://git-lfs.github.com/spec/v1"
 SKIP_DIRS = {".git", ".venv", "venv", "__pycache__", "node_modules", ".pytest_cache"}
 MUST_EXCLUDE = {".git": ".git/HEAD", "local data": "data/development.json"}
 SHOULD_EXCLUDE = {"virtual environments": ".venv/bin/python", "run outputs": "runs/run1/results.json",
-                  "comparisons": "compare.html"}
-RUNS_DIR = "runs"
+                  "comparisons": "compare.html", "wheelhouse/": "wheelhouse/torch-2.13.0-cp311.whl",
+                  "training checkpoints": "adapters/try1/checkpoints/checkpoint-7/optimizer.pt"}
 RUN_OUTPUT_NAMES = {"results.json", "predictions.jsonl", "report.html", "compare.html", "scores.png"}
+RUN_FOLDER_MARKERS = ("results.json", "predictions.jsonl")
+# What fine-tuning leaves besides the adapter: Trainer's checkpoint-N folders and optimizer states.
+TRAINING_STATE = re.compile(r"(^|/)checkpoint-\d+/|(^|/)(optimizer\.(pt|bin)|scheduler\.pt|rng_state[^/]*\.pth)$")
 MUST_INCLUDE = ("aicrowd.json", "requirements.txt", "models/user_config.py", "submission/harness/runner.py",
                 "docker/entrypoint.py")
 
@@ -61,6 +77,11 @@ class CheckOptions:
     smoke_timeout_s: float = 600.0
     data: Path = SAMPLE_DATA
     max_bytes: int = MAX_SUBMISSION_BYTES
+    smoke_in: str = "image"  # image (this machine's Docker daemon; host if none answers) | host
+    image: str | None = None  # the smoke run uses this image instead of building the repository
+    tag: str | None = None
+    base_image: str | None = None
+    build_args: Mapping[str, str] = field(default_factory=dict)
 
 
 # ---------------------------------------------------------------- the checks
@@ -74,6 +95,11 @@ _IMPORT_PROBE = textwrap.dedent("""
     if info["is_class"]:
         info["name"] = f"{cls.__module__}.{cls.__qualname__}"
         info["missing"] = [m for m in ("get_batch_size", "batch_predict") if not callable(getattr(cls, m, None))]
+        try:  # the optional pre-run hook: the kit's backends read their YAML and check the paths it names
+            from submission.loading import check_model_settings
+            check_model_settings(cls, "UserModel")
+        except Exception as exc:
+            info["settings"] = str(exc)
     print("SHOPBENCH-CHECK " + json.dumps(info))
 """)
 
@@ -99,6 +125,8 @@ def check_user_config(repo: Path, options: CheckOptions) -> CheckResult:
     if info["missing"]:
         return CheckResult(name, "fail", f"{path}: UserModel ({info['name']}) lacks {', '.join(info['missing'])}; "
                            "subclass models.base_model.ShopBenchBaseModel")
+    if info.get("settings"):
+        return CheckResult(name, "fail", f"UserModel = {info['name']}, whose settings are refused: {info['settings']}")
     return CheckResult(name, "ok", f"UserModel = {info['name']}")
 
 
@@ -109,15 +137,6 @@ def check_aicrowd(repo: Path, options: CheckOptions) -> CheckResult:
         return CheckResult("aicrowd.json", "warn",
                            f"{text}: replace 'your-aicrowd-username' with your AIcrowd username")
     return CheckResult("aicrowd.json", "ok", text)
-
-
-def dockerignore_patterns(repo: Path) -> list[str] | None:
-    """.dockerignore's patterns as the docker SDK reads them (None when there is no file)."""
-    path = repo / ".dockerignore"
-    if not path.is_file():
-        return None
-    lines = [line.strip() for line in path.read_text(encoding="utf-8").splitlines()]
-    return [line for line in lines if line and not line.startswith("#")]
 
 
 def _matcher(patterns: list[str]):
@@ -142,9 +161,11 @@ def check_dockerignore(repo: Path, options: CheckOptions) -> CheckResult:
         return CheckResult(name, "fail", f"{repo / name} excludes {', '.join(left_out)}; the image would lack it")
     loose = [what for what, probe in SHOULD_EXCLUDE.items() if not matcher.matches(probe)]
     if loose:
-        return CheckResult(name, "warn", f"does not exclude {', '.join(loose)}; add `.venv`, `runs` and "
-                           "`**/compare.html` lines")
-    return CheckResult(name, "ok", "excludes .git, local data, virtual environments and runs; keeps the code")
+        return CheckResult(name, "warn", f"does not exclude {', '.join(loose)} ({', '.join(SHOULD_EXCLUDE[w] for w in loose)}); "
+                           "add the lines of the kit's docker/dockerignore.template (`.venv`, `runs`, `**/compare.html`, "
+                           "`wheelhouse`, `adapters/*/checkpoints`, ...)")
+    return CheckResult(name, "ok", "excludes .git, local data, virtual environments, runs, wheelhouse/ and training "
+                       "checkpoints; keeps the code")
 
 
 def _walk(repo: Path):
@@ -164,86 +185,85 @@ def is_lfs_pointer(path: Path) -> bool:
         return False
 
 
-def _baseline_paths(repo: Path) -> list[Path]:
-    """The weights and LoRA folders that models/baseline.yaml names (not the built-in 'smollm2')."""
-    path = repo / "models" / "baseline.yaml"
-    if not path.is_file():
-        return []
-    import yaml
+def _listed(items: list[str], n: int = 5) -> str:
+    return "; ".join(items[:n]) + (f" (and {len(items) - n} more)" if len(items) > n else "")
 
-    try:
-        config = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError:
-        return []
-    named = [config.get("weights"), config.get("lora_adapter")] if isinstance(config, dict) else []
-    return [(path.parent / value) for value in named if isinstance(value, str) and value and value != "smollm2"]
+
+def _is_weight(rel: str) -> bool:
+    return Path(rel).suffix.lower() in WEIGHT_SUFFIXES
 
 
 def check_weights(repo: Path, options: CheckOptions) -> CheckResult:
     name = "weights"
-    patterns = dockerignore_patterns(repo) or []
-    matcher = _matcher(patterns)
-    weights = [p for p in _walk(repo) if p.suffix.lower() in WEIGHT_SUFFIXES]
+    context = context_files(repo)
+    weights = [rel for rel in context if _is_weight(rel)]
     problems = []
-    for path in weights:
-        rel = path.relative_to(repo).as_posix()
-        if not path.exists():
+    for rel in weights:
+        if not (repo / rel).exists():
             problems.append(f"{rel} is a broken link")
-        elif is_lfs_pointer(path):
+        elif is_lfs_pointer(repo / rel):
             problems.append(f"{rel} is a Git LFS pointer, not the weights (run `git lfs pull`)")
-        elif matcher.matches(rel):
-            problems.append(f"{rel} is excluded by .dockerignore, so the image will not have it")
-    for path in _baseline_paths(repo):
-        if not path.exists():
-            problems.append(f"models/baseline.yaml names {path}, which does not exist")
+    in_context = set(context)
+    left_out = [p.relative_to(repo).as_posix() for p in _walk(repo) if p.suffix.lower() in WEIGHT_SUFFIXES]
+    problems += [f"{rel} is excluded by .dockerignore, so the image will not have it" for rel in left_out
+                 if rel not in in_context and not TRAINING_STATE.search(rel) and not rel.startswith("wheelhouse/")]
+    problems += path_problems(repo, in_context, tracked_files(repo))
     if problems:
-        more = f" (and {len(problems) - 5} more)" if len(problems) > 5 else ""
-        return CheckResult(name, "fail", "; ".join(problems[:5]) + more)
+        return CheckResult(name, "fail", _listed(problems))
     if not weights:
-        return CheckResult(name, "ok", "no weight files in the repository (the grader has no network: nothing can be "
-                           "downloaded at run time)")
-    total = sum(p.stat().st_size for p in weights)
-    return CheckResult(name, "ok", f"{len(weights)} weight file(s), {human_bytes(total)}, none an LFS pointer")
+        return CheckResult(name, "ok", "no weight files in the build context (the grader has no network: nothing can "
+                           "be downloaded at run time)")
+    total = sum((repo / rel).stat().st_size for rel in weights)
+    return CheckResult(name, "ok", f"{len(weights)} weight file(s) in the build context, {human_bytes(total)}, none an "
+                       "LFS pointer")
+
+
+def _is_run_output(rel: str, context: set[str]) -> bool:
+    """results.json or predictions.jsonl, or a report, chart or comparison beside one (the kit's own templates,
+    report.html and compare.html, are not run output)."""
+    name, folder = Path(rel).name, Path(rel).parent
+    if name in RUN_FOLDER_MARKERS:
+        return True
+    return name in RUN_OUTPUT_NAMES and any((folder / marker).as_posix() in context for marker in RUN_FOLDER_MARKERS)
 
 
 def check_run_output(repo: Path, options: CheckOptions) -> CheckResult:
-    """Run folders' files that would go into the image: local results, not the submission."""
-    matcher = _matcher(dockerignore_patterns(repo) or [])
-    stray = [p.relative_to(repo).as_posix() for p in _walk(repo) if p.name in RUN_OUTPUT_NAMES]
-    stray = [rel for rel in stray if not matcher.matches(rel)]
+    """Run folders' files and training checkpoints that would go into the image: local results, not the model."""
+    context = context_files(repo)
+    stray = [rel for rel in context if _is_run_output(rel, set(context))]
+    training = [rel for rel in context if TRAINING_STATE.search(rel)]
+    found = []
     if stray:
-        more = f" (and {len(stray) - 5} more)" if len(stray) > 5 else ""
-        return CheckResult("run output", "warn", f"run output in the build context: {', '.join(stray[:5])}{more}; "
-                           "move it under runs/ or exclude it in .dockerignore")
-    return CheckResult("run output", "ok", "no run output in the build context")
-
-
-def repository_files(repo: Path) -> list[Path]:
-    """The files a push would send: git's tracked and untracked-but-not-ignored files, else every file."""
-    if (repo / ".git").exists():
-        out = subprocess.run(["git", "-C", str(repo), "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-                             capture_output=True, timeout=120)
-        if out.returncode == 0:
-            return [repo / name for name in out.stdout.decode("utf-8", "replace").split("\0") if name]
-    return list(_walk(repo))
-
-
-def human_bytes(n: float) -> str:
-    for unit, size in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
-        if n >= size:
-            return f"{n / size:.2f} {unit}"
-    return f"{n:.0f} bytes"
+        found.append(f"run output in the build context: {_listed(stray).replace('; ', ', ')}; move it under runs/ "
+                     "or exclude it in .dockerignore")
+    if training:
+        size = human_bytes(sum((repo / rel).stat().st_size for rel in training if (repo / rel).is_file()))
+        found.append(f"training checkpoints in the build context ({len(training)} files, {size}): "
+                     f"{_listed(training, 3).replace('; ', ', ')}; the model needs the adapter only: exclude them "
+                     "in .dockerignore (`adapters/*/checkpoints`, `**/checkpoint-[0-9]*`, `**/optimizer.pt`)")
+    if found:
+        return CheckResult("run output", "warn", "; ".join(found))
+    return CheckResult("run output", "ok", "no run output or training checkpoint in the build context")
 
 
 def check_size(repo: Path, options: CheckOptions) -> CheckResult:
-    total = sum(p.stat().st_size for p in repository_files(repo) if p.is_file())
-    text = f"{human_bytes(total)} of the {options.max_bytes / 1e9:g} GB cap"
+    total = sum((repo / rel).stat().st_size for rel in context_files(repo) if (repo / rel).is_file())
+    text = f"{human_bytes(total)} in the build context, of the {options.max_bytes / 1e9:g} GB cap"
     if total > options.max_bytes:
         return CheckResult("size", "fail",
                            f"{text}: too large; move what the model does not need out of the repository")
     if total > 0.9 * options.max_bytes:
         return CheckResult("size", "warn", f"{text}: close to the cap")
     return CheckResult("size", "ok", text)
+
+
+def check_gpu_driver(repo: Path, options: CheckOptions) -> CheckResult:
+    """The driver and torch's CUDA build, named both ways; a warning when torch would fall back to the CPU."""
+    from ..cuda import driver_status
+    from ..harness.gpu import load_nvml
+
+    status = driver_status(load_nvml())
+    return CheckResult("gpu driver", "ok" if status.ok else "warn", status.text)
 
 
 def smoke_questions(path: Path, n: int) -> list[Question]:
@@ -255,48 +275,13 @@ def smoke_questions(path: Path, n: int) -> list[Question]:
 
 
 def check_smoke(repo: Path, options: CheckOptions) -> CheckResult:
-    name = "smoke run"
     if not options.smoke:
-        return CheckResult(name, "skip", "--no-smoke")
-    from ..harness.outcome import ModelSpec
-    from ..harness.predictions import PREDICTIONS_FILE, read_records
-    from ..harness.profiles import Limits
-    from ..harness.runner import run_model
-
+        return CheckResult("smoke run", "skip", "--no-smoke")
     questions = smoke_questions(options.data, options.smoke_questions)
-    limits = Limits(profile="check", budget_track=ALL_AROUND, budget_s=options.smoke_timeout_s)
-    before = repository_state(repo)
-    with tempfile.TemporaryDirectory(prefix="shopbench-check-") as tmp:
-        outcome = run_model(ModelSpec(repo=str(repo)), questions, tmp, limits)
-        records = read_records(Path(tmp) / PREDICTIONS_FILE) if (Path(tmp) / PREDICTIONS_FILE).is_file() else []
-    written = sorted(path for path, state in repository_state(repo).items() if before.get(path) != state)
-    if not outcome.verdict.ok:
-        return CheckResult(name, "fail", f"{outcome.verdict} (on {len(questions)} sample questions, in this Python "
-                           "environment; see the traceback above)")
-    shown = ", ".join(json.dumps(r["output"][:30], ensure_ascii=False) for r in records)
-    init = f"built in {outcome.init_s:.1f} s, " if outcome.init_s is not None else ""
-    text = f"{len(records)} answers ({init}{outcome.wall_s:.1f} s in all): {shown}"
-    if written:
-        more = f" (and {len(written) - 3} more)" if len(written) > 3 else ""
-        return CheckResult(name, "warn", f"{text}; but the model wrote into the repository ({', '.join(written[:3])}"
-                           f"{more}), which is read-only in the grader's container: write to /tmp or ~/.cache "
-                           "(size-capped scratch space) instead")
-    return CheckResult(name, "ok", text)
-
-
-def repository_state(repo: Path) -> dict[str, tuple[int, int]]:
-    """Path -> (size, modification time) of the repository's files, Python's byte-code caches aside (Python
-    skips writing them on a read-only root)."""
-    state = {}
-    for path in _walk(repo):
-        if path.suffix == ".pyc" or RUNS_DIR in path.relative_to(repo).parts[:1]:
-            continue
-        try:
-            stat = path.stat()
-        except OSError:
-            continue
-        state[path.relative_to(repo).as_posix()] = (stat.st_size, stat.st_mtime_ns)
-    return state
+    smoke = SmokeOptions(options.smoke_in, options.smoke_timeout_s, options.image, options.tag, options.base_image,
+                         options.build_args)
+    result = smoke_run(repo, questions, smoke)
+    return CheckResult("smoke run", result.status, result.detail)
 
 
 CHECKS: tuple[tuple[str, Callable[[Path, CheckOptions], CheckResult]], ...] = (
@@ -306,6 +291,7 @@ CHECKS: tuple[tuple[str, Callable[[Path, CheckOptions], CheckResult]], ...] = (
     (".dockerignore", check_dockerignore),
     ("run output", check_run_output),
     ("size", check_size),
+    ("gpu driver", check_gpu_driver),
     ("smoke run", check_smoke),
 )
 
@@ -316,7 +302,9 @@ def run_checks(repo: str | Path, options: CheckOptions = CheckOptions()) -> list
     results = []
     for name, check in CHECKS:
         if name == "smoke run" and any(r.status == "fail" and r.name == "user_config" for r in results):
-            results.append(CheckResult(name, "skip", "UserModel cannot be imported"))
+            refused = any("settings are refused" in r.detail for r in results if r.name == "user_config")
+            results.append(CheckResult(name, "skip", "UserModel's settings are refused" if refused
+                                       else "UserModel cannot be imported"))
             continue
         try:
             results.append(check(repo, options))
@@ -329,7 +317,12 @@ def format_results(results: list[CheckResult]) -> str:
     width = max(len(r.name) for r in results)
     lines = [f"{r.name:<{width}}  {r.status:<4}  {r.detail}" for r in results]
     failed = [r.name for r in results if r.status == "fail"]
+    warned = [r.name for r in results if r.status == "warn"]
     lines.append("")
-    lines.append(f"{len(failed)} check(s) failed: {', '.join(failed)}" if failed else
-                 "all checks passed: push when ready (and try `python -m submission docker run` first)")
+    if failed:
+        lines.append(f"{len(failed)} check(s) failed: {', '.join(failed)}")
+    elif warned:
+        lines.append(f"no check failed, but read the warning(s) of {', '.join(warned)} before you push")
+    else:
+        lines.append("all checks passed: push when ready (and try `python -m submission docker run` first)")
     return "\n".join(lines)

@@ -17,11 +17,18 @@ import select
 import signal
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING, Sequence
 
 from ..harness import verdict as verdicts
-from ..harness.gpu_memory import GpuAccountant
 from ..harness.failures import Measured
+from ..harness.gpu import GpuPlan, load_nvml, plan_gpus
+from ..harness.gpu_memory import GpuAccountant
+from ..harness.outcome import GpuUsage
+from ..harness.profiles import Limits
 from ..harness.protocol import MAX_LINE_BYTES
+
+if TYPE_CHECKING:
+    from ..harness.judge import Judge
 
 HEADER_BYTES, STDOUT = 8, 1
 READ_CHUNK = 1 << 20
@@ -326,3 +333,30 @@ def exit_status(container, timeout: float = 30.0) -> int | None:
     except Exception:  # noqa: BLE001 - still running after the timeout, or gone
         return None
     return code
+
+
+def host_plan(limits: Limits, gpu_ids: Sequence[str] | None = None) -> tuple[GpuPlan, object]:
+    """The host's GPUs the container is given (the profile's first ones, or ``grade --gpus``'s, named as
+    CUDA_VISIBLE_DEVICES names them), through the host's NVML (None where it has none): what the host
+    measures the container's GPU memory on."""
+    nvml = load_nvml() if limits.gpus != 0 else None
+    if not gpu_ids:
+        return plan_gpus(limits.gpus, nvml), nvml
+    saved = os.environ.get("CUDA_VISIBLE_DEVICES")
+    os.environ["CUDA_VISIBLE_DEVICES"] = ",".join(gpu_ids)
+    try:
+        return plan_gpus(len(gpu_ids), nvml), nvml
+    finally:
+        if saved is None:
+            os.environ.pop("CUDA_VISIBLE_DEVICES", None)
+        else:
+            os.environ["CUDA_VISIBLE_DEVICES"] = saved
+
+
+def gpu_usage(judge: Judge, measured, plan: GpuPlan, limits: Limits) -> tuple[GpuUsage, ...]:
+    """Per GPU: the host's NVML peak of the container's processes, the loop's torch peak, the cap."""
+    cap = limits.gpu_memory_bytes
+    if plan.devices:
+        return tuple(GpuUsage(d.index, d.name, measured.gpu_peaks.get(d.index), judge.torch_peaks.get(d.index), cap,
+                              "process" if d.index in measured.gpu_peaks else None) for d in plan.devices)
+    return tuple(GpuUsage(i, f"cuda:{i}", None, peak, cap) for i, peak in sorted(judge.torch_peaks.items()))

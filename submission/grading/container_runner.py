@@ -12,8 +12,12 @@
   a read-only root whose only writable places are tmpfs (``/tmp``, ``~/.cache``, ``/shopbench/output``);
 * the profile's CPUs, RAM (no swap) and GPUs (device requests for the driver's compute and utility
   libraries, so a base image other than CUDA's gets them too; none at all, ``NVIDIA_VISIBLE_DEVICES=void``,
-  for a profile without GPUs, even where the daemon's default runtime is nvidia), a large ``/dev/shm``; the
+  for a profile without GPUs, even where the daemon's default runtime is nvidia), a large ``/dev/shm``;
+  given device ids (``grade --gpus 0,1``, what a worker hands each grade) request exactly those GPUs; the
   GPU memory of the container's processes is measured on the host (NVML, the container's cgroup);
+* labels: ``shopbench.role``, ``shopbench.judge`` (this host and process) and the caller's (``grade
+  --label``: a worker labels its grades' containers with its name, so that its next start on the host
+  removes what a killed worker left running);
 * the container is stopped and removed on every ending: a verdict, an error of this process, or SIGTERM,
   SIGINT or SIGHUP to it (``container_channel.Interrupt``: the verdict ``interrupted``).
 
@@ -35,13 +39,22 @@ from ..environment import KIT_ROOT, PROFILE, SEED
 from ..errors import ConfigError
 from ..harness import verdict as verdicts
 from ..harness.batches import grader_order
-from ..harness.gpu import GpuPlan, host_gpu_count, load_nvml, plan_gpus
+from ..harness.caches import container_cache_environment
+from ..harness.gpu import GpuPlan, host_gpu_count
 from ..harness.judge import Judge
-from ..harness.outcome import GpuUsage, Progress, RunOutcome
+from ..harness.outcome import Progress, RunOutcome
 from ..harness.predictions import PREDICTIONS_FILE, PredictionWriter
 from ..harness.profiles import Limits
 from ..scoring.data import Question
-from .container_channel import ContainerTransport, ContainerWatch, Interrupt, LogSink, exit_status
+from .container_channel import (
+    ContainerTransport,
+    ContainerWatch,
+    Interrupt,
+    LogSink,
+    exit_status,
+    gpu_usage,
+    host_plan,
+)
 from .container_contract import COMMAND, CONTAINER_HOME, ENTRYPOINT, OUTPUT_DIR, RUN_USER, container_job
 
 log = logging.getLogger(__name__)
@@ -56,6 +69,7 @@ PIDS_LIMIT = 32768  # processes and threads in the container: a fork bomb stops 
 LOG_TAIL = 40  # lines of the container's log shown when it fails
 GPU_CAPABILITIES = [["gpu", "compute", "utility"]]  # CUDA and NVML libraries of the driver, in any base image
 NO_DRIVER = "could not select device driver"  # Docker's answer where no NVIDIA runtime is installed
+ROLE_LABEL = "shopbench.role"  # on every container the runner starts
 
 
 class GpuRuntimeMissing(ConfigError):
@@ -67,18 +81,39 @@ class GpuRuntimeMissing(ConfigError):
 
 @dataclass(frozen=True)
 class Resources:
-    """What the container is given. ``gpus``: how many to request (0 none, -1 every GPU of the host)."""
+    """What the container is given. ``gpus``: how many to request (0 none, -1 every GPU of the host);
+    ``device_ids``: which ones, when the caller chose them (then ``gpus`` is their count)."""
 
     nano_cpus: int | None
     mem_bytes: int | None
     shm_bytes: int
     gpus: int
     notes: tuple[str, ...] = ()
-    device_ids: tuple[str, ...] = ()  # the host's GPUs by UUID, when NVML named them (else ``gpus`` by count)
+    device_ids: tuple[str, ...] = ()  # which GPUs: the caller's (grade --gpus), or the host's UUIDs NVML named
 
 
-def container_resources(limits: Limits, host_cpus: int, host_gpus: int, shm_bytes: int | None = None) -> Resources:
-    """The profile's CPUs, RAM, shared memory and GPUs, as far as this host can give them."""
+def chosen_gpus(limits: Limits, device_ids: Sequence[str], host_gpus: int) -> tuple[tuple[str, ...], list[str]]:
+    """The device ids given to the container (checked against the profile and the host), and notes."""
+    ids = tuple(device_ids)
+    shown = ",".join(ids)
+    if limits.gpus == 0:
+        raise ConfigError(f"--gpus {shown}: profile {limits.profile} has no GPUs; leave --gpus out")
+    if limits.gpus is not None and len(ids) != limits.gpus:
+        raise ConfigError(f"--gpus {shown} names {len(ids)} device(s) but profile {limits.profile} has "
+                          f"{limits.gpus}; name exactly {limits.gpus}")
+    if host_gpus == 0:
+        return (), [f"no NVIDIA GPU on this host: devices {shown} are not given to the container"]
+    absent = [i for i in ids if i.isdigit() and int(i) >= host_gpus]
+    if absent:
+        raise ConfigError(f"--gpus {shown}: this host has {host_gpus} GPU(s), numbered 0 to {host_gpus - 1}; "
+                          f"no device {absent[0]}")
+    return ids, []
+
+
+def container_resources(limits: Limits, host_cpus: int, host_gpus: int, shm_bytes: int | None = None,
+                        device_ids: Sequence[str] | None = None) -> Resources:
+    """The profile's CPUs, RAM, shared memory and GPUs, as far as this host can give them; ``device_ids``
+    (``grade --gpus``) names the host's GPUs to give instead of a count."""
     notes = []
     nano_cpus = None
     if limits.vcpus is not None:
@@ -90,6 +125,9 @@ def container_resources(limits: Limits, host_cpus: int, host_gpus: int, shm_byte
     mem = limits.ram_bytes
     if shm_bytes is None:
         shm_bytes = mem // 2 if mem is not None else NO_LIMIT_SHM_BYTES
+    if device_ids is not None:
+        ids, more = chosen_gpus(limits, device_ids, host_gpus)
+        return Resources(nano_cpus, mem, shm_bytes, len(ids), tuple(notes + more), ids)
     wanted = -1 if limits.gpus is None else limits.gpus
     if wanted != 0 and host_gpus == 0:
         if wanted > 0:
@@ -114,6 +152,8 @@ class ContainerSettings:
     grace_s: float = DEFAULT_GRACE_S
     shm_bytes: int | None = None  # None: half the profile's RAM
     mount_kit: bool = True  # mount this kit's submission/ and entry point over the image's copies
+    gpu_ids: tuple[str, ...] | None = None  # the host's GPUs to give (grade --gpus); None: the profile's count
+    labels: tuple[tuple[str, str], ...] = ()  # more container labels (grade --label KEY=VALUE)
 
 
 @dataclass(frozen=True)
@@ -152,6 +192,7 @@ def container_environment(limits: Limits, seed: int) -> dict[str, str]:
         "HOME": CONTAINER_HOME,
         "HF_HUB_OFFLINE": "1",  # no network: fail fast instead of retrying downloads
         "TRANSFORMERS_OFFLINE": "1",
+        **container_cache_environment(CONTAINER_HOME),  # Triton, torch.compile, HF, vLLM: the writable ~/.cache
     }
     if limits.gpus == 0:  # the nvidia runtime, if it is the daemon's default, then exposes no GPU
         env["NVIDIA_VISIBLE_DEVICES"] = "void"
@@ -172,11 +213,14 @@ def _volumes(mount_kit: bool) -> dict[str, dict[str, str]]:
 def scratch_mounts(limits: Limits) -> dict[str, str]:
     """The only writable places of the read-only root: /tmp and HOME's cache folder, each a tmpfs of the
     profile's scratch size, and the model's own output folder, a tmpfs of ``output_mb`` that the host never
-    reads (tmpfs lives in memory: it counts against the container's RAM limit too)."""
+    reads (tmpfs lives in memory: it counts against the container's RAM limit too).
+    ``exec``: Docker mounts a tmpfs noexec unless told otherwise, and every JIT compiler loads what it
+    compiled from its cache (Triton's launcher, torch.compile's C++ kernels): under noexec that fails with
+    "failed to map segment from shared object". The model runs its own code anyway; nosuid stays."""
     size = f",size={limits.disk_bytes}" if limits.disk_bytes is not None else ""
     output = f",size={limits.output_bytes}" if limits.output_bytes is not None else size
-    return {"/tmp": f"rw,nosuid,nodev,mode=1777{size}", f"{CONTAINER_HOME}/.cache": f"rw,nosuid,nodev,mode=1777{size}",
-            OUTPUT_DIR: f"rw,nosuid,nodev,mode=1777{output}"}
+    return {"/tmp": f"rw,exec,nosuid,nodev,mode=1777{size}", f"{CONTAINER_HOME}/.cache": f"rw,exec,nosuid,nodev,mode=1777{size}",
+            OUTPUT_DIR: f"rw,exec,nosuid,nodev,mode=1777{output}"}
 
 
 def writable_places(limits: Limits) -> str:
@@ -190,7 +234,7 @@ def writable_places(limits: Limits) -> str:
 
 def run_labels() -> dict[str, str]:
     """Labels naming the run and the grader process that judges it (find its container: ``docker ps --filter``)."""
-    return {"shopbench.role": "submission-run", "shopbench.judge": f"{socket.gethostname()}:{os.getpid()}"}
+    return {ROLE_LABEL: "submission-run", "shopbench.judge": f"{socket.gethostname()}:{os.getpid()}"}
 
 
 def create_container(client, settings: ContainerSettings, limits: Limits, resources: Resources):
@@ -210,7 +254,7 @@ def create_container(client, settings: ContainerSettings, limits: Limits, resour
         mem_limit=resources.mem_bytes, memswap_limit=resources.mem_bytes, shm_size=resources.shm_bytes,
         nano_cpus=resources.nano_cpus, device_requests=requests, cap_drop=["ALL"],
         security_opt=["no-new-privileges"], pids_limit=PIDS_LIMIT, init=True, privileged=False,
-        labels=run_labels(), detach=True,
+        labels={**dict(settings.labels), **run_labels()}, detach=True,
     )
 
 
@@ -224,6 +268,7 @@ def audit(container) -> dict[str, Any]:
         "memory_bytes": host.get("Memory") or None, "memory_swap_bytes": host.get("MemorySwap") or None,
         "nano_cpus": host.get("NanoCpus") or None, "shm_bytes": host.get("ShmSize"),
         "gpus": [r.get("Count") for r in host.get("DeviceRequests") or []],
+        "gpu_device_ids": [r.get("DeviceIDs") for r in host.get("DeviceRequests") or []],
         "gpu_capabilities": [r.get("Capabilities") for r in host.get("DeviceRequests") or []],
         "cap_drop": host.get("CapDrop"), "security_opt": host.get("SecurityOpt"), "privileged": host.get("Privileged"),
         "pids_limit": host.get("PidsLimit"), "env_names": sorted(e.split("=", 1)[0] for e in config.get("Env") or []),
@@ -257,12 +302,6 @@ def log_cap(limits: Limits) -> int:
     return limits.output_bytes if limits.output_bytes is not None else DEFAULT_LOG_BYTES
 
 
-def host_plan(limits: Limits) -> tuple[GpuPlan, object]:
-    """The host's GPUs the container is given, through the host's NVML (None where it has none)."""
-    nvml = load_nvml() if limits.gpus != 0 else None
-    return plan_gpus(limits.gpus, nvml), nvml
-
-
 def run_container(client, questions: Sequence[Question], output_dir: str | Path, limits: Limits,
                   settings: ContainerSettings, on_progress: Callable[[int, float], None] | None = None,
                   interrupt: Interrupt | None = None) -> ContainerRun:
@@ -270,9 +309,10 @@ def run_container(client, questions: Sequence[Question], output_dir: str | Path,
     ``limits``, judged here; predictions.jsonl and the log land in ``output_dir``. The container is removed."""
     output_dir = Path(output_dir).resolve()
     output_dir.mkdir(parents=True, exist_ok=True)
-    plan, nvml = host_plan(limits)
-    resources = container_resources(limits, os.cpu_count() or 1, host_gpu_count(), settings.shm_bytes)
-    if plan.devices and resources.gpus:
+    plan, nvml = host_plan(limits, settings.gpu_ids)
+    resources = container_resources(limits, os.cpu_count() or 1, host_gpu_count(), settings.shm_bytes,
+                                    settings.gpu_ids)
+    if plan.devices and resources.gpus and not resources.device_ids:
         resources = Resources(resources.nano_cpus, resources.mem_bytes, resources.shm_bytes, resources.gpus,
                               resources.notes, tuple(d.uuid for d in plan.devices)[:max(resources.gpus, 0) or None])
     image = client.images.get(settings.image)
@@ -341,12 +381,3 @@ def signal_container(container, name: str) -> None:
         container.kill(signal=name)
     except Exception:  # noqa: BLE001 - it ended meanwhile
         pass
-
-
-def gpu_usage(judge: Judge, measured, plan: GpuPlan, limits: Limits) -> tuple[GpuUsage, ...]:
-    """Per GPU: the host's NVML peak of the container's processes, the loop's torch peak, the cap."""
-    cap = limits.gpu_memory_bytes
-    if plan.devices:
-        return tuple(GpuUsage(d.index, d.name, measured.gpu_peaks.get(d.index), judge.torch_peaks.get(d.index), cap,
-                              "process" if d.index in measured.gpu_peaks else None) for d in plan.devices)
-    return tuple(GpuUsage(i, f"cuda:{i}", None, peak, cap) for i, peak in sorted(judge.torch_peaks.items()))

@@ -1,13 +1,14 @@
 """Images: reaching the Docker daemon, building a submission's image, saving, loading and reading it.
 
-``build_image`` builds ``docker/Dockerfile`` of a repository (its ``.dockerignore`` respected) and says
-which steps came from the cache; ``save_image`` and ``load_image`` move an image as a tarball (what
+``build_image`` builds ``docker/Dockerfile`` of a repository (its ``.dockerignore`` respected; wheelhouse/
+sent for the packages stage), says which steps came from the cache and the largest layers, and removes
+what the build no longer needs (``image_cache``); a base image that cannot be had is named with the
+offline fix. ``context_files`` lists the build context (what ``check`` counts). ``save_image`` and ``load_image`` move an image as a tarball (what
 ``grade --image-file`` reads); ``read_file_from_image`` reads a file without starting the image.
 """
 
 from __future__ import annotations
 
-import os
 import re
 import time
 from dataclasses import dataclass, field
@@ -15,10 +16,20 @@ from pathlib import Path
 from typing import Callable, Mapping
 
 from ..errors import ConfigError, KitError
+from ..fileio import replacing
+from .build_log import BuildLog, BuildStep
+from .image_cache import (
+    Layer,
+    image_id,
+    largest_layers,
+    remove_after_failure,
+    tidy_after_build,
+)
 
 DOCKERFILE = "docker/Dockerfile"
 DEFAULT_BASE_IMAGE = "nvidia/cuda:12.1.1-runtime-ubuntu22.04"  # the Dockerfile's default BASE_IMAGE
 LOG_TAIL = 40  # lines of a failed build's log shown
+OFFLINE_BASE_SCRIPT = "make_offline_base_image.sh"  # in docker/: a base image made without a registry
 
 
 class DockerUnavailable(KitError):
@@ -43,6 +54,12 @@ def connect():
 
 # ---------------------------------------------------------------- building
 
+WHEELHOUSE = "wheelhouse"  # wheels for offline builds: sent to the Dockerfile's packages stage only
+
+
+class BaseImageUnavailable(KitError):
+    """The base image is not on this machine and Docker could not pull it."""
+
 
 @dataclass(frozen=True)
 class BuildOptions:
@@ -53,19 +70,14 @@ class BuildOptions:
 
 
 @dataclass(frozen=True)
-class BuildStep:
-    number: int
-    instruction: str
-    cached: bool
-
-
-@dataclass(frozen=True)
 class BuildResult:
     tag: str
     image_id: str
     size_bytes: int
     seconds: float
     steps: tuple[BuildStep, ...]
+    largest_layers: tuple[Layer, ...] = ()
+    removed: tuple[str, ...] = ()  # images the build made or replaced, and removed
 
     def cached_steps(self, prefix: str) -> list[bool]:
         """Whether each step whose instruction starts with ``prefix`` came from the cache."""
@@ -77,47 +89,102 @@ def default_tag(repo: str | Path) -> str:
     return f"shopbench-{name}:latest"
 
 
+def dockerignore_patterns(repo: str | Path) -> list[str] | None:
+    """.dockerignore's patterns as Docker reads them (None when there is no file)."""
+    path = Path(repo) / ".dockerignore"
+    if not path.is_file():
+        return None
+    lines = [line.strip() for line in path.read_text(encoding="utf-8").splitlines()]
+    return [line for line in lines if line and not line.startswith("#")]
+
+
+def context_files(repo: str | Path) -> list[str]:
+    """The files of the build context (what .dockerignore lets in), relative to ``repo``, as posix paths."""
+    from docker.utils.build import exclude_paths
+
+    repo = Path(repo)
+    found = exclude_paths(str(repo), list(dockerignore_patterns(repo) or []), DOCKERFILE)
+    return sorted(Path(rel).as_posix() for rel in found if (repo / rel).is_file() or (repo / rel).is_symlink())
+
+
+def _context_tar(repo: Path):
+    """The build context as a tarball (a temporary file): .dockerignore respected, except that wheelhouse/ is
+    sent when present, for the packages stage (the Dockerfile drops it from the code)."""
+    from docker.utils.build import tar
+
+    patterns = list(dockerignore_patterns(repo) or [])
+    if (repo / WHEELHOUSE).is_dir():
+        patterns.append(f"!{WHEELHOUSE}")
+    return tar(str(repo), exclude=patterns, dockerfile=(DOCKERFILE, None), gzip=False)
+
+
+def dockerfile_base_image(repo: Path) -> str:
+    """The BASE_IMAGE default written in the repository's Dockerfile."""
+    match = re.search(r"^ARG BASE_IMAGE=(\S+)", (repo / DOCKERFILE).read_text(encoding="utf-8"), re.MULTILINE)
+    return match.group(1) if match else DEFAULT_BASE_IMAGE
+
+
+def base_image_hint(base: str, error: str) -> str:
+    return (f"the base image {base} is not on this machine and Docker could not pull it ({error}). Offline, "
+            f"make a local base image with `sudo sh docker/{OFFLINE_BASE_SCRIPT} shopbench-base:bookworm` "
+            "(Debian with Python 3, from Debian's archive: no registry needed) and build with "
+            "`--base-image shopbench-base:bookworm`; or pull the image where a registry is reachable, "
+            "`docker save` it and `docker load -i` it here")
+
+
 def build_image(client, repo: str | Path, options: BuildOptions, echo: Callable[[str], None] | None = None
                 ) -> BuildResult:
-    """Build ``repo``/docker/Dockerfile with ``repo`` as the context; raises KitError if it fails."""
+    """Build ``repo``/docker/Dockerfile with ``repo`` as the context; raises KitError if it fails. Then
+    removes what the build made and no later build needs, and keeps the dependency stages as cache
+    (image_cache.tidy_after_build)."""
     repo = Path(repo).resolve()
     if not (repo / DOCKERFILE).is_file():
         raise ConfigError(f"{repo / DOCKERFILE}: no such file; copy docker/ from the ShopBench kit into your "
                           "repository")
+    before = {options.tag: image_id(client, options.tag)}  # replaced by this build: removed once untagged
+    started = time.perf_counter()
+    log = BuildLog(LOG_TAIL)
+    context = _context_tar(repo)
+    try:
+        built = _stream_build(client, repo, options, log, context, echo)
+    except KitError as exc:
+        remove_after_failure(client, log.stages())
+        base = _build_args(options).get("BASE_IMAGE") or dockerfile_base_image(repo)
+        if log.failed_at_from() and image_id(client, base) is None:
+            raise BaseImageUnavailable(base_image_hint(base, str(exc).split("\n", 1)[0])) from None
+        raise
+    finally:
+        context.close()
+    image = client.images.get(built or options.tag)
+    removed = tidy_after_build(client, image, options.tag, log.stages(), before)
+    return BuildResult(options.tag, image.id, int(image.attrs.get("Size", 0)), time.perf_counter() - started,
+                       log.steps(), largest_layers(image), tuple(removed))
+
+
+def _build_args(options: BuildOptions) -> dict[str, str]:
     args = dict(options.build_args)
     if options.base_image:
         args["BASE_IMAGE"] = options.base_image
-    started = time.perf_counter()
-    steps: list[BuildStep] = []
-    current: tuple[int, str] | None = None
-    tail: list[str] = []
-    image_id = None
-    stream = client.api.build(path=str(repo), dockerfile=DOCKERFILE, tag=options.tag, buildargs=args, rm=True,
-                              forcerm=True, decode=True, nocache=options.no_cache, pull=False)
+    return args
+
+
+def _stream_build(client, repo: Path, options: BuildOptions, log: BuildLog, context, echo) -> str | None:
+    """Run the build, feeding ``log``; the image's id. KitError with the log's tail if it fails."""
+    built = None
+    stream = client.api.build(fileobj=context, custom_context=True, dockerfile=DOCKERFILE, tag=options.tag,
+                              buildargs=_build_args(options), rm=True, forcerm=True, decode=True,
+                              nocache=options.no_cache, pull=False)
     for chunk in stream:
         if "error" in chunk:
-            raise KitError(f"docker build of {repo} failed: {chunk['error'].strip()}\n" + "".join(tail[-LOG_TAIL:]))
+            raise KitError(f"docker build of {repo} failed: {chunk['error'].strip()}\n" + "".join(log.tail))
         if "aux" in chunk and "ID" in chunk["aux"]:
-            image_id = chunk["aux"]["ID"]
+            built = chunk["aux"]["ID"]
         text = chunk.get("stream", "")
-        if not text:
-            continue
-        tail.append(text)
-        if echo:
-            echo(text.rstrip("\n"))
-        match = re.match(r"Step (\d+)/\d+ : (.*)", text.strip())
-        if match:
-            if current:
-                steps.append(BuildStep(current[0], current[1], False))
-            current = (int(match.group(1)), match.group(2))
-        elif current and text.strip() == "---> Using cache":
-            steps.append(BuildStep(current[0], current[1], True))
-            current = None
-    if current:
-        steps.append(BuildStep(current[0], current[1], False))
-    image = client.images.get(image_id or options.tag)
-    return BuildResult(options.tag, image.id, int(image.attrs.get("Size", 0)), time.perf_counter() - started,
-                       tuple(steps))
+        if text:
+            log.feed(text)
+            if echo:
+                echo(text.rstrip("\n"))
+    return built
 
 
 def save_image(client, ref: str, path: str | Path) -> int:
@@ -125,11 +192,9 @@ def save_image(client, ref: str, path: str | Path) -> int:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     image = client.images.get(ref)
-    tmp = path.with_name(path.name + ".tmp")
-    with tmp.open("wb") as handle:
+    with replacing(path, fsync=False) as handle:  # never through a link or a FIFO at the name
         for chunk in image.save(named=True):
             handle.write(chunk)
-    os.replace(tmp, path)
     return path.stat().st_size
 
 
@@ -169,5 +234,23 @@ def read_file_from_image(client, ref: str, path: str) -> str | None:
 
 def describe_build(result: BuildResult) -> str:
     cached = sum(s.cached for s in result.steps)
-    return (f"built {result.tag} ({result.image_id[7:19]}): {result.size_bytes / 1e9:.2f} GB, "
-            f"in {result.seconds:.1f} s; {cached} of {len(result.steps)} steps from the cache")
+    lines = [f"built {result.tag} ({result.image_id[7:19]}): {result.size_bytes / 1e9:.2f} GB, "
+             f"in {result.seconds:.1f} s; {cached} of {len(result.steps)} steps from the cache"]
+    if result.largest_layers:
+        lines.append("largest layers: " + "; ".join(f"{human_bytes(layer.size_bytes)} {_short(layer.created_by)}"
+                                                     for layer in result.largest_layers))
+    if result.removed:
+        lines.append(f"removed {len(result.removed)} image(s) this build no longer needs: {', '.join(result.removed)}")
+    return "\n".join(lines)
+
+
+def _short(instruction: str, width: int = 70) -> str:
+    return instruction if len(instruction) <= width else instruction[: width - 3] + "..."
+
+
+def human_bytes(n: float) -> str:
+    for unit, size in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if n >= size:
+            return f"{n / size:.2f} {unit}"
+    return f"{n:.0f} bytes"
+

@@ -4,7 +4,9 @@ One row per submission (the ``submission`` name of its scores.json): its score o
 tracks and on the all-around track, each from the run graded on that track; the verdicts; the total
 wall time. A run whose verdict is not ``ok`` scores nothing, as on the real leaderboard; when the same
 submission was graded twice on a track, the later grading counts. Rows are ranked by the all-around
-score, then by the mean of the track scores.
+score, then by the mean of the track scores. Folders whose name starts with '.' are skipped (the
+workers' staging folders: see results_folder.py). With ``--output-dir`` it writes leaderboard.md,
+leaderboard.csv and leaderboard.html (leaderboard_html.py).
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
 
@@ -43,6 +45,8 @@ class Row:
     scores: dict[str, float | None]  # track (or all-around) -> score; absent: not graded
     verdicts: dict[str, str]  # track -> status
     wall_s: float
+    graded_at: dict[str, str] = field(default_factory=dict)  # track -> when its run was graded (UTC, ISO 8601)
+    details: dict[str, str] = field(default_factory=dict)  # track -> the verdict's detail
 
     @property
     def track_mean(self) -> float | None:
@@ -72,7 +76,8 @@ def find_score_files(paths: Sequence[str | Path]) -> list[Path]:
         if path.is_file():
             found.append(path)
         elif path.is_dir():
-            found.extend(sorted(path.rglob(SCORES_FILE)))
+            found.extend(sorted(f for f in path.rglob(SCORES_FILE)
+                                if not any(part.startswith(".") for part in f.relative_to(path).parts)))
         else:
             raise DataError(f"{path}: no such file or folder")
     if not found:
@@ -107,7 +112,8 @@ def merge(runs: Sequence[GradedRun]) -> list[Row]:
         authors = tuple(dict.fromkeys(a for run in mine for a in run.authors))
         rows.append(Row(name, authors, {r.track: r.score for r in mine},
                         {r.track: r.status for r in sorted(mine, key=lambda r: COLUMNS.index(r.track))},
-                        sum(r.wall_s for r in mine)))
+                        sum(r.wall_s for r in mine), {r.track: r.graded_at for r in mine},
+                        {r.track: r.detail for r in mine}))
 
     def rank_key(row: Row):
         all_around, mean = row.scores.get(ALL_AROUND), row.track_mean

@@ -4,8 +4,10 @@ Owns:
     profiles.py, profiles.yaml  the grader's machines and limits (``Profile``), what one run enforces (``Limits``)
     limits.py      enforcing RAM and CPUs in the model's process; ``ResourceMonitor`` polls RAM and GPU memory
     gpu.py         the GPUs a model sees and the card it must behave as: NVML probe, devices, MIG, environment
+    gpu_host.py    what the host must provide for the GPU limits to hold (NVML, the process tree), the driver
     gpu_memory.py  the model's memory on each GPU through NVML (per process, or labelled device level)
     gpu_child.py   GPU memory in the model's process: torch's cap refitted after the build, GPU memory errors
+    gpu_emulation.py  the profile's card in the model's process: torch reports a T4, bfloat16 weights refused
     batches.py     grader-order batching and the checks on what ``batch_predict`` returns
     runner.py      ``run_model``: the entry point (local_evaluation.py, fine-tuning's evaluation, ``check``)
     judge.py       the judge, outside the model's process: it drives the model's loop, times every batch and
@@ -22,6 +24,7 @@ Owns:
     stdio.py       the container's loop without the container: a child process judged over its stdin/stdout
     output_dir.py  one run at a time in an output folder (a lock), fresh folder names
     disk.py        the model's scratch folder (TMPDIR), RLIMIT_FSIZE, the output folder's cap
+    caches.py      compile and model caches (Triton, torch.compile, HF, vLLM, CUDA) in the scratch space
     outcome.py     ``ModelSpec``, ``HarnessOptions``, ``Progress``, ``RunOutcome`` and what it measured
     verdict.py     how a run ended: ``Verdict`` and its fixed set of statuses (``protocol``, ``interrupted`` too)
     predictions.py predictions.jsonl: written batch by batch, read back, cut back for ``--resume``

@@ -4,7 +4,8 @@
     python -m submission.harness.child --stdio                    a container (the channel is stdin/stdout)
 
 Exit status: 0 the judge said end (or closed the channel); 1 the model failed (its error was sent); 2 no
-job came, or the model class could not be found (a configuration error, sent too).
+job came, or the model class could not be found, or its constructor raised ConfigError (a configuration
+error, sent too: bad input).
 
 The judge (``judge.py``: the supervisor of a local run, the host process of a container run) drives every
 step over the channel (``protocol.py``): it sends the job, then asks for the batch size, sends each batch's
@@ -34,10 +35,10 @@ import sys
 from time import perf_counter  # bound now: a model that replaces time.perf_counter does not change it
 from typing import Any, Callable
 
-from ..errors import KitError, ModelOutputError
+from ..errors import ConfigError, KitError, ModelOutputError
 from ..loading import ModelImportError, load_model_class, participant_traceback
-from . import gpu_child, limits, protocol
-from .batches import ask, batch_size_of, cap_answers, check_responses
+from . import gpu_child, gpu_emulation, limits, protocol
+from .batches import ask, batch_size_of, cap_answers, check_responses, plural
 from .disk import is_disk_error, limit_file_size
 
 
@@ -146,6 +147,9 @@ def build_model(job: dict[str, Any], channel: Channel):
     seed_loaded(job["seed"])
     try:
         model = model_class()
+    except ConfigError as exc:  # a setting the model reads (a kit backend's YAML, a path): bad input, not a failure
+        channel.send({"t": "error", "status": "config_error", "detail": str(exc)[:4000]})
+        return None
     except Exception as exc:  # noqa: BLE001
         fail(channel, exc, "model_error", f"the constructor {model_class.__name__}()")
         return None
@@ -154,6 +158,10 @@ def build_model(job: dict[str, Any], channel: Channel):
         notes += gpu_child.refit_torch_cap(job.get("gpu_memory_bytes"), job.get("gpu_uuids", []))
     except Exception as exc:  # noqa: BLE001 - the environment's cap and NVML's watchdog still apply
         notes.append(f"torch GPU memory cap not refitted: {exc}")
+    problem = gpu_emulation.bfloat16_weights(model)  # bfloat16 weights on a card without it (gpu_emulation.py)
+    if problem is not None:
+        report_error(channel, "unsupported", problem, None)
+        return None
     channel.send({"t": "ready", "init_s": perf_counter() - started, "notes": notes})
     return model
 
@@ -195,7 +203,7 @@ def answer_batch(model, request: dict[str, Any], channel: Channel) -> bool:
         responses, cut = cap_answers(check_responses(responses, prompts, index))
     except Exception as exc:  # noqa: BLE001
         send_info(model, channel)
-        fail(channel, exc, "model_error", f"batch_predict (batch {index}, {len(prompts)} prompts)")
+        fail(channel, exc, "model_error", f"batch_predict (batch {index}, {plural(len(prompts), 'prompt')})")
         return False
     counts = {"cut": cut, "rss": PEAK_RSS.read(), "gpu": limits.torch_gpu_peaks()}
     data = answer_messages(index, responses, counts)
@@ -232,6 +240,7 @@ def answer_messages(index: int, answers: list[str], counts: dict[str, Any]) -> b
 
 def serve(model, channel: Channel) -> int:
     """Answer the judge's requests until ``end`` (0), a failure (1) or the end of the channel (0)."""
+    first = True
     while True:
         request = channel.receive()
         kind = None if request is None else request.get("t")
@@ -241,6 +250,10 @@ def serve(model, channel: Channel) -> int:
         elif kind == "batch":
             if not answer_batch(model, request, channel):
                 return 1
+            problem = gpu_emulation.bfloat16_weights(model) if first else None
+            if problem is not None:  # weights the first batch loaded (gpu_emulation.py)
+                return report_error(channel, "unsupported", problem, None)
+            first = False
         else:  # "end", or the judge is gone
             if kind == "end":
                 send_info(model, channel)
@@ -341,6 +354,7 @@ def prepare(job: dict[str, Any]) -> None:
     sys.path[:0] = [p for p in job.get("sys_path", []) if p not in sys.path]
     job["notes"] = limits.apply_process_limits(job.get("ram_bytes"), job.get("rlimit_as", False), job.get("vcpus"))
     job["notes"] += limit_file_size(job.get("fsize_bytes"))
+    job["notes"] += gpu_emulation.install()  # torch, once imported, behaves as the profile's card
 
 
 def main(argv: list[str]) -> int:
@@ -360,6 +374,7 @@ def main(argv: list[str]) -> int:
     model = build_model(job, channel)
     if model is None:
         return 2 if job.get("config_error") else 1
+    send_info(model, channel)  # said at once too: results.json keeps it however the run ends (a timeout included)
     closer = Closer(model)
     try:
         return serve(model, channel)

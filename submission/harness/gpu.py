@@ -4,12 +4,16 @@
 uses with ``CUDA_DEVICE_ORDER=PCI_BUS_ID``), a MIG-enabled card replaced by its MIG devices (named by
 their MIG UUIDs), devices NVML may not open skipped (cgroup-restricted hosts such as Slurm); which
 per-process call works here (``_v3``, else ``_v2`` on an older driver, else none: then memory is
-measured at device level); which devices keep per-process accounting (their maximum per process).
+measured at device level); which devices keep per-process accounting (their maximum per process); and
+each device's total as CUDA reports it (``submission/cuda.py``: torch's fraction is of that total).
+Under a profile with GPUs on a host with an NVIDIA driver, a harness that cannot measure them is refused
+before the model runs (``gpu_host.require_enforcement``).
 
-``gpu_env`` is what the model's process gets: the devices (by UUID), ``CUDA_DEVICE_ORDER`` always, and
+``gpu_env`` is what the model's process gets: the devices (``visible_entries``: CUDA indices for whole
+cards, UUIDs only for MIG devices), ``CUDA_DEVICE_ORDER`` always, and
 when the profile has a card, its rules (``SHOPBENCH_GPU_MEMORY_BYTES``, ``SHOPBENCH_COMPUTE_CAPABILITY``,
-``SHOPBENCH_BFLOAT16``, ``SHOPBENCH_FLASH_ATTENTION_2``: ``submission/card.py``, read by
-``backends/hardware.py``) and torch's
+``SHOPBENCH_BFLOAT16``, ``SHOPBENCH_FLASH_ATTENTION_2``, ``SHOPBENCH_GPU_NAME``: ``submission/card.py``,
+read by ``backends/hardware.py`` and ``gpu_emulation.py``) and torch's
 cap as ``PYTORCH_CUDA_ALLOC_CONF=per_process_memory_fraction:F``. torch 2.13 reads that key when its
 allocator for a device is created (``c10/cuda/CUDAAllocatorConfig.h`` in the wheel lists it;
 ``DeviceCachingAllocator``'s constructor in ``c10/cuda/CUDACachingAllocator.cpp`` applies it), so the cap
@@ -32,6 +36,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..card import CARD_VARIABLES, CONTEXT_RESERVE_BYTES, GPU_MEMORY_BYTES, card_environment
+from ..cuda import cuda_totals, load_libcuda, uuid_key
+from .gpu_host import driver_note, require_enforcement
 
 if TYPE_CHECKING:  # the model's process imports this module: no YAML parser for a type hint
     from .profiles import Limits
@@ -51,8 +57,15 @@ class GpuDevice:
     index: int  # as the model sees it (cuda:index)
     uuid: str  # GPU-... or, for a MIG device, MIG-...
     name: str
-    total_bytes: int
+    total_bytes: int  # NVML's total
     mig: bool = False
+    cuda_index: int | None = None  # the card's index as CUDA numbers it under PCI_BUS_ID (None: a MIG device)
+    cuda_total_bytes: int | None = None  # the total CUDA reports (smaller than NVML's); None: unknown
+
+    @property
+    def torch_total_bytes(self) -> int:
+        """What torch multiplies its fraction by: CUDA's total (NVML's, a little larger, where unknown)."""
+        return self.cuda_total_bytes or self.total_bytes
 
 
 @dataclass(frozen=True)
@@ -113,11 +126,12 @@ class _Candidate:
     total_bytes: int
     handle: object
     mig: bool
+    cuda_index: int | None = None  # whole cards: their rank among the cards this process may open
 
 
-def _describe(nvml, handle, mig: bool) -> _Candidate:
+def _describe(nvml, handle, mig: bool, cuda_index: int | None = None) -> _Candidate:
     return _Candidate(_text(nvml.nvmlDeviceGetUUID(handle)), _text(nvml.nvmlDeviceGetName(handle)),
-                      int(nvml.nvmlDeviceGetMemoryInfo(handle).total), handle, mig)
+                      int(nvml.nvmlDeviceGetMemoryInfo(handle).total), handle, mig, cuda_index)
 
 
 def _mig_devices(nvml, handle) -> list[_Candidate] | None:
@@ -137,18 +151,33 @@ def _mig_devices(nvml, handle) -> list[_Candidate] | None:
 
 
 def candidates(nvml) -> tuple[list[_Candidate], list[str]]:
-    """Every device CUDA could use here, in PCI bus order, and notes on the devices skipped."""
-    found, notes = [], []
+    """Every device CUDA could use here, in PCI bus order, and notes on the devices skipped. A whole
+    card's ``cuda_index`` is NVML's index among the cards this process may open: CUDA's own index under
+    ``CUDA_DEVICE_ORDER=PCI_BUS_ID`` (a card CUDA may not open, as on a cgroup-restricted host, it does not
+    number either)."""
+    found, notes, opened = [], [], 0
     for index in range(nvml.nvmlDeviceGetCount()):
         try:
             handle = nvml.nvmlDeviceGetHandleByIndex(index)
-            card = _describe(nvml, handle, False)
+            card = _describe(nvml, handle, False, opened)
         except Exception as exc:  # noqa: BLE001 - NoPermission on a cgroup-restricted host
             notes.append(f"NVML device {index} skipped: it cannot be opened here ({exc})")
             continue
+        opened += 1
         migs = _mig_devices(nvml, handle)
         found.extend([card] if migs is None else migs)
     return found, notes
+
+
+def visible_entries(devices: tuple[GpuDevice, ...], host_has_mig: bool) -> str:
+    """``CUDA_VISIBLE_DEVICES`` for the chosen devices: CUDA's indices for whole cards, as every engine
+    reads them (vLLM parses each entry with ``int()``: GPU UUIDs crashed it at start-up, vLLM issues
+    #13815 and #20939, and MIG UUIDs still do, #41848). UUIDs only where MIG needs them: a MIG device has
+    no index, and on a host with a MIG-enabled card CUDA's numbering of the other cards is not NVML's, so
+    there every device is named by its UUID."""
+    if host_has_mig or any(d.cuda_index is None for d in devices):
+        return ",".join(d.uuid for d in devices) or GPU_HIDDEN
+    return ",".join(str(d.cuda_index) for d in devices) or GPU_HIDDEN
 
 
 def select(found: list[_Candidate], wanted: str | None) -> list[_Candidate]:
@@ -225,16 +254,12 @@ def accounting_devices(nvml, devices: tuple[GpuDevice, ...], handles) -> frozens
 
 
 def _no_nvml_plan(wanted: int | None) -> GpuPlan:
+    """Without NVML (where ``require_enforcement`` let the run go on): no driver here, or no limits."""
     if not os.path.exists("/dev/nvidiactl"):
         if wanted is None:
             return GpuPlan()
         return GpuPlan(notes=(f"no NVIDIA GPU here: the profile's {wanted} GPUs and their memory cap are not emulated",))
-    if wanted is None:
-        return GpuPlan(notes=("NVML unavailable (pip install nvidia-ml-py): GPU memory is not measured",))
-    current = os.environ.get("CUDA_VISIBLE_DEVICES")
-    ids = current.split(",")[:wanted] if current else [str(i) for i in range(wanted)]
-    return GpuPlan(cuda_visible_devices=",".join(ids),
-                   notes=("NVML unavailable (pip install nvidia-ml-py): GPU memory is capped through torch only",))
+    return GpuPlan(notes=("NVML unavailable (pip install nvidia-ml-py): GPU memory is not measured",))
 
 
 def plan_gpus(wanted: int | None, nvml) -> GpuPlan:
@@ -246,22 +271,36 @@ def plan_gpus(wanted: int | None, nvml) -> GpuPlan:
         note = "CUDA_VISIBLE_DEVICES is empty: no GPU is used" + (
             f"; the profile's {wanted} GPUs are not emulated" if wanted else "")
         return GpuPlan(cuda_visible_devices=GPU_HIDDEN, notes=(note,))
+    require_enforcement(wanted, nvml)  # a profile with GPUs, a driver here, and nothing to measure them: refused
     if nvml is None:
         return _no_nvml_plan(wanted)
     found, notes = candidates(nvml)
     chosen = select(found, os.environ.get("CUDA_VISIBLE_DEVICES"))[:wanted]
-    devices = tuple(GpuDevice(i, c.uuid, c.name, c.total_bytes, c.mig) for i, c in enumerate(chosen))
+    lib = load_cuda() if chosen else None
+    cuda = cuda_totals(lib) if lib is not None and wanted else {}  # only torch's fraction needs it
+    devices = tuple(GpuDevice(i, c.uuid, c.name, c.total_bytes, c.mig, c.cuda_index, cuda.get(uuid_key(c.uuid)))
+                    for i, c in enumerate(chosen))
     handles = tuple(c.handle for c in chosen)
     call, probe_notes = probe_processes(nvml, handles) if handles else (None, [])
     notes += probe_notes
+    driver = driver_note(nvml, lib) if devices else None  # the host's driver against what torch needs
+    notes += [driver] if driver else []
+    if wanted and devices and not all(d.cuda_total_bytes for d in devices):
+        notes.append("CUDA's total memory of a card could not be read (libcuda): torch's cap is computed from "
+                     "NVML's larger total, a little tighter than the profile's cap")
     if wanted is None:
         notes.append("GPU visibility not restricted (no limits); memory is measured")
         visible = None
     else:
         if len(devices) != wanted:
             notes.append(f"the profile has {wanted} GPUs but {len(devices)} are here")
-        visible = ",".join(d.uuid for d in devices) or GPU_HIDDEN
+        visible = visible_entries(devices, any(c.mig for c in found))
     return GpuPlan(devices, visible, tuple(notes), call, accounting_devices(nvml, devices, handles), handles)
+
+
+def load_cuda():
+    """The driver's CUDA library for ``cuda_totals`` (replaced by a fake in the tests)."""
+    return load_libcuda()
 
 
 # ---------------------------------------------------------------- the model's environment
@@ -310,7 +349,7 @@ def card_enforced(limits: Limits, plan: GpuPlan) -> bool:
 def card_environment_for(limits: Limits) -> dict[str, str | None]:
     """The profile's card as backends/hardware.py reads it (``submission/card.py``; None: unset)."""
     return card_environment(limits.gpu_memory_bytes, limits.compute_capability, limits.bfloat16,
-                            limits.flash_attention_2)
+                            limits.flash_attention_2, limits.gpu_name)
 
 
 def card_rules(limits: Limits) -> dict[str, str | None]:
@@ -328,7 +367,7 @@ def gpu_env(limits: Limits, plan: GpuPlan, current: dict[str, str]) -> dict[str,
         return {**env, **dict.fromkeys(CARD_VARIABLES)}
     env.update(card_environment_for(limits))
     if plan.devices and torch_reads_fraction():
-        fraction = min(torch_fraction(limits.gpu_memory_bytes, CONTEXT_RESERVE_BYTES, d.total_bytes)
+        fraction = min(torch_fraction(limits.gpu_memory_bytes, CONTEXT_RESERVE_BYTES, d.torch_total_bytes)
                        for d in plan.devices)
         env[ALLOC_CONF] = alloc_conf(current.get(ALLOC_CONF), fraction)
     return env

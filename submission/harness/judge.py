@@ -80,6 +80,7 @@ class Judge:
         self.torch_peaks: dict[int, int] = {}
         self.notes: list[str] = []
         self.model_info: dict | None = None
+        self.infos = 0
         self.traceback = self.init_s = self.ready_at = None
         self.state = ("build", 0, 0)  # what the judge waits for: the contexts of a verdict's detail
 
@@ -209,12 +210,12 @@ class Judge:
                 self.inbox.extend((line, 0.0) for line in self.reader.feed(self.transport.drain()))
                 while self.inbox:
                     self._after_end(self.inbox.popleft()[0])
-                return verdicts.ok(self.n_questions)
+                return verdicts.ok(self.n_questions, self.limits.enforced)
             left = deadline - time.monotonic()
             if left <= 0:
                 self.notes.append(f"the model's process did not exit within {self.exit_wait_s:g} s of the end of "
                                   "the run (its close() may hang); it was stopped")
-                return verdicts.ok(self.n_questions)
+                return verdicts.ok(self.n_questions, self.limits.enforced)
             if self.pump(deadline, budget=False) is None:
                 self.transport.wait_exit(left)
 
@@ -332,8 +333,9 @@ class Judge:
         return named_failure(failure, self.limits, self.transport.measured(), self.torch_peaks, self.child_rss)
 
     def _take_info(self, message: dict) -> None:
-        if self.model_info is not None:
-            raise ProtocolError("a second \"info\" message")
+        self.infos += 1
+        if self.infos > protocol.MAX_INFO_MESSAGES:
+            raise ProtocolError(f"\"info\" message number {self.infos} (at most {protocol.MAX_INFO_MESSAGES} are sent)")
         self.model_info = protocol.info(message)
 
     def _note_counts(self, answers: protocol.Answers) -> None:

@@ -16,6 +16,7 @@ from typing import Iterable
 
 from .gpu import GPU_HIDDEN, GpuDevice, GpuPlan, load_nvml, plan_gpus  # noqa: F401 - re-exported
 from .gpu_memory import GpuAccountant
+from .reaper import PROC, descendants, proc_readable
 
 # ---------------------------------------------------------------- the model's process
 
@@ -100,16 +101,11 @@ class Exceeded:
 
 
 def process_tree(pid: int) -> list[int]:
-    """The pid and all its descendants' pids (the model may start workers)."""
-    try:
-        import psutil
-
-        root = psutil.Process(pid)
-        return [pid] + [p.pid for p in root.children(recursive=True)]
-    except ImportError:
-        return [pid]
-    except Exception:  # noqa: BLE001 - the process is gone
+    """The pid and all its descendants' pids (the model may start workers), read from /proc as the reaper
+    reads them (through psutil only where there is no /proc); [] when the process is gone."""
+    if proc_readable() and not os.path.exists(f"{PROC}/{pid}"):
         return []
+    return [pid, *descendants(pid)]
 
 
 def rss_bytes(pids: Iterable[int]) -> int:

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 from ..errors import DataError
+from ..fileio import open_append, read_regular, replace_file, truncate_regular
 from ..jsonio import lines_bytes
 from ..scoring.data import Question, iter_json_lines
 
@@ -35,8 +37,9 @@ class PredictionWriter:
     def __init__(self, path: str | Path, append: bool = False, fsync_every_s: float = 0.0):
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._content = bytearray(self.path.read_bytes() if append and self.path.is_file() else b"")
-        self._handle = self.path.open("ab" if append else "wb")
+        # never through a symlink, never blocking on a FIFO: a name that is not a regular file is refused
+        self._handle = open_append(self.path, truncate=not append)
+        self._content = bytearray(read_regular(self.path) if append else b"")
         self._inode = os.fstat(self._handle.fileno()).st_ino
         self.fsync_every_s = fsync_every_s
         self._synced = time.monotonic()
@@ -60,13 +63,17 @@ class PredictionWriter:
             self.restored = self._restore()
 
     def _restore(self) -> bool:
-        """Rewrite the file from memory unless it is still the file written, whole; whether it was."""
+        """Rewrite the file from memory unless it is still the regular file written, whole and unchanged
+        (a link or a FIFO put at its name is replaced, never followed); whether it was rewritten."""
         try:
-            stat = self.path.stat()
-            if stat.st_ino == self._inode and stat.st_size == len(self._content):
+            found = os.lstat(self.path)
+            if stat.S_ISREG(found.st_mode) and found.st_ino == self._inode and found.st_size == len(self._content) \
+                    and read_regular(self.path) == self._content:
                 return False
         except FileNotFoundError:
             self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError:  # swapped for something unreadable meanwhile: rewritten below
+            pass
         write_atomically(self.path, bytes(self._content))
         return True
 
@@ -78,13 +85,9 @@ class PredictionWriter:
 
 
 def write_atomically(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary file and a rename, fsynced: all or nothing."""
-    tmp = path.with_name(path.name + ".tmp")
-    with tmp.open("wb") as handle:
-        handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
+    """Write ``data`` to ``path`` through a fresh temporary file and a rename, fsynced: all or nothing
+    (``fileio.replace_file``: never through a link or a FIFO at the name)."""
+    replace_file(path, data)
 
 
 def read_records(path: str | Path) -> list[dict[str, Any]]:
@@ -198,17 +201,14 @@ def prepare_resume(path: str | Path) -> ResumeState:
     """Cut an interrupted run's predictions file back to its last complete batch (truncating the file)
     and return the rows it answered, the next batch index and the run's elapsed time so far."""
     path = Path(path)
-    if not path.is_file():
+    if not os.path.lexists(path):
         return ResumeState()
-    data = path.read_bytes()
+    data = read_regular(path)  # a link or a FIFO at the name is refused, never followed nor waited on
     parsed, cut = _parse_lines(path, data)
     keep = _complete_batches(parsed)
     end = parsed[keep - 1][0] if keep else 0
     if end < len(data):
-        with path.open("r+b") as handle:
-            handle.truncate(end)
-            handle.flush()
-            os.fsync(handle.fileno())
+        truncate_regular(path, end)
     kept = [record for _, record in parsed[:keep]]
     batches = [r["batch"] for r in kept if isinstance(r.get("batch"), int)]
     elapsed = [r["elapsed_s"] for r in kept if isinstance(r.get("elapsed_s"), (int, float))]

@@ -19,7 +19,8 @@ Model -> judge:
                                                                answers may come in several messages (one long
                                                                answer per message keeps each message small); the
                                                                first one carries the counts
-    {"t": "info", "info": {...}}                               run_info(), at most once
+    {"t": "info", "info": {...}}                               run_info(): once built, and at the end or before an
+                                                               error (at most twice; the last one is kept)
     {"t": "error", "status": ..., "detail": ..., "traceback": ..., "device": ..., "gpu": [...]}
                                                                a named failure; the loop then exits 1
 
@@ -46,7 +47,8 @@ PACK_BYTES = 1 << 20  # the loop packs answers into messages of about this size 
 MAX_NOTES, MAX_TEXT_CHARS, MAX_TRACEBACK_CHARS = 100, 2000, 8000
 INFO_MAX_CHARS = 1 << 16
 # What an error message may name: failures of the model, never a verdict that judges the run (ok, timeout ...)
-ERROR_STATUSES = ("model_error", "bad_output", "memory", "gpu_memory", "disk", "config_error")
+ERROR_STATUSES = ("model_error", "bad_output", "memory", "gpu_memory", "disk", "unsupported", "config_error")
+MAX_INFO_MESSAGES = 2  # run_info(): once the model is built, and once more at the end or before an error
 
 
 class ProtocolError(Exception):

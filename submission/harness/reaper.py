@@ -37,14 +37,22 @@ PR_SET_CHILD_SUBREAPER, PR_GET_CHILD_SUBREAPER = 36, 37
 KILL_ROUNDS_S = 10.0  # how long ``kill`` keeps finding and killing descendants before giving up
 
 
+PROC = "/proc"
+
+
+def proc_readable() -> bool:
+    """Whether the process table can be read from /proc (Linux); elsewhere psutil is needed."""
+    return os.path.isdir(f"{PROC}/self")
+
+
 def children_of() -> dict[int, list[int]]:
     """Parent pid -> the pids of its children (zombies included), from /proc."""
     children: dict[int, list[int]] = {}
-    for name in os.listdir("/proc"):
+    for name in os.listdir(PROC):
         if not name.isdigit():
             continue
         try:
-            with open(f"/proc/{name}/stat", "rb") as handle:
+            with open(f"{PROC}/{name}/stat", "rb") as handle:
                 stat = handle.read()
         except OSError:
             continue
@@ -55,7 +63,7 @@ def children_of() -> dict[int, list[int]]:
 
 def descendants(root: int, children: dict[int, list[int]] | None = None) -> list[int]:
     """The pids below ``root`` (zombies included), from /proc; from psutil where there is no /proc."""
-    if not os.path.isdir("/proc/self"):
+    if not proc_readable():
         import psutil
 
         try:

@@ -65,13 +65,15 @@ def run_judged(spec: ModelSpec, questions: Sequence[Question], out_dir: str | Pa
         session = Session(spec, limits, options, work, on_progress)
         with PredictionWriter(path, append=options.resume, fsync_every_s=options.fsync_every_s) as writer:
             if not todo:
-                return JudgedRun(session.outcome(verdicts.ok(len(questions))), prior)
+                return JudgedRun(session.outcome(verdicts.ok(len(questions), limits.enforced)), prior)
             session.start(writer)
             verdict = None
             try:
                 verdict = session.supervise()
             finally:
                 session.stop(verdict)
+    if verdict.ok and not limits.enforced:  # nothing was enforced: the verdict does not say "within the limits"
+        verdict = verdicts.ok(len(questions), False)
     return JudgedRun(session.outcome(verdict), prior + tuple(session.judge.records))
 
 

@@ -17,6 +17,7 @@ from pathlib import Path
 from ..environment import KIT_ROOT, PROFILE, SEED
 from ..scoring.data import Question
 from . import verdict as verdicts
+from .caches import cache_environment
 from .disk import DiskWatch, remove_scratch, scratch_folder
 from .gpu import gpu_env
 from .failures import Measured
@@ -84,6 +85,7 @@ class Session:
                 env.pop(name, None)
             else:
                 env[name] = value
+        env.update(cache_environment(self.limits.disk_bytes, self.scratch))  # Triton, HF, vLLM... caches in the scratch
         env.update(self.spec.env)
         return env
 

@@ -12,6 +12,7 @@ bad_output     wrong number of responses, a non-string response, get_batch_size(
 crashed        the model's process died (exit code or signal) without saying why, or the kit's
                process between it and the judge was killed
 disk           the model wrote more than its scratch space or the output folder allow
+unsupported    the model uses what the profile's card lacks (bfloat16 weights on a T4)
 protocol       the model's side broke the channel's protocol: a line over the cap, a malformed,
                unexpected, duplicated or out-of-order message (``protocol.py``)
 interrupted    the grader itself was stopped (SIGTERM, SIGINT or SIGHUP to ``docker run`` or ``grade``)
@@ -23,8 +24,8 @@ from __future__ import annotations
 import signal
 from dataclasses import dataclass
 
-STATUSES = ("ok", "timeout", "gpu_memory", "memory", "model_error", "bad_output", "crashed", "disk", "protocol",
-            "interrupted")
+STATUSES = ("ok", "timeout", "gpu_memory", "memory", "model_error", "bad_output", "crashed", "disk", "unsupported",
+            "protocol", "interrupted")
 
 
 @dataclass(frozen=True)
@@ -48,13 +49,15 @@ def gib(n_bytes: float) -> str:
     return f"{n_bytes / 1024**3:.2f} GiB"
 
 
-def ok(n_questions: int) -> Verdict:
-    return Verdict("ok", f"{n_questions:,} questions answered within the limits")
+def ok(n_questions: int, limits_enforced: bool = True) -> Verdict:
+    """Every question answered ("within the limits" only when limits were enforced: not with --no-limits)."""
+    within = " within the limits" if limits_enforced else " (no limits enforced)"
+    return Verdict("ok", f"{n_questions:,} {'question' if n_questions == 1 else 'questions'} answered{within}")
 
 
 def batch_timeout(index: int, n_prompts: int, took_s: float, limit_s: float, stopped: bool) -> Verdict:
     took = f"was stopped after {took_s:.1f} s" if stopped else f"took {took_s:.1f} s"
-    return Verdict("timeout", f"batch {index} ({n_prompts} prompts) {took}, limit {limit_s:g} s")
+    return Verdict("timeout", f"batch {index} ({n_prompts} prompt{'s' * (n_prompts != 1)}) {took}, limit {limit_s:g} s")
 
 
 def budget_timeout(budget_s: float, answered: int, total: int) -> Verdict:

@@ -2,6 +2,8 @@
 
 Owns:
     run_folder.py  ``write_run_folder``: the one writer of a scored run folder (local runs and the grader)
+    reuse.py       an --output-dir given again: a folder holding a run refused (--resume, --overwrite),
+                   links and FIFOs at the run folder's names refused, ``clear_run`` for --overwrite
     results.py     results.json and the scored predictions
     runstats.py    the harness part of results.json: verdict, limits, timings, memory, projection
     table.py       the terminal table

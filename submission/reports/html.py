@@ -15,6 +15,7 @@ import logging
 from pathlib import Path
 from typing import Any, Sequence
 
+from ..fileio import replace_file
 from ..scoring.data import TRACKS, Question, short_track
 from ..scoring.scorer import RunResult
 from .charts import ci_text, score_chart
@@ -59,8 +60,8 @@ def write_reports_from_run_dir(run_dir: str | Path, data_file: str | Path | None
 def _write(view: RunView, out_dir: Path, seed: int, resamples: int) -> dict[str, Any]:
     intervals = bootstrap(view.tasks, seed=seed, resamples=resamples)
     chart = score_chart(view, intervals)
-    (out_dir / CHART_FILE).write_bytes(chart)
-    (out_dir / REPORT_FILE).write_text(render_report(view, intervals, chart), encoding="utf-8")
+    replace_file(out_dir / CHART_FILE, chart)
+    replace_file(out_dir / REPORT_FILE, render_report(view, intervals, chart))
     log.info("wrote %s and %s", out_dir / REPORT_FILE, out_dir / CHART_FILE)
     return intervals.to_dict()
 

@@ -60,3 +60,21 @@ def parse_failure_report(result: RunResult) -> list[str]:
         shown = dumps(example["output"][:80])
         lines.append(f"  {t.task_name}: {t.parse_failures} of {t.n} ({t.task_type}); e.g. row {example['row']}: {shown}")
     return lines
+
+
+def format_model_info(info: Any) -> list[str]:
+    """What a run prints of the model's ``run_info()`` (results.json's ``model_info``): how multiple choice
+    was answered, the methods it fell back from and why, and answers that had to be shaped. A model that
+    says nothing of the kind (or nothing at all) prints nothing."""
+    if not isinstance(info, dict) or not isinstance(info.get("multiple_choice_method"), str):
+        return []
+    method = info["multiple_choice_method"]
+    probes = info.get("probes") if isinstance(info.get("probes"), list) else []
+    failed = [f"{p.get('method')} ({p.get('reason')})" for p in probes if isinstance(p, dict) and not p.get("ok")]
+    lines = [f"multiple choice by {method}" + (f"; fell back from {'; '.join(failed)}" if failed else "")]
+    counts = info.get("multiple_choice_answers")
+    if isinstance(counts, dict) and isinstance(counts.get("shaped"), int) and counts["shaped"]:
+        total = sum(n for n in counts.values() if isinstance(n, int))
+        lines.append(f"{counts['shaped']} of {total} multiple-choice answers by {method} were not an allowed digit; "
+                     "shaped from their text")
+    return [f"model: {line}" for line in lines]

@@ -26,6 +26,7 @@ from ..environment import (
     cache_root,
 )
 from ..errors import ConfigError
+from ..fileio import replacing
 
 log = logging.getLogger(__name__)
 
@@ -197,8 +198,7 @@ class TruthEmbeddingCache:
         if not self._dirty:
             return
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_name(self.path.stem + ".tmp.npz")
         keys = list(self.vectors)
-        np.savez(tmp, keys=np.array(keys), vectors=np.stack([self.vectors[k] for k in keys]))
-        os.replace(tmp, self.path)
+        with replacing(self.path, fsync=False) as handle:  # never through a link or a FIFO at the name
+            np.savez(handle, keys=np.array(keys), vectors=np.stack([self.vectors[k] for k in keys]))
         self._dirty = False

@@ -142,7 +142,8 @@ class ReportsCardEnvironment(Deterministic):
     """Answers with the GPU variables its process was given (what the harness exports), as JSON."""
 
     NAMES = ("SHOPBENCH_GPU_MEMORY_BYTES", "SHOPBENCH_COMPUTE_CAPABILITY", "SHOPBENCH_BFLOAT16",
-             "SHOPBENCH_FLASH_ATTENTION_2", "CUDA_DEVICE_ORDER", "CUDA_VISIBLE_DEVICES", "PYTORCH_CUDA_ALLOC_CONF")
+             "SHOPBENCH_FLASH_ATTENTION_2", "SHOPBENCH_GPU_NAME", "CUDA_DEVICE_ORDER", "CUDA_VISIBLE_DEVICES",
+             "PYTORCH_CUDA_ALLOC_CONF")
 
     def batch_predict(self, batch, is_multiple_choice):
         import json

@@ -18,7 +18,14 @@ Behaviour:
 - ``--never-healthy``: /health answers 503 forever; ``--api-key K``: 401 without ``Bearer K``;
 - ``--spawn-child``: starts a grandchild that leaves the process group and ignores SIGTERM (as vLLM's
   workers may), to test that the launcher's guard still stops it;
-- ``--die-on-sigterm``: SIGTERM ends the process at once (the default action) instead of a clean shutdown.
+- ``--die-on-sigterm``: SIGTERM ends the process at once (the default action) instead of a clean shutdown;
+- ``--trickle-s S``: the answer to a prompt with the cue ``[trickle]`` (and, with ``--trickle-health``, to
+  every GET /health) is sent one byte every S seconds, status line and headers included, padded to a
+  megabyte: a server that is never done answering, though never silent for long;
+- cues ``[null-content]``, ``[no-content]``, ``[number-content]``: a 200 answer whose text (chat:
+  ``choices[0].message.content``; completions: ``choices[0].text``) is null, missing or a number;
+- cue ``[kill-guard]``: forks a daemon in a new session (it ignores SIGTERM and sleeps; its pid is written
+  to ``--daemon-pid-file``), then SIGKILLs its own parent, the launcher's guard.
 """
 
 from __future__ import annotations
@@ -38,6 +45,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 KNOWN = {"model", "messages", "prompt", "max_tokens", "temperature", "logprobs", "top_logprobs", "logit_bias",
          "stream", "seed", "stop", "top_p", "n"}
 FEATURES = ("structured_outputs", "top_logprobs", "logit_bias")
+TRICKLE_BYTES = 1 << 20  # a trickled answer's length: days at a byte every few seconds
 
 
 class State:
@@ -114,13 +122,26 @@ class Handler(BaseHTTPRequestHandler):
     def log_message(self, fmt, *args):  # one line per request on stderr, like a real server's access log
         sys.stderr.write("scripted-server: " + fmt % args + "\n")
 
-    def send(self, status: int, data) -> None:
+    def send(self, status: int, data, trickle: bool = False) -> None:
         payload = json.dumps(data).encode()
+        if trickle:
+            return self.trickle(status, payload + b" " * (TRICKLE_BYTES - len(payload)))
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(payload)))
         self.end_headers()
         self.wfile.write(payload)
+
+    def trickle(self, status: int, payload: bytes) -> None:
+        """The whole answer, one byte every --trickle-s seconds, until it is sent or the client hangs up."""
+        head = (f"HTTP/1.1 {status} OK\r\nContent-Type: application/json\r\nContent-Length: {len(payload)}\r\n"
+                f"\r\n").encode()
+        try:
+            for byte in head + payload:
+                self.wfile.write(bytes([byte]))
+                time.sleep(self.server.state.args.trickle_s)
+        except OSError:  # the client gave up: what a total deadline does
+            self.close_connection = True
 
     def authorised(self) -> bool:
         key = self.server.state.args.api_key
@@ -134,7 +155,7 @@ class Handler(BaseHTTPRequestHandler):
         if not self.authorised():
             return
         if self.path == "/health":
-            self.send(503 if state.args.never_healthy else 200, {"status": "ok"})
+            self.send(503 if state.args.never_healthy else 200, {"status": "ok"}, trickle=state.args.trickle_health)
         elif self.path == "/v1/models":
             self.send(200, {"object": "list", "data": [{"id": state.args.model, "object": "model"}]})
         elif self.path == "/stats":
@@ -166,6 +187,12 @@ class Handler(BaseHTTPRequestHandler):
             return self.send(422, {"detail": f"Unexpected fields in the request: {sorted(unknown)}"})
         if "[exit]" in prompt:
             os._exit(3)
+        if "[kill-guard]" in prompt:
+            spawn_daemon(state.args.daemon_pid_file)
+            os.kill(os.getppid(), signal.SIGKILL)  # the guard; the kernel then SIGKILLs this process too
+            time.sleep(60)
+        if "[trickle]" in prompt:
+            return self.send(200, respond(state, self.path, body, honour), trickle=True)
         if "[slow]" in prompt:
             time.sleep(0.3)
         if "[400]" in prompt:
@@ -177,7 +204,31 @@ class Handler(BaseHTTPRequestHandler):
                 failing = state.attempts[prompt] <= int(failures.group(1))
             if failing:
                 return self.send(503, {"error": "busy ([503xN] cue)"})
-        self.send(200, respond(state, self.path, body, honour))
+        self.send(200, broken(prompt, respond(state, self.path, body, honour)))
+
+
+def broken(prompt: str, response: dict) -> dict:
+    """``response`` with its text null, missing or a number when the prompt asks for it."""
+    choice = response["choices"][0]
+    holder, key = (choice["message"], "content") if "message" in choice else (choice, "text")
+    if "[null-content]" in prompt:
+        holder[key] = None
+    elif "[no-content]" in prompt:
+        del holder[key]
+    elif "[number-content]" in prompt:
+        holder[key] = 7
+    return response
+
+
+def spawn_daemon(pid_file: str | None) -> None:
+    """A daemon in a new session that ignores SIGTERM and holds none of this process's files; its pid in
+    ``pid_file``."""
+    code = "import os, signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); time.sleep(3600)"
+    daemon = subprocess.Popen([sys.executable, "-c", code], start_new_session=True, stdin=subprocess.DEVNULL,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    if pid_file:
+        with open(pid_file, "w", encoding="utf-8") as handle:
+            handle.write(str(daemon.pid))
 
 
 def spawn_stubborn_grandchild() -> None:
@@ -199,6 +250,9 @@ def main(argv=None) -> int:
     parser.add_argument("--api-key")
     parser.add_argument("--spawn-child", action="store_true")
     parser.add_argument("--die-on-sigterm", action="store_true")
+    parser.add_argument("--trickle-s", type=float, default=1.0)
+    parser.add_argument("--trickle-health", action="store_true")
+    parser.add_argument("--daemon-pid-file")
     args = parser.parse_args(argv)
     server = ThreadingHTTPServer((args.host, args.port), Handler)  # sets SO_REUSEADDR, as uvicorn does
     server.daemon_threads = True

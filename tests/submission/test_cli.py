@@ -17,6 +17,9 @@ from submission import cli
     (["grade", "--help"], "grade", ["--help"]),
     (["leaderboard", "graded"], "leaderboard", ["graded"]),
     (["finetune", "--data", "x.json"], "finetune", ["--data", "x.json"]),
+    (["worker", "--gpus", "0,1"], "worker", ["--gpus", "0,1"]),
+    (["enqueue", "--track", "t"], "enqueue", ["--track", "t"]),
+    (["status"], "status", []),
     (["docker"], None, ["docker"]),
     (["dokcer", "run"], None, ["dokcer", "run"]),
 ])
@@ -35,7 +38,8 @@ def test_unknown_commands_list_the_known_ones(capsys):
     assert cli.main(["docker", "push"]) == 2
     assert "unknown command 'docker push'; 'docker' needs one of: docker build, docker run" in capsys.readouterr().err
     assert cli.main(["grad"]) == 2
-    assert "known: check, compare, docker, docker build, docker run, finetune, grade, leaderboard, report" in capsys.readouterr().err
+    assert ("known: check, compare, docker, docker build, docker run, enqueue, finetune, grade, leaderboard, report, "
+            "status, worker") in capsys.readouterr().err
 
 
 def test_python_dash_m_submission_lists_every_command_with_one_line_each():

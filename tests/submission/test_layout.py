@@ -17,8 +17,8 @@ from kit_paths import ROOT
 PACKAGE = ROOT / "submission"
 PARTS = ("scoring", "backends", "harness", "grading", "reports", "evaluate", "training", "cli")
 # The shared top-level modules every part may use (the interface, the card, the YAML reader, errors...).
-BASE = {"submission", "submission._lazy", "submission.errors", "submission.interface", "submission.card",
-        "submission.environment", "submission.yamlio", "submission.jsonio"}
+BASE = {"submission", "submission._lazy", "submission.errors", "submission.interface", "submission.card", "submission.cuda",
+        "submission.environment", "submission.yamlio", "submission.jsonio", "submission.fileio"}
 SHARED = BASE | {"submission.loading", "submission.__main__"}
 # What each part may import besides the shared top-level modules and itself.
 ALLOWED = {

@@ -9,6 +9,7 @@ Owns:
     launcher.py  starts the server under the guard on 127.0.0.1 and a reserved port; stops all it started
     guard.py     the standalone standard-library script between the model's process and the server
     gpu.py       ``{gpu_memory_utilization}``: the server kept within the grader's GPU memory cap
+    engines.py   the rendered command checked per engine: the cap (vLLM, SGLang, llama.cpp), the card's dtypes
 
 May import: the shared top-level modules and the other backends modules (settings, hardware, prompting,
 task_inference, weights). ``guard.py`` imports only the standard library: it runs as a script.

@@ -58,14 +58,20 @@ class Asker:
         return body
 
     def text(self, response: dict) -> str:
-        """The answer's text; a response without one is a ServerError naming what came instead."""
+        """The answer's text; a 200 answer without a usable one (the field missing, null or not a string) is a
+        ServerError naming the field and what came instead, never an empty answer."""
+        field = "choices[0].message.content" if self.api == "chat" else "choices[0].text"
         try:
             first = response["choices"][0]
             text = first["message"]["content"] if self.api == "chat" else first["text"]
         except (KeyError, IndexError, TypeError):
-            raise ServerError(f"{self.path} answered without choices[0].{'message.content' if self.api == 'chat' else 'text'}: "
-                              f"{excerpt(json.dumps(response))}") from None
-        return text if isinstance(text, str) else ""
+            raise ServerError(f"{self.path} answered 200 without {field}: {excerpt(json.dumps(response))}") from None
+        if not isinstance(text, str):
+            kinds = {bool: "a boolean", int: "a number", float: "a number", list: "a list", dict: "an object"}
+            found = "null" if text is None else f"{kinds.get(type(text), 'a value')} ({excerpt(json.dumps(text), 80)})"
+            raise ServerError(f"{self.path} answered 200 with {field} {found}, not a string: "
+                              f"{excerpt(json.dumps(response))}")
+        return text
 
     def top_logprobs(self, response: dict) -> list[tuple[str, float]]:
         """The first generated token's alternatives ``(token text, log-probability)``; [] when absent."""
@@ -125,12 +131,15 @@ class ProbeResult:
     reason: str
 
 
-def probe(method: str, client: OpenAIClient, asker: Asker, digit_ids: dict[str, list[int]] | None) -> ProbeResult:
-    """Whether ``method`` works on this server, tried on ``PROBE_PROMPT`` (no retries)."""
+def probe(method: str, client: OpenAIClient, asker: Asker, digit_ids: dict[str, list[int]] | None,
+          no_tokenizer: str = "") -> ProbeResult:
+    """Whether ``method`` works on this server, tried on ``PROBE_PROMPT`` (no retries); ``no_tokenizer`` says
+    why there are no ``digit_ids``."""
     if method == "generate":
         return ProbeResult(method, True, "generation plus shaping always works")
     if method == "logit_bias" and not digit_ids:
-        return ProbeResult(method, False, "no tokenizer to map digits to token ids (set tokenizer: FOLDER)")
+        return ProbeResult(method, False, f"no tokenizer to map digits to token ids "
+                                          f"({no_tokenizer or 'set tokenizer: FOLDER'})")
     mc = MultipleChoice(method, asker, digit_ids, 1)
     try:
         if method == "top_logprobs":
@@ -154,11 +163,11 @@ def probe(method: str, client: OpenAIClient, asker: Asker, digit_ids: dict[str, 
 
 
 def choose_method(methods: tuple[str, ...], client: OpenAIClient, asker: Asker,
-                  digit_ids: dict[str, list[int]] | None) -> tuple[str, list[ProbeResult]]:
+                  digit_ids: dict[str, list[int]] | None, no_tokenizer: str = "") -> tuple[str, list[ProbeResult]]:
     """The first of ``methods`` whose probe passes, and every probe's result."""
     results = []
     for method in methods:
-        result = probe(method, client, asker, digit_ids)
+        result = probe(method, client, asker, digit_ids, no_tokenizer)
         results.append(result)
         if result.ok:
             return method, results

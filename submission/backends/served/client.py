@@ -11,6 +11,9 @@ at most 16 prompts, which threads serve as well as an event loop.
 - Connection errors, HTTP 429 and 5xx are retried ``max_retries`` times with exponential backoff; a
   4xx answer is not (the request is wrong, not the server); a timeout is not (the server is overloaded,
   and a retry would add to it). When a launched server has died, no retry is made.
+- A request's timeout is a total deadline, from its first byte sent to the last byte of the answer
+  received, not a limit per socket read: a watchdog (``Deadline``) shuts the socket down when it passes,
+  so a server that trickles one byte every few seconds cannot stretch it.
 - The API key goes into the ``Authorization`` header only; it is in no message and no ``repr``.
 """
 
@@ -18,6 +21,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -64,6 +68,27 @@ def excerpt(text: str, limit: int = 300) -> str:
     return text if len(text) <= limit else text[:limit] + "..."
 
 
+class Deadline:
+    """Shuts ``sock`` down ``seconds`` from now unless cancelled first: a read or write blocked on it then
+    ends at once, whatever the socket's own per-operation timeout. ``expired`` says whether it fired."""
+
+    def __init__(self, sock: socket.socket, seconds: float) -> None:
+        self.sock, self.expired = sock, False
+        self.timer = threading.Timer(max(seconds, 0.0), self._expire)
+        self.timer.daemon = True
+        self.timer.start()
+
+    def _expire(self) -> None:
+        self.expired = True
+        try:
+            self.sock.shutdown(socket.SHUT_RDWR)
+        except OSError:  # already closed
+            pass
+
+    def cancel(self) -> None:
+        self.timer.cancel()
+
+
 class OpenAIClient:
     """JSON requests to one server. ``dead()`` (optional) says why a launched server can no longer answer."""
 
@@ -80,8 +105,11 @@ class OpenAIClient:
     # one request ---------------------------------------------------------------------------------------
     def request(self, method: str, path: str, body: dict | None = None,
                 timeout: float | None = None) -> tuple[int, str]:
-        """One HTTP request on this thread's connection: ``(status, body text)``; raises OSError and friends."""
-        connection = self._connection(timeout or self.options.request_timeout_s)
+        """One HTTP request on this thread's connection: ``(status, body text)``; raises OSError and friends,
+        and TimeoutError when the whole exchange takes longer than ``timeout`` (default request_timeout_s)."""
+        limit = timeout or self.options.request_timeout_s
+        deadline = time.monotonic() + limit
+        connection = self._connection(limit)
         headers = {"Accept": "application/json"}
         data = None
         if body is not None:
@@ -89,14 +117,26 @@ class OpenAIClient:
             headers["Content-Type"] = "application/json"
         if self.options.api_key:
             headers["Authorization"] = f"Bearer {self.options.api_key}"
+        watchdog = None
         try:
+            if connection.sock is None:
+                connection.connect()  # bounded by the connection's timeout: one operation
+            watchdog = Deadline(connection.sock, deadline - time.monotonic())
             connection.request(method, self.prefix + path, body=data, headers=headers)
             response = connection.getresponse()
             text = response.read().decode("utf-8", errors="replace")
         except BaseException:
             self._drop_connection()
+            if watchdog is not None and watchdog.expired:
+                raise TimeoutError(f"the answer was not complete after {limit:g} s") from None
             raise
+        finally:
+            if watchdog is not None:
+                watchdog.cancel()
         self.requests_sent += 1
+        if watchdog.expired:  # shut down mid-answer, http.client may take what came as a whole (short) answer
+            self._drop_connection()
+            raise TimeoutError(f"the answer was not complete after {limit:g} s")
         if response.getheader("Connection", "").lower() == "close":
             self._drop_connection()
         return response.status, text
@@ -109,9 +149,11 @@ class OpenAIClient:
         except ValueError:
             return status, text
 
-    def post_json(self, path: str, body: dict, retries: int | None = None) -> dict:
-        """POST ``body``; the parsed JSON object of a 200 answer. Retries as the module docstring says."""
+    def post_json(self, path: str, body: dict, retries: int | None = None, timeout: float | None = None) -> dict:
+        """POST ``body``; the parsed JSON object of a 200 answer. Retries as the module docstring says; each
+        attempt has ``timeout`` seconds in all (default request_timeout_s)."""
         retries = self.options.max_retries if retries is None else retries
+        limit = timeout or self.options.request_timeout_s
         last = ""
         for attempt in range(retries + 1):
             self._check_alive(path, last)
@@ -119,10 +161,10 @@ class OpenAIClient:
                 time.sleep(self.options.retry_backoff_s * 2 ** (attempt - 1))
                 self._check_alive(path, last)
             try:
-                status, text = self.request("POST", path, body)
+                status, text = self.request("POST", path, body, timeout=limit)
             except TimeoutError:
-                raise ServerError(f"POST {self.url(path)}: no answer within {self.options.request_timeout_s:g} s "
-                                  f"(request_timeout_s)") from None
+                raise ServerError(f"POST {self.url(path)}: no complete answer within {limit:g} s (request_timeout_s: "
+                                  f"from the first byte sent to the last byte received)") from None
             except CONNECTION_ERRORS as error:
                 last = f"{type(error).__name__}: {error}"
                 continue

@@ -20,7 +20,7 @@ from ..settings import ModelSettings, load_settings
 
 APIS = ("chat", "completions")
 MC_METHODS = ("structured_outputs", "top_logprobs", "logit_bias", "generate")
-PLACEHOLDERS = ("host", "port", "weights", "python", "device", "dtype", "gpu_memory_utilization")
+PLACEHOLDERS = ("host", "port", "weights", "python", "device", "dtype", "gpu_memory_utilization", "fit_target_mib")
 REQUIRED_PLACEHOLDERS = ("host", "port")
 DEFAULT_LAUNCH = "transformers serve {weights} --host {host} --port {port} --device {device} --dtype {dtype}"
 OFFLINE_ENV = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
@@ -47,7 +47,7 @@ class ServedSettings(ModelSettings):
     multiple_choice: tuple[str, ...] = MC_METHODS
     mc_max_new_tokens: int = 8
     gpu_memory_utilization: float | str = "auto"
-    gpu_memory_margin_gib: float = 1.0
+    gpu_memory_margin_gib: float | str = "auto"
     log_file: str | None = None
 
     WHAT = "served-model settings"
@@ -94,8 +94,9 @@ class ServedSettings(ModelSettings):
         fraction = self.gpu_memory_utilization
         require(fraction == "auto" or (is_number(fraction) and 0 < fraction <= 1), "gpu_memory_utilization",
                 fraction, "auto or a fraction in (0, 1]")
-        require(is_number(self.gpu_memory_margin_gib) and self.gpu_memory_margin_gib >= 0, "gpu_memory_margin_gib",
-                self.gpu_memory_margin_gib, "a number of GiB >= 0")
+        margin = self.gpu_memory_margin_gib
+        require(margin == "auto" or (is_number(margin) and margin >= 0), "gpu_memory_margin_gib", margin,
+                "auto (the engine's own: vLLM 1, SGLang 3, llama.cpp 1) or a number of GiB >= 0")
 
     @classmethod
     def normalise(cls, values: dict[str, Any]) -> dict[str, Any]:

@@ -80,6 +80,25 @@ def descendants(root: int, table: dict[int, tuple[int, int]] | None = None) -> d
     return found
 
 
+def marked(variable: str, value: str) -> dict[int, int]:
+    """Every live process whose environment holds ``variable=value`` (pid -> start time): the processes a
+    launched server started, even those that left its tree (a daemon in a new session whose guard died).
+    Processes of other users, and this one, are not looked at."""
+    needle, found = f"{variable}={value}".encode(), {}
+    for name in os.listdir("/proc"):
+        if not name.isdigit() or int(name) == os.getpid():
+            continue
+        try:
+            with open(f"/proc/{name}/environ", "rb") as handle:
+                environ = handle.read().split(b"\0")
+        except OSError:
+            continue
+        stat = proc_stat(int(name)) if needle in environ else None
+        if stat is not None:
+            found[int(name)] = stat[1]
+    return found
+
+
 def still_same(pid: int, start: int) -> bool:
     """Whether ``pid`` is still the process that started at ``start`` (not a reused pid)."""
     stat = proc_stat(pid)

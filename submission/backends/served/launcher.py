@@ -11,16 +11,22 @@ so that nothing it started outlives the run.
   the server when the model's process dies, however it dies.
 - Its stdout and stderr are drained continuously by a thread that keeps the last lines (and writes them
   to ``log_file`` when set); every error names the command and ends with those lines.
-- ``stop()`` sends SIGTERM to the group, waits up to the grace period, then SIGKILLs the group and every
-  descendant recorded while it ran. It runs from ``ServedModel.close()``, its context manager, ``atexit``
-  and the SIGTERM/SIGINT handlers installed here.
+- ``stop()`` sends SIGTERM to the group, waits up to the grace period, then SIGKILLs the group, every
+  descendant recorded while it ran and every process that carries this launch's mark. It runs from
+  ``ServedModel.close()``, its context manager, ``atexit`` and the SIGTERM/SIGINT handlers installed here.
+- The mark: the guard and the server start with ``SHOPBENCH_SERVED_LAUNCH=<a random token>`` in their
+  environment, which every process they start inherits. A server that kills its guard, or a daemon it
+  forks into a new session, can leave the tree the guard watches; it cannot leave the mark, so ``stop()``
+  (and the first look after a guard died by a signal) finds and kills it by the mark, from ``/proc``.
 """
 
 from __future__ import annotations
 
 import atexit
 import collections
+import io
 import os
+import secrets
 import shlex
 import shutil
 import signal
@@ -33,10 +39,12 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ...errors import ServerError
+from ...errors import ConfigError, ServerError
+from ...fileio import open_append
 from . import guard as served_guard
 
 HOST = "127.0.0.1"  # never localhost (may resolve to ::1) nor 0.0.0.0 (reachable from outside)
+MARK = "SHOPBENCH_SERVED_LAUNCH"  # in the environment of every process a launch starts: see the docstring
 GUARD = Path(served_guard.__file__).resolve()
 TAIL_LINES = 40
 _LAUNCH_LOCK = threading.Lock()
@@ -134,8 +142,9 @@ class LogDrain(threading.Thread):
             return None
         try:
             self.log_file.parent.mkdir(parents=True, exist_ok=True)
-            return open(self.log_file, "a", encoding="utf-8")  # noqa: SIM115 - closed when the stream ends
-        except OSError as error:
+            # never through a link, never blocking on a FIFO (the server would wait on a pipe nobody drains)
+            return io.TextIOWrapper(open_append(self.log_file), encoding="utf-8", errors="replace")
+        except (OSError, ConfigError) as error:
             self.lines.append(f"(log_file {self.log_file} cannot be written: {error}; the log is kept in memory only)")
             return None
 
@@ -156,6 +165,8 @@ class ServerLauncher:
         self.stopped = False
         self.stop_lock = threading.RLock()  # a signal handler may call stop() while stop() runs
         self.recorded_at = 0.0
+        self.mark = secrets.token_hex(12)
+        self.swept = False
 
     @property
     def server_pid(self) -> int | None:
@@ -168,7 +179,7 @@ class ServerLauncher:
         try:
             self.reservation = PortReservation(port)
             self.argv = [word.replace("{port}", str(self.reservation.port)) for word in self.plan.argv]
-            env = {**os.environ, **self.plan.env}
+            env = {**os.environ, **self.plan.env, MARK: self.mark}
             command = [sys.executable, "-I", str(GUARD), "--parent-pid", str(os.getpid()),
                        "--grace-s", str(self.plan.shutdown_grace_s), "--", *self.argv]
             self.guard = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
@@ -211,12 +222,28 @@ class ServerLauncher:
         if code is None:
             self.record(every_s=1.0)
             return None
+        if code < 0 and not self.swept:  # the guard was killed: what it watched is left to this process to stop
+            self.sweep()
         return f"the server exited with code {code}"
 
     def dead(self) -> str | None:
         """None while the server runs; else why it cannot answer, with the command and its log's last lines."""
         reason = self.exit_reason()
         return None if reason is None else str(self.failure(reason))
+
+    def sweep(self) -> list[int]:
+        """SIGKILL every process that carries this launch's mark, until none is left (a few seconds at most);
+        the pids killed."""
+        killed: list[int] = []
+        self.swept = True
+        deadline = time.monotonic() + served_guard.KILL_WAIT_S
+        while time.monotonic() < deadline:
+            found = served_guard.marked(MARK, self.mark)
+            if not found:
+                break
+            killed += served_guard.signal_recorded(found, signal.SIGKILL)
+            time.sleep(0.02)
+        return killed
 
     @property
     def plan_command(self) -> str:
@@ -249,6 +276,7 @@ class ServerLauncher:
                 self.guard.wait(timeout=served_guard.KILL_WAIT_S)
             except subprocess.TimeoutExpired:
                 pass
+            self.sweep()
             self._release()
             _LIVE.discard(self)
         if self.drain is not None:

@@ -12,13 +12,16 @@ models.served_model:ServedModel`` runs out of the box. Two modes:
 
 It is ready when the server process is alive, ``/health`` answers 200, ``/v1/models`` lists the model and
 a one-token warm-up request succeeds, all within ``startup_timeout_s``. Then the multiple-choice method is
-chosen by probing the server (``answers.py``). A batch's prompts go to the server at once
+chosen by probing the server (``answers.py``). What it does along the way (the command, the pids, the
+method and its fallbacks) goes to log records (``logging``, never print: a run's progress bar owns the
+terminal) and into ``run_info()``, which the evaluator records in results.json and prints in its summary. A batch's prompts go to the server at once
 (up to ``max_concurrency``); the answers come back in order, shaped by the baseline's own
 ``task_inference.py``, exactly as ``TransformersModel`` shapes them.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 import time
@@ -27,7 +30,8 @@ from collections import Counter
 from pathlib import Path
 from typing import Any, ClassVar
 
-from ...errors import ConfigError, ServerError
+from ...card import profile_card
+from ...errors import ConfigError, ServerError, WeightsError
 from ...interface import ShopBenchBaseModel
 from ..prompting import format_prompt
 from ..settings import settings_from_mapping
@@ -41,11 +45,8 @@ from .answers import (
 )
 from .client import ClientOptions, OpenAIClient
 from .config import ServedSettings, load_served_settings
-from .gpu import (
-    budget_from_environment,
-    check_command,
-    utilization,
-)
+from .engines import check_command, engine_of, fit_target_mib
+from .gpu import budget_from_environment, fraction_text, margin_for, utilization
 from .launcher import (
     HOST,
     LaunchPlan,
@@ -56,10 +57,7 @@ from .launcher import (
 
 READY_POLL_S = 0.5  # the longest pause between two readiness checks (the first is 0.05 s)
 
-
-def say(message: str) -> None:
-    """A line in the run's output (stderr, beside the harness's progress bar)."""
-    print(f"served model: {message}", file=sys.stderr, flush=True)
+log = logging.getLogger(__name__)
 
 
 # --- the launch command ------------------------------------------------------------------------------------
@@ -68,7 +66,6 @@ def device_and_dtype(config: ServedSettings) -> tuple[str, str]:
     """``{device}`` and ``{dtype}`` by the kit's hardware rules (``hardware.py``: no bfloat16 on a T4)."""
     import torch
 
-    from ...card import profile_card
     from ..hardware import cuda_capability, resolve_device, resolve_dtype
 
     device = resolve_device(config.device, torch.cuda.is_available())
@@ -90,33 +87,49 @@ def launch_plan(config: ServedSettings) -> tuple[LaunchPlan, Path | None, list[s
         values["weights"] = str(weights)
     if "{device}" in template or "{dtype}" in template:
         values["device"], values["dtype"] = device_and_dtype(config)
-    budget = budget_from_environment(config.gpu_memory_margin_gib)
+    engine = engine_of(render_command(template, values))  # the margin is the engine's (gpu.py)
+    budget = budget_from_environment(margin_for(engine, config.gpu_memory_margin_gib))
     if "{gpu_memory_utilization}" in template:
         requested = None if config.gpu_memory_utilization == "auto" else float(config.gpu_memory_utilization)
-        values["gpu_memory_utilization"] = f"{utilization(budget, requested):g}"
-    argv = resolve_executable(render_command(template, values))
-    note = check_command(argv, budget)
-    if note:
-        notes.append(note)
-    if "gpu_memory_utilization" in values:
-        notes.append(f"--gpu-memory-utilization {values['gpu_memory_utilization']}"
-                     + (f" (cap {budget.cap_bytes} bytes per card)" if budget.cap_bytes else ""))
+        values["gpu_memory_utilization"] = fraction_text(utilization(budget, requested))
+    if "{fit_target_mib}" in template:
+        values["fit_target_mib"] = str(fit_target_mib(budget))
+    argv, checked = check_command(resolve_executable(render_command(template, values)), budget, profile_card())
+    notes += checked
     log_file = config.relative(config.log_file) if config.log_file else None
     plan = LaunchPlan(tuple(argv), dict(config.env), config.startup_timeout_s, config.shutdown_grace_s, log_file)
     return plan, weights, notes
 
 
-def tokenizer_folder(config: ServedSettings, weights: Path | None) -> Path | None:
-    """Where the tokenizer is (for ``logit_bias`` and for completions with a chat template), or None."""
+def needs_tokenizer(config: ServedSettings) -> bool:
+    return "logit_bias" in config.multiple_choice or (config.api == "completions" and config.use_chat_template)
+
+
+def tokenizer_folder(config: ServedSettings, weights: Path | None) -> tuple[Path | None, str]:
+    """Where the tokenizer is (for ``logit_bias`` and for completions with a chat template), or None and why.
+
+    ``auto`` is the ``weights`` folder: in launch mode the one ``{weights}`` was filled with (none when the
+    command has no ``{weights}``); in base_url mode ``weights`` resolved here, when a tokenizer is needed."""
     if config.tokenizer is None:
-        return None
-    if config.tokenizer == "auto":
-        return weights
-    folder = config.relative(config.tokenizer)
-    if not folder.is_dir():
-        raise ConfigError(f"tokenizer: {folder} is not a folder; give a folder with tokenizer.json (or tokenizer "
-                          f"files), or tokenizer: auto")
-    return folder
+        return None, "tokenizer: null"
+    if config.tokenizer != "auto":
+        folder = config.relative(config.tokenizer)
+        if not folder.is_dir():
+            raise ConfigError(f"tokenizer: {folder} is not a folder; give a folder with tokenizer.json (or tokenizer "
+                              f"files), or tokenizer: auto")
+        return folder, ""
+    if weights is not None:
+        return weights, ""
+    if config.launch is not None:
+        return None, "tokenizer: auto is the {weights} folder, and the launch command has no {weights}"
+    if not needs_tokenizer(config):
+        return None, "not needed"
+    from ..weights import resolve_weights
+
+    try:
+        return resolve_weights(config.weights, config.base_dir), ""
+    except WeightsError as error:
+        return None, f"tokenizer: auto is the weights folder, and weights: {config.weights} gives none: {error}"
 
 
 def api_key(config: ServedSettings) -> str | None:
@@ -143,6 +156,10 @@ def wait_until_ready(client: OpenAIClient, config: ServedSettings, launcher: Ser
     warm-up answer; returns the model id to send. Raises a ServerError with the log's tail on timeout."""
     deadline = time.monotonic() + config.startup_timeout_s
     stage, last, model, pause = "/health", "no answer yet", None, 0.05
+
+    def left(most: float) -> float:  # every request ends by the start-up deadline, however slowly it answers
+        return min(most, max(deadline - time.monotonic(), 0.05))
+
     while True:
         reason = launcher.exit_reason() if launcher is not None else None
         if reason:
@@ -153,18 +170,18 @@ def wait_until_ready(client: OpenAIClient, config: ServedSettings, launcher: Ser
             raise launcher.failure(what) if launcher is not None else ServerError(what)
         try:
             if stage == "/health":
-                status, body = client.get_json("/health", timeout=10)
+                status, body = client.get_json("/health", timeout=left(10.0))
                 if status == 200 or (status == 404 and launcher is None):
                     stage = "/v1/models"
                 else:
                     last = f"HTTP {status}"
             if stage == "/v1/models":
-                status, body = client.get_json("/v1/models", timeout=10)
+                status, body = client.get_json("/v1/models", timeout=left(10.0))
                 model, last = pick_model(config.model, listed_models(body) if status == 200 else [], status)
                 stage = "/v1/models" if model is None else "a warm-up answer"
             if model is not None:
                 asker = Asker(config.api, model, config.system_prompt, lambda prompt: prompt)
-                client.post_json(asker.path, asker.body("Hello", 1), retries=0)
+                client.post_json(asker.path, asker.body("Hello", 1), retries=0, timeout=left(config.request_timeout_s))
                 return model
         except ServerError as error:
             last = str(error).splitlines()[0]
@@ -220,12 +237,18 @@ class ServedModel(ShopBenchBaseModel):
             self.close()
             raise
         self.startup_s = time.monotonic() - started
-        say(f"ready in {self.startup_s:.1f} s: {self.describe()}")
+        log.info("ready in %.1f s: %s", self.startup_s, self.describe())
 
     @classmethod
     def from_mapping(cls, data: dict[str, Any]) -> ServedModel:
         """Build from plain data (no YAML file), e.g. ``{"base_url": "http://127.0.0.1:8000"}``."""
         return cls(config=settings_from_mapping(ServedSettings, data, base_dir=cls.settings_folder()))
+
+    @classmethod
+    def check_settings(cls) -> ServedSettings:
+        """The interface's optional pre-run check: read ``config_file`` (every key and value checked: exactly
+        one of launch and base_url, the launch placeholders), starting nothing."""
+        return load_served_settings(cls.config_file, base_dir=cls.settings_folder())
 
     @classmethod
     def settings_folder(cls) -> Path:
@@ -239,8 +262,9 @@ class ServedModel(ShopBenchBaseModel):
             self.launcher = ServerLauncher(plan)
             weakref.finalize(self, self.launcher.stop)  # a model dropped without close() stops its server too
             base_url = self.launcher.start()
-            say(f"started `{self.launcher.plan_command}` (guard pid {self.launcher.guard.pid}, server pid "
-                f"{self.launcher.server_pid}); waiting up to {config.startup_timeout_s:g} s for it to answer")
+            log.info("started `%s` (guard pid %s, server pid %s); waiting up to %g s for it to answer",
+                     self.launcher.plan_command, self.launcher.guard.pid, self.launcher.server_pid,
+                     config.startup_timeout_s)
         else:
             base_url = config.base_url
         options = ClientOptions(base_url, api_key(config), config.request_timeout_s, config.max_retries,
@@ -249,15 +273,18 @@ class ServedModel(ShopBenchBaseModel):
         self.model_id = wait_until_ready(self.client, config, self.launcher)
         if self.launcher is not None:
             self.launcher.ready()
-        folder = tokenizer_folder(config, weights)
-        self.asker = Asker(config.api, self.model_id, config.system_prompt, self._renderer(folder))
+        folder, why = tokenizer_folder(config, weights)
+        self.tokenizer = folder
+        self.asker = Asker(config.api, self.model_id, config.system_prompt, self._renderer(folder, why))
         digits = digit_token_ids(folder) if folder is not None and "logit_bias" in config.multiple_choice else None
-        self.mc_method, self.probes = choose_method(config.multiple_choice, self.client, self.asker, digits)
+        if folder is not None and digits is None:
+            why = f"no tokenizer with the digits 0-9 in {folder}"
+        self.mc_method, self.probes = choose_method(config.multiple_choice, self.client, self.asker, digits, why)
         self.mc = MultipleChoice(self.mc_method, self.asker, digits, config.mc_max_new_tokens)
         failed = [f"{p.method} ({p.reason})" for p in self.probes if not p.ok]
-        say(f"multiple choice by {self.mc_method}" + (f"; fell back from {'; '.join(failed)}" if failed else ""))
+        log.info("multiple choice by %s%s", self.mc_method, f"; fell back from {'; '.join(failed)}" if failed else "")
 
-    def _renderer(self, folder: Path | None):
+    def _renderer(self, folder: Path | None, why: str = ""):
         """Completions: the prompt text the model reads (``prompting.format_prompt``)."""
         config = self.config
         if config.api == "chat":
@@ -266,7 +293,8 @@ class ServedModel(ShopBenchBaseModel):
         if config.use_chat_template:
             if folder is None:
                 raise ConfigError("api: completions with use_chat_template: true needs the model's tokenizer: set "
-                                  "tokenizer: FOLDER (or launch with {weights}), or use_chat_template: false")
+                                  "tokenizer: FOLDER (or weights: FOLDER, which tokenizer: auto uses), or "
+                                  f"use_chat_template: false" + (f" ({why})" if why else ""))
             from transformers import AutoTokenizer
 
             tokenizer = AutoTokenizer.from_pretrained(str(folder))
@@ -303,8 +331,8 @@ class ServedModel(ShopBenchBaseModel):
             shaped += how == SHAPED
             answers.append(answer)
         if shaped:
-            say(f"{shaped} of {len(prompts)} multiple-choice answers by {self.mc_method} were not an allowed digit; "
-                f"shaped from the text instead")
+            log.info("%d of %d multiple-choice answers by %s were not an allowed digit; shaped from the text instead",
+                     shaped, len(prompts), self.mc_method)
         return answers
 
     def _post_many(self, bodies: list[dict]) -> list[dict]:
@@ -320,10 +348,13 @@ class ServedModel(ShopBenchBaseModel):
             "mode": "launch" if self.launcher else "base_url",
             "command": self.launcher.plan_command if self.launcher else None,
             "base_url": self.client.url("") if self.client else None, "model": self.model_id,
-            "api": self.config.api, "multiple_choice_method": self.mc_method,
+            "api": self.config.api, "tokenizer": str(self.tokenizer) if self.tokenizer else None,
+            "multiple_choice_method": self.mc_method,
             "probes": [{"method": p.method, "ok": p.ok, "reason": p.reason} for p in self.probes],
             "multiple_choice_answers": dict(self.counts), "startup_s": round(self.startup_s, 3),
             "notes": list(self.notes),
+            "guard_pid": self.launcher.guard.pid if self.launcher and self.launcher.guard else None,
+            "server_pid": self.launcher.server_pid if self.launcher else None,
         }
 
     def close(self) -> None:

@@ -12,6 +12,7 @@ from submission.backends.hardware import (
     check_attention,
     cuda_capability,
     max_memory,
+    resolve_device,
     resolve_dtype,
 )
 from submission.card import CONTEXT_RESERVE_BYTES, ProfileCard, profile_card
@@ -34,7 +35,8 @@ def phase2(monkeypatch):
 
 def test_the_exported_card_reads_back_as_the_profile_wrote_it(phase2):
     assert profile_card() == ProfileCard(memory_bytes=phase2.gpu_memory_bytes, capability=(7, 5),
-                                         bfloat16=False, flash_attention_2=False)
+                                         bfloat16=False, flash_attention_2=False, name="NVIDIA T4")
+    assert profile_card().described() == "the grader's NVIDIA T4 (compute capability 7.5)"
     assert profile_card({}) == ProfileCard()
 
 
@@ -93,8 +95,39 @@ def test_cuda_capability_is_the_lower_of_the_real_cards_and_the_profiles(monkeyp
     assert cuda_capability() is None
 
 
+def test_a_gpu_host_whose_torch_cannot_use_the_gpu_falls_back_to_the_cpu_loudly(monkeypatch, tmp_path, caplog):
+    import logging
+
+    from submission import cuda
+    from submission.backends import hardware
+
+    version = tmp_path / "nvidia-version"
+    version.write_text("NVRM version: NVIDIA UNIX x86_64 Kernel Module  550.54.15  Tue Mar  5 22:23:41 UTC 2024\n")
+    monkeypatch.setattr(cuda, "DRIVER_VERSION_FILE", str(version))
+    monkeypatch.setattr(cuda, "torch_build", lambda: cuda.TorchBuild("2.13.0", "13.0"))
+    monkeypatch.setattr(hardware, "nvidia_gpu_present", lambda: True)
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    with caplog.at_level(logging.WARNING, logger="submission.backends.hardware"):
+        assert resolve_device("auto", False) == "cpu"
+    assert ("device: auto runs on the CPU although this host has an NVIDIA GPU: NVIDIA driver 550.54.15; torch "
+            "2.13.0 is built for CUDA 13.0 and needs an R580 or newer driver: torch will not see the GPU") in caplog.text
+    with pytest.raises(ConfigError, match=r"torch sees no GPU .*\(NVIDIA driver 550.54.15; torch 2.13.0"):
+        resolve_device("cuda", False)
+    caplog.clear()
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")  # GPUs hidden on purpose (a profile without GPUs): no warning
+    assert resolve_device("auto", False) == "cpu" and caplog.text == ""
+
+
 def test_device_map_auto_gets_the_profiles_cap_per_gpu_and_the_rest_on_the_cpu(phase2):
     memory = max_memory(4)
     budget = phase2.gpu_memory_bytes - CONTEXT_RESERVE_BYTES
     assert {k: v for k, v in memory.items() if k != "cpu"} == {0: budget, 1: budget, 2: budget, 3: budget}
     assert memory["cpu"] > 0
+
+
+def test_the_cpus_share_is_read_without_psutil(monkeypatch, phase2):
+    import sys
+
+    with_psutil = max_memory(1)["cpu"]
+    monkeypatch.setitem(sys.modules, "psutil", None)  # an image whose requirements dropped psutil
+    assert max_memory(1)["cpu"] == pytest.approx(with_psutil, rel=0.2)

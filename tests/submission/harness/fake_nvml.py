@@ -26,6 +26,7 @@ class Device:
     openable: bool = True
     migs: list["Device"] | None = None  # MIG devices when MIG is enabled on this card
     accounting: dict[int, int] | None = None  # pid -> its maximum, when accounting mode is on
+    cuda_total: int | None = None  # the total CUDA reports (fake_cuda.py); None: NVML's less 600 MiB
 
 
 @dataclass
@@ -35,6 +36,17 @@ class FakeNvml:
     scrambled_v3: bool = False  # a binding whose struct does not match the driver's
     failures: list[int] = field(default_factory=list)  # error codes the next process listings raise, in order
     calls: list[str] = field(default_factory=list)
+    driver: str | None = None  # nvmlSystemGetDriverVersion's answer; None: NotSupported
+
+    latest = None  # the last one made: fake_cuda.py's driver shows the same cards
+
+    def __post_init__(self):
+        FakeNvml.latest = self
+
+    def nvmlSystemGetDriverVersion(self):
+        if self.driver is None:
+            raise pynvml.NVMLError(NOT_SUPPORTED)
+        return self.driver
 
     def _device(self, handle) -> Device:
         return handle

@@ -9,6 +9,7 @@ import sys
 import psutil
 import pytest
 import torch
+from fake_cuda import for_latest_nvml
 from fake_nvml import FUNCTION_NOT_FOUND, GIB, UNKNOWN, Device, FakeNvml
 from kit_paths import TESTS  # noqa: E402
 
@@ -33,10 +34,15 @@ CAP = PHASE2.gpu_memory_bytes
 def host_environment(monkeypatch):
     for name in ("CUDA_VISIBLE_DEVICES", "PYTORCH_CUDA_ALLOC_CONF", *gpus.CARD_VARIABLES):
         monkeypatch.delenv(name, raising=False)
+    monkeypatch.setattr(gpus, "load_cuda", for_latest_nvml)  # the fake driver shows the fake NVML's cards
+
+
+def uuid(i: int) -> str:
+    return f"GPU-{i}aaa{i:04d}-0000-4000-8000-{i:012d}"
 
 
 def cards(n=4, **fields):
-    return [Device(f"GPU-{i}aaa-{i}", **fields) for i in range(n)]
+    return [Device(uuid(i), **fields) for i in range(n)]
 
 
 def free_pid() -> int:
@@ -50,10 +56,10 @@ def free_pid() -> int:
 # ---------------------------------------------------------------- which devices the model sees
 
 
-def test_the_profiles_gpus_are_the_first_ones_by_uuid():
+def test_the_profiles_gpus_are_the_first_ones_by_cuda_index():
     plan = plan_gpus(2, FakeNvml(cards(4)))
-    assert [d.uuid for d in plan.devices] == ["GPU-0aaa-0", "GPU-1aaa-1"]
-    assert plan.cuda_visible_devices == "GPU-0aaa-0,GPU-1aaa-1" and plan.notes == ()
+    assert [d.uuid for d in plan.devices] == [uuid(0), uuid(1)]
+    assert plan.cuda_visible_devices == "0,1" and plan.notes == ()  # indices: vLLM parses each with int()
     assert plan.processes_call == "nvmlDeviceGetComputeRunningProcesses_v3"
 
 
@@ -62,7 +68,8 @@ def test_devices_nvml_may_not_open_are_skipped_and_indices_follow_cudas_view(mon
     nvml.devices[1].openable = False  # a cgroup-restricted host: CUDA does not see it either
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "1,2")
     plan = plan_gpus(4, nvml)
-    assert [d.uuid for d in plan.devices] == ["GPU-2aaa-2", "GPU-3aaa-3"]
+    assert [d.uuid for d in plan.devices] == [uuid(2), uuid(3)]
+    assert plan.cuda_visible_devices == "1,2"  # CUDA numbers only the cards it may open: NVML's 2 and 3
     assert plan.notes[0].startswith("NVML device 1 skipped: it cannot be opened here (Insufficient Permissions)")
     assert "the profile has 4 GPUs but 2 are here" in plan.notes
 
@@ -76,13 +83,15 @@ def test_a_mig_card_is_seen_as_its_mig_devices_named_by_mig_uuid(monkeypatch):
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "MIG-b2")
     plan = plan_gpus(1, nvml)
     assert plan.cuda_visible_devices == "MIG-b2" and plan.devices[0].total_bytes == 18 * GIB
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "GPU-card1")  # a whole card beside a MIG card: by UUID too
+    assert plan_gpus(1, nvml).cuda_visible_devices == "GPU-card1"
 
 
 @pytest.mark.parametrize("visible, expected", [
-    ("2", ["GPU-2aaa-2"]),
-    ("GPU-3", ["GPU-3aaa-3"]),  # a unique prefix, as CUDA accepts
-    ("0,7,1", ["GPU-0aaa-0"]),  # CUDA stops at the first entry it cannot resolve
-    ("1,1", ["GPU-1aaa-1"]),
+    ("2", [uuid(2)]),
+    ("GPU-3", [uuid(3)]),  # a unique prefix, as CUDA accepts
+    ("0,7,1", [uuid(0)]),  # CUDA stops at the first entry it cannot resolve
+    ("1,1", [uuid(1)]),
     ("GPU-", []),  # ambiguous
 ])
 def test_cuda_visible_devices_is_read_as_cuda_reads_it(monkeypatch, visible, expected):
@@ -126,14 +135,15 @@ def test_no_usable_process_call_means_device_level_measurement():
 def test_the_profiles_card_and_torchs_cap_are_exported():
     plan = plan_gpus(4, FakeNvml(cards(4)))
     env = gpu_env(PHASE2, plan, {"PYTORCH_CUDA_ALLOC_CONF": "expandable_segments:True"})
-    fraction = torch_fraction(CAP, CONTEXT_RESERVE_BYTES, 141 * GIB)
+    fraction = torch_fraction(CAP, CONTEXT_RESERVE_BYTES, 141 * GIB - 600 * MIB)  # of CUDA's total (fake_cuda.py)
     assert env == {
         "CUDA_DEVICE_ORDER": "PCI_BUS_ID", "CUDA_VISIBLE_DEVICES": plan.cuda_visible_devices,
         "SHOPBENCH_GPU_MEMORY_BYTES": str(14_910 * MIB), "SHOPBENCH_COMPUTE_CAPABILITY": "7.5",
-        "SHOPBENCH_BFLOAT16": "0", "SHOPBENCH_FLASH_ATTENTION_2": "0",
+        "SHOPBENCH_BFLOAT16": "0", "SHOPBENCH_FLASH_ATTENTION_2": "0", "SHOPBENCH_GPU_NAME": "NVIDIA T4",
         "PYTORCH_CUDA_ALLOC_CONF": f"expandable_segments:True,per_process_memory_fraction:{fraction:.6f}",
     }
-    assert fraction * 141 * GIB <= CAP - CONTEXT_RESERVE_BYTES < (fraction + 1e-6) * 141 * GIB
+    cuda_total = 141 * GIB - 600 * MIB
+    assert fraction * cuda_total <= CAP - CONTEXT_RESERVE_BYTES < (fraction + 1e-6) * cuda_total
 
 
 @pytest.mark.parametrize("limits", [limits_for(PROFILES["phase2"], ALL_AROUND, enabled=False),
@@ -297,7 +307,8 @@ def test_the_model_gets_the_profiles_card_and_the_device_order(tmp_path):
     seen = outputs(tmp_path)[0]
     assert seen["SHOPBENCH_GPU_MEMORY_BYTES"] == str(CAP) and seen["SHOPBENCH_COMPUTE_CAPABILITY"] == "7.5"
     assert (seen["SHOPBENCH_BFLOAT16"], seen["SHOPBENCH_FLASH_ATTENTION_2"]) == ("0", "0")
-    assert seen["CUDA_VISIBLE_DEVICES"] == "GPU-0aaa-0,GPU-1aaa-1,GPU-2aaa-2,GPU-3aaa-3"
+    assert seen["SHOPBENCH_GPU_NAME"] == "NVIDIA T4"
+    assert seen["CUDA_VISIBLE_DEVICES"] == "0,1,2,3"
     assert seen["CUDA_DEVICE_ORDER"] == "PCI_BUS_ID" and "per_process_memory_fraction:" in seen["PYTORCH_CUDA_ALLOC_CONF"]
 
 
@@ -356,9 +367,9 @@ def test_after_the_build_torchs_cap_is_refitted_to_what_the_process_holds_outsid
     monkeypatch.setattr(torch.cuda, "memory_reserved", lambda index: [GIB, 0][index])
     monkeypatch.setattr(torch.cuda, "get_device_properties", lambda index: SimpleNamespace(total_memory=141 * GIB))
     monkeypatch.setattr(torch.cuda, "set_per_process_memory_fraction", lambda f, index: fractions.update({index: f}))
-    notes = child_gpu.refit_torch_cap(CAP, ["GPU-0aaa-0", "GPU-1aaa-1"])
+    notes = child_gpu.refit_torch_cap(CAP, [uuid(0), uuid(1)])
     assert fractions == {0: torch_fraction(CAP, GIB // 2, 141 * GIB)}  # cuda:1 untouched: no context made there
     assert notes == ["cuda:0: torch capped at 14.06 GiB = the card's 14.56 GiB less 512 MiB outside torch (measured)"]
     assert os.environ["PYTORCH_CUDA_ALLOC_CONF"] == f"per_process_memory_fraction:{fractions[0]:.6f}"
     nvml.devices[0].processes = lambda: []  # a container: NVML does not list this process
-    assert "600 MiB outside torch (an estimate" in child_gpu.refit_torch_cap(CAP, ["GPU-0aaa-0", "GPU-1aaa-1"])[0]
+    assert "600 MiB outside torch (an estimate" in child_gpu.refit_torch_cap(CAP, [uuid(0), uuid(1)])[0]

@@ -47,6 +47,7 @@ def test_close_runs_when_a_time_out_stops_the_model(tmp_path):
                           ending="timeout")
     assert outcome.verdict.status == "timeout" and outcome.verdict.detail.startswith("batch 2 (2 prompts) was stopped")
     assert len(closed_by(marker)) == 1  # SIGTERM from the supervisor: the model's process closed it, then exited
+    assert outcome.model_info == {"closes": "on every ending"}  # asked once the model was built: kept at a time-out
 
 
 def test_a_close_that_hangs_is_ended_by_the_grace_and_the_verdict_stands(tmp_path):

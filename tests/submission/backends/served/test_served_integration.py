@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import socket
 import subprocess
 import sys
@@ -61,10 +60,11 @@ def assert_parse(row: dict, answer: str) -> None:
         assert not parsed.failed, (row["task_name"], answer)
 
 
-def launched_pids(stderr: str) -> list[int]:
-    """Guard and server pids from the "served model: started ... (guard pid G, server pid S)" lines of a run's
-    output (anywhere on a line: the progress bar shares stderr)."""
-    return [int(pid) for pair in re.findall(r"\(guard pid (\d+), server pid (\d+)\)", stderr) for pid in pair]
+def launched_pids(model_info: dict) -> list[int]:
+    """Guard and server pids from a run's model_info (the served model's run_info())."""
+    pids = [model_info["guard_pid"], model_info["server_pid"]]
+    assert all(isinstance(pid, int) for pid in pids), model_info
+    return pids
 
 
 def wait_gone(pids: list[int], timeout_s: float = 60.0) -> list[int]:
@@ -99,7 +99,8 @@ def smollm2_server(smollm2_folder):
 
 def test_base_url_mode_answers_every_task_type_parseably(smollm2_server, smollm2_folder):
     rows = one_per_task_type()
-    with ServedModel(base_url=smollm2_server, tokenizer=str(smollm2_folder), startup_timeout_s=180) as model:
+    with ServedModel(base_url=smollm2_server, startup_timeout_s=180) as model:  # tokenizer: auto, weights: smollm2
+        assert model.run_info()["tokenizer"] == str(smollm2_folder)  # auto: the weights folder, as documented
         assert model.mc_method == "logit_bias"  # transformers serve: 422 on structured_outputs, no logprobs
         assert [p.ok for p in model.probes] == [False, False, True]
         for is_mc in (True, False):
@@ -120,10 +121,10 @@ def test_local_evaluation_with_a_launched_server_end_to_end(smollm2_gguf, tmp_pa
                 if task["task_type"] in ("multiple-choice", "retrieval", "ranking")}
     assert failures and set(failures.values()) == {0}
     assert results["verdict"]["status"] == "ok" and 0.0 <= results["all_around"] <= 1.0
-    assert "served model: multiple choice by logit_bias" in done.stderr
+    assert "\nmodel: multiple choice by logit_bias; fell back from structured_outputs (HTTP 422" in done.stdout
+    assert "multiple choice" not in done.stderr  # the summary's, not a line beside the progress bar
     assert results["model_info"]["multiple_choice_method"] == "logit_bias"  # the model's run_info()
-    pids = launched_pids(done.stderr)
-    assert len(pids) == 2 and wait_gone(pids, 10) == []
+    assert wait_gone(launched_pids(results["model_info"]), 10) == []
 
 
 def test_a_server_that_fails_to_load_names_the_command_and_its_traceback(tmp_path):
@@ -142,20 +143,19 @@ def run_served(tmp_path, model: str, limits: Limits, questions: list[Question]):
     return run_model(spec, questions, tmp_path, limits, HarnessOptions(poll_s=0.1))
 
 
-def test_a_server_killed_mid_run_is_model_error_with_earlier_predictions_kept(smollm2_gguf, tmp_path, capfd):
+def test_a_server_killed_mid_run_is_model_error_with_earlier_predictions_kept(smollm2_gguf, tmp_path):
     unlimited = Limits(profile="test", budget_track=ALL_AROUND)
     outcome = run_served(tmp_path, "KillsItsServer", unlimited, multiple_choice_questions(4))
     assert outcome.verdict.status == "model_error", outcome.verdict
     assert "raised ServerError" in outcome.verdict.detail and "the server exited with code" in outcome.verdict.detail
     kept = [json.loads(line) for line in (tmp_path / "predictions.jsonl").read_text().splitlines()]
     assert len(kept) == 2 and {r["batch"] for r in kept} == {0}  # the first batch (2 prompts) is kept
-    assert wait_gone(launched_pids(capfd.readouterr().err)) == []
+    assert wait_gone(launched_pids(outcome.model_info)) == []
 
 
-def test_a_timeout_verdict_leaves_no_server_process_alive(smollm2_gguf, tmp_path, capfd):
+def test_a_timeout_verdict_leaves_no_server_process_alive(smollm2_gguf, tmp_path):
     limits = Limits(profile="test", budget_track=ALL_AROUND, seconds_per_sample=0.001)
     outcome = run_served(tmp_path, "EnvServed", limits, multiple_choice_questions(2))
     assert outcome.verdict.status == "timeout" and outcome.verdict.detail.startswith("batch 0 ")
-    pids = launched_pids(capfd.readouterr().err)
-    assert len(pids) == 2
-    assert wait_gone(pids) == []  # the harness killed the model's process; the guard stopped the server
+    assert outcome.model_info["multiple_choice_method"] == "logit_bias"  # recorded though the run timed out
+    assert wait_gone(launched_pids(outcome.model_info)) == []  # the harness killed the model; the guard stopped the server

@@ -7,15 +7,18 @@ prediction kept. vLLM itself cannot run here; the scripted server answers in the
 from __future__ import annotations
 
 import json
+import logging
+import os
 import re
 import socket
 import subprocess
 import sys
 import time
 
+import no_hang
 import pytest
 from fake_models.openai_server import free_text
-from kit_paths import TESTS
+from kit_paths import ROOT, SAMPLE_DATA, TESTS
 
 from submission.backends.prompting import format_prompt
 from submission.backends.served.client import HttpError
@@ -24,8 +27,10 @@ from submission.backends.served.model import ServedModel
 from submission.backends.task_inference import infer_task_type, mc_choices, shape_output
 from submission.errors import ConfigError, ServerError
 from submission.harness.outcome import HarnessOptions, ModelSpec
+from submission.harness.profiles import Limits
 from submission.harness.runner import run_model
-from submission.scoring.data import Question
+from submission.reports.table import format_model_info
+from submission.scoring.data import ALL_AROUND, Question
 
 SERVER = TESTS / "fake_models" / "openai_server.py"
 MC_PROMPTS = [
@@ -71,7 +76,8 @@ def launched(request):
     ("none", "generate"),
 ])
 def test_the_first_method_the_server_honours_is_chosen_and_answers_are_allowed_digits(
-        launched, tiny_llama_dir, capfd, features, method):
+        launched, tiny_llama_dir, capfd, caplog, features, method):
+    caplog.set_level(logging.INFO, logger="submission.backends.served.model")
     model = launched("--features", features, "--vocab", str(tiny_llama_dir / "tokenizer.json"),
                      tokenizer=str(tiny_llama_dir))
     answers = model.batch_predict({"prompt": MC_PROMPTS}, True)
@@ -80,10 +86,12 @@ def test_the_first_method_the_server_honours_is_chosen_and_answers_are_allowed_d
     assert info["multiple_choice_method"] == method and info["multiple_choice_answers"] == {method: 4}
     tried = [p["method"] for p in info["probes"]]
     assert tried == ["structured_outputs", "top_logprobs", "logit_bias", "generate"][: tried.index(method) + 1]
-    err = capfd.readouterr().err
-    assert f"served model: multiple choice by {method}" in err
-    assert ("fell back from structured_outputs" in err) == (method != "structured_outputs")
-    assert "it ignored the field" in err or method == "structured_outputs"
+    summary = "\n".join(format_model_info(info))  # what the run prints after its table, from model_info
+    assert summary.startswith(f"model: multiple choice by {method}")
+    assert ("fell back from structured_outputs" in summary) == (method != "structured_outputs")
+    assert "it ignored the field" in summary or method == "structured_outputs"
+    assert f"multiple choice by {method}" in caplog.text  # a log record, not a line printed beside a progress bar
+    assert "multiple choice" not in capfd.readouterr().err
 
 
 def test_a_server_that_rejects_unknown_fields_is_probed_past_them(launched):
@@ -101,7 +109,9 @@ def test_a_field_the_server_stops_honouring_is_caught_answer_by_answer(launched,
     answers = model.batch_predict({"prompt": MC_PROMPTS}, True)
     assert all(int(a) in mc_choices(p) for a, p in zip(answers, MC_PROMPTS))
     assert model.run_info()["multiple_choice_answers"] == {"shaped": 4}
-    assert "4 of 4 multiple-choice answers by logit_bias were not an allowed digit" in capfd.readouterr().err
+    assert "model: 4 of 4 multiple-choice answers by logit_bias were not an allowed digit; shaped from their text" \
+        in format_model_info(model.run_info())
+    assert "were not an allowed digit" not in capfd.readouterr().err
 
 
 def expected_open(prompt: str, max_tokens: int) -> str:
@@ -197,7 +207,7 @@ def test_a_server_that_dies_mid_run_is_a_clear_error_with_its_exit_code(launched
     assert "scripted-server:" in message.split("last lines of the server's log:")[1]
 
 
-def test_under_the_harness_a_dead_server_is_model_error_with_earlier_predictions_kept(tmp_path, capfd):
+def test_under_the_harness_a_dead_server_is_model_error_with_earlier_predictions_kept(tmp_path):
     questions = [Question(0, OPEN_PROMPTS[0], False), Question(1, OPEN_PROMPTS[1], False),
                  Question(2, "[exit] " + OPEN_PROMPTS[2], False), Question(3, OPEN_PROMPTS[3], False)]
     spec = ModelSpec(model="fake_models.served:EnvServed", repo=str(TESTS),
@@ -208,9 +218,8 @@ def test_under_the_harness_a_dead_server_is_model_error_with_earlier_predictions
     assert "the server exited with code 3" in outcome.verdict.detail
     kept = [json.loads(line) for line in (tmp_path / "predictions.jsonl").read_text().splitlines()]
     assert [r["row"] for r in kept] == [0, 1]
-    started = [line for line in capfd.readouterr().err.splitlines() if line.startswith("served model: started")]
-    pids = [int(pid) for pid in re.findall(r"(?:guard|server) pid (\d+)", started[0])]
-    assert len(pids) == 2 and all(proc_stat(pid) is None for pid in pids)
+    pids = [outcome.model_info["guard_pid"], outcome.model_info["server_pid"]]
+    assert all(isinstance(pid, int) for pid in pids) and all(proc_stat(pid) is None for pid in pids)
 
 
 def test_no_process_of_a_closed_model_remains(launched):
@@ -223,3 +232,85 @@ def test_no_process_of_a_closed_model_remains(launched):
     assert all(proc_stat(pid) is None for pid in pids)
     with pytest.raises(ServerError, match="closed"):
         model.batch_predict({"prompt": OPEN_PROMPTS[:1]}, False)
+
+
+def test_a_trickling_answer_cannot_stretch_the_request_timeout(launched):
+    """One byte every 0.2 s: never silent for a whole request_timeout_s, never done. The deadline is total."""
+    model = launched("--trickle-s", "0.2", request_timeout_s=2, max_retries=3)
+    with pytest.raises(ServerError, match=r"no complete answer within 2 s \(request_timeout_s: from the first byte "
+                                          r"sent to the last byte received\)"):
+        no_hang.within(60, model.batch_predict, {"prompt": ["[trickle] Describe a tent."]}, False)
+    assert model.batch_predict({"prompt": OPEN_PROMPTS[:1]}, False)  # the next request is answered as usual
+
+
+@pytest.mark.parametrize("api, field", [("chat", "choices[0].message.content"), ("completions", "choices[0].text")])
+@pytest.mark.parametrize("cue, found", [("[null-content]", "with {field} null, not a string"),
+                                        ("[number-content]", "with {field} a number (7), not a string"),
+                                        ("[no-content]", "without {field}")])
+def test_a_200_answer_without_usable_text_is_a_server_error_naming_the_field(launched, api, field, cue, found):
+    model = launched(api=api, use_chat_template=False, tokenizer=None, multiple_choice=["generate"])
+    expected = re.escape(f"/v1/{'chat/' if api == 'chat' else ''}completions answered 200 {found.format(field=field)}")
+    with pytest.raises(ServerError, match=expected):
+        model.batch_predict({"prompt": [f"{cue} Describe a tent.", "Describe a lamp."]}, False)
+    with pytest.raises(ServerError, match=expected):
+        model.batch_predict({"prompt": [f"{cue} {MC_PROMPTS[0]}"]}, True)
+
+
+@pytest.fixture
+def serve():
+    """``serve(*flags)``: a scripted server started by the test (base_url mode): its base URL."""
+    processes = []
+
+    def start(*flags: str) -> str:
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        processes.append(subprocess.Popen([sys.executable, str(SERVER), "--host", "127.0.0.1", "--port", str(port),
+                                           *flags], stderr=subprocess.DEVNULL))
+        return f"http://127.0.0.1:{port}"
+
+    yield start
+    for process in processes:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def test_in_base_url_mode_tokenizer_auto_is_the_weights_folder(serve, tiny_llama_dir, tmp_path):
+    base_url = serve("--features", "logit_bias", "--vocab", str(tiny_llama_dir / "tokenizer.json"))
+    with ServedModel(base_url=base_url, weights=str(tiny_llama_dir), startup_timeout_s=30) as model:
+        assert model.config.tokenizer == "auto" and model.mc_method == "logit_bias"  # not a silent generate
+        assert model.run_info()["tokenizer"] == str(tiny_llama_dir)
+        answers = model.batch_predict({"prompt": MC_PROMPTS}, True)
+        assert all(int(a) in mc_choices(p) for a, p in zip(answers, MC_PROMPTS))
+    (tmp_path / "config.json").write_text("{}")  # a weights folder without a tokenizer: the fallback says why
+    with ServedModel(base_url=base_url, weights=str(tmp_path), startup_timeout_s=30) as model:
+        assert model.mc_method == "generate"
+        assert f"logit_bias (no tokenizer to map digits to token ids (no tokenizer with the digits 0-9 in {tmp_path}))" \
+            in format_model_info(model.run_info())[0]
+
+
+def test_model_info_is_kept_when_the_run_ends_in_a_timeout(tmp_path):
+    questions = [Question(0, OPEN_PROMPTS[0], False), Question(1, OPEN_PROMPTS[1], False),
+                 Question(2, "[trickle] " + OPEN_PROMPTS[2], False), Question(3, OPEN_PROMPTS[3], False)]
+    spec = ModelSpec(model="fake_models.served:EnvServed", repo=str(TESTS),
+                     env={"SERVED_LAUNCH": scripted("--trickle-s", "0.5"), "SERVED_GRACE_S": "1"})
+    limits = Limits(profile="test", budget_track=ALL_AROUND, seconds_per_sample=3.0)
+    outcome = run_model(spec, questions, tmp_path, limits, HarnessOptions(poll_s=0.05))
+    assert outcome.verdict.status == "timeout" and outcome.verdict.detail.startswith("batch 1 ")
+    info = outcome.model_info
+    assert info["mode"] == "launch" and info["multiple_choice_method"] == "generate"
+    assert all(proc_stat(info[key]) is None for key in ("guard_pid", "server_pid"))
+
+
+def test_local_evaluation_prints_the_method_and_its_fallbacks_in_its_summary(tmp_path):
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(TESTS), str(ROOT)]), "SERVED_LAUNCH": scripted(),
+           "SERVED_GRACE_S": "1"}
+    out = tmp_path / "run"
+    done = subprocess.run([sys.executable, str(ROOT / "local_evaluation.py"), "--model", "fake_models.served:EnvServed",
+                           "--data", str(SAMPLE_DATA), "--limit", "6", "--no-limits", "--output-dir", str(out)],
+                          env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    summary = "model: multiple choice by generate; fell back from structured_outputs (forced to answer 7 then 3"
+    assert summary in done.stdout and done.stdout.index(summary) > done.stdout.index("all-around score")
+    assert "multiple choice" not in done.stderr and "served model" not in done.stderr  # nothing beside the bar
+    assert json.loads((out / "results.json").read_text())["model_info"]["multiple_choice_method"] == "generate"

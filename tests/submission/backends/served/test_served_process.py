@@ -14,6 +14,7 @@ import subprocess
 import sys
 import time
 
+import no_hang
 import pytest
 from kit_paths import ROOT, TESTS
 
@@ -21,6 +22,9 @@ from submission.backends.served.guard import descendants, proc_stat
 from submission.backends.served.launcher import PortReservation, render_command, resolve_executable
 from submission.backends.served.model import ServedModel
 from submission.errors import ServerError
+from submission.harness.outcome import HarnessOptions, ModelSpec
+from submission.harness.runner import run_model
+from submission.scoring.data import Question
 
 SERVER = TESTS / "fake_models" / "openai_server.py"
 
@@ -155,3 +159,41 @@ def test_nothing_outlives_the_model_process_however_it_ends(sig):
     finally:
         if holder.poll() is None:
             holder.kill()
+
+
+def test_a_trickling_health_check_cannot_stretch_the_startup_timeout():
+    """/health answers one byte every 0.2 s, forever: the start-up deadline is total, not per read."""
+    with pytest.raises(ServerError) as error:
+        no_hang.within(60, ServedModel, launch=scripted("--trickle-s", "0.2", "--trickle-health"),
+                       startup_timeout_s=3, shutdown_grace_s=1)
+    assert "was not ready within 3 s (startup_timeout_s); waiting for /health: TimeoutError" in str(error.value)
+
+
+def daemon_pid(pid_file) -> int:
+    return int(pid_file.read_text())
+
+
+def test_a_server_that_kills_its_guard_and_leaves_a_daemon_leaves_nothing_running(tmp_path):
+    """The server forks a daemon into a new session (it ignores SIGTERM) and SIGKILLs its guard: no subreaper
+    is left to hold the daemon, yet nothing the launch started outlives the model's close()."""
+    pid_file = tmp_path / "daemon.pid"
+    model = ServedModel(launch=scripted("--daemon-pid-file", str(pid_file)), startup_timeout_s=30,
+                        shutdown_grace_s=1, max_retries=1, retry_backoff_s=0.01)
+    launcher = model.launcher
+    pids = [launcher.guard.pid, launcher.server_pid]
+    with pytest.raises(ServerError, match="the server exited with code -9"):
+        model.batch_predict({"prompt": ["[kill-guard] Describe a tent."]}, False)
+    daemon = daemon_pid(pid_file)
+    model.close()
+    assert wait_gone([*pids, daemon], timeout_s=10) == []
+
+
+def test_under_the_harness_a_killed_guard_and_its_daemon_leave_nothing_running(tmp_path):
+    pid_file = tmp_path / "daemon.pid"
+    questions = [Question(0, "Describe a tent.", False), Question(1, "[kill-guard] Describe a lamp.", False)]
+    spec = ModelSpec(model="fake_models.served:EnvServed", repo=str(TESTS),
+                     env={"SERVED_LAUNCH": scripted("--daemon-pid-file", str(pid_file)), "SERVED_GRACE_S": "1"})
+    outcome = run_model(spec, questions, tmp_path / "out", options=HarnessOptions(poll_s=0.05))
+    assert outcome.verdict.status == "model_error" and "the server exited with code -9" in outcome.verdict.detail
+    info = outcome.model_info or {}
+    assert wait_gone([daemon_pid(pid_file), *[info[k] for k in ("guard_pid", "server_pid") if k in info]]) == []

@@ -2,9 +2,10 @@
 and test submissions (the kit's files, the test models, a requirement served from a wheelhouse).
 
 No registry is reachable, so nothing is pulled: the base image is a Debian root made with debootstrap
-(tests/docker/build_base_image.sh), tagged after a hash of that script and reused between runs. Set
-SHOPBENCH_TEST_BASE_IMAGE to use an image of your own instead (it needs python3 with PyYAML and pip).
-The tests skip only when no Docker daemon answers and none can be started.
+(docker/make_offline_base_image.sh, the script participants use offline), tagged after a hash of that
+script and reused between runs. Set SHOPBENCH_TEST_BASE_IMAGE to use an image of your own instead (it
+needs python3 with PyYAML and pip). The tests skip only when no Docker daemon answers and none can be
+started.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from submission.scoring.data import ALL_AROUND
 
 HERE = Path(__file__).resolve().parent
 FIXTURES = HERE / "fixtures"
-BASE_SCRIPT = HERE / "build_base_image.sh"
+BASE_SCRIPT = ROOT / "docker" / "make_offline_base_image.sh"
 KIT_PARTS = ("submission", "models", "docker", ".dockerignore")
 REQUIREMENT = "shopbench-fixture-dep"
 REQUIREMENT_VALUE = "installed from the wheelhouse"

@@ -72,7 +72,7 @@ def test_a_failed_build_names_the_reason(docker_client, base_image, dummy_submis
 
 
 def test_running_an_absent_image_says_how_to_get_one(docker_client, tmp_path, capsys):
-    assert cli.main(["docker", "run", "--image", "shopbench-test-absent:latest", "--output-dir", str(tmp_path),
+    assert cli.main(["docker", "run", "--image", image_tag("absent"), "--output-dir", str(tmp_path),
                      "--repo", str(SAMPLE_DATA.parents[1]), "--data", str(SAMPLE_DATA)]) == 2
     assert "no such image here; build it with `python -m submission docker build`" in capsys.readouterr().err
 
@@ -199,6 +199,16 @@ def test_the_environment_holds_only_what_the_image_and_the_runner_set(graded, do
     assert HOST_CANARY not in environment and graded["canary"] not in json.dumps(environment)
 
 
+def test_every_compile_and_model_cache_is_writable_on_the_read_only_root(graded):
+    """Triton's default (~/.triton) is on the read-only root; the runner and the harness point it, and the
+    other engines' caches, at the writable scratch (~/.cache, the run's TMPDIR)."""
+    caches = graded["findings"]["caches"]
+    assert caches.pop("~/.triton (Triton's default)").startswith("OSError: [Errno 30] Read-only file system")
+    assert caches.pop("load a compiled library from the cache") == "ok: loaded"  # the scratch is not noexec
+    assert caches and all(result.startswith("ok: /") for result in caches.values()), caches
+    assert all(result.split(": ", 1)[1].startswith(("/tmp/", "/home/aicrowd/.cache")) for result in caches.values())
+
+
 def test_requirements_were_installed_from_the_wheelhouse(graded):
     assert graded["findings"]["requirement"] == "ok: installed from the wheelhouse"
 
@@ -210,3 +220,20 @@ def test_the_leaderboard_merges_the_graded_run(graded, tmp_path):
     assert "| 1 | probe | shopbench-tests |" in markdown
     csv_lines = (board / "leaderboard.csv").read_text().splitlines()
     assert csv_lines[1].startswith("1,probe,shopbench-tests,,,,,")  # graded on the all-around track only
+
+
+def test_regrading_into_a_graded_folder_needs_overwrite(graded, tmp_path, capsys):
+    out = tmp_path / "again"
+    shutil.copytree(graded["out"], out)
+    (out / "compare.html").write_text("<html>an earlier comparison</html>")
+    (out / "notes.txt").write_text("the organiser's own")
+    before = (out / "scores.json").read_bytes()
+    command = ["grade", "--image", PROBE_TAG, "--track", ALL_AROUND, "--truth", str(graded["truth"]),
+               "--output-dir", str(out), "--name", "probe"]
+    capsys.readouterr()
+    assert cli.main(command) == 2
+    assert "An organiser re-grading into the same folder passes --overwrite." in capsys.readouterr().err
+    assert (out / "scores.json").read_bytes() == before
+    assert cli.main([*command, "--overwrite"]) == 0
+    assert json.loads((out / "scores.json").read_text())["verdict"]["status"] == "ok"
+    assert not (out / "compare.html").exists() and (out / "notes.txt").read_text() == "the organiser's own"

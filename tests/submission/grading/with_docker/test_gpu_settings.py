@@ -1,6 +1,9 @@
 """The GPU settings of a submission's container, read back from the daemon's inspect data of a created
 container, and the error a daemon without the NVIDIA runtime gives."""
 
+import os
+import socket
+
 import pytest
 
 from submission.grading.container_runner import (
@@ -50,5 +53,22 @@ def test_gpus_are_requested_with_the_drivers_compute_and_utility_libraries(docke
         with pytest.raises(GpuRuntimeMissing, match="has no NVIDIA runtime .*could not select device driver.*"
                                                     "nvidia-container-toolkit.*--profile cpu"):
             start_container(container, resources)
+    finally:
+        container.remove(force=True)
+
+
+def test_chosen_devices_and_the_callers_labels_reach_the_daemon(docker_client, base_image, tmp_path):
+    """What a worker asks for each grade: its devices by id (grade --gpus) and its name (grade --label)."""
+    limits = limits_for(PROFILES["phase2"], ALL_AROUND)
+    resources = Resources(nano_cpus=None, mem_bytes=None, shm_bytes=64 * 1024**2, gpus=2, device_ids=("1", "3"))
+    settings = ContainerSettings(image=base_image, labels=(("shopbench.worker", "w1@host"),))
+    container = create_container(docker_client, settings, limits, resources)
+    try:
+        container.reload()
+        (request,) = container.attrs["HostConfig"]["DeviceRequests"]
+        assert request["DeviceIDs"] == ["1", "3"] and not request.get("Count")
+        assert audit(container)["gpu_device_ids"] == [["1", "3"]]
+        assert container.labels == {"shopbench.worker": "w1@host", "shopbench.role": "submission-run",
+                                    "shopbench.judge": f"{socket.gethostname()}:{os.getpid()}"}
     finally:
         container.remove(force=True)

@@ -207,7 +207,7 @@ def test_the_host_measures_the_containers_gpu_memory_itself(dummy_image, test_pr
     sys.path.insert(0, str(TESTS / "submission" / "harness"))
     from fake_nvml import GIB, Device, FakeNvml
 
-    import submission.grading.container_runner as runner
+    import submission.grading.container_channel as channel
 
     def entry_points():
         found = []
@@ -220,7 +220,7 @@ def test_the_host_measures_the_containers_gpu_memory_itself(dummy_image, test_pr
                 continue
         return found
 
-    monkeypatch.setattr(runner, "load_nvml", lambda: FakeNvml([Device("GPU-0aaa-0", processes=entry_points)]))
+    monkeypatch.setattr(channel, "load_nvml", lambda: FakeNvml([Device("GPU-0aaa-0", processes=entry_points)]))
     out = tmp_path / "run"
     code = docker_run(out, dummy_image, "SleepsInBatch", test_profiles, "--profile", "docker-test-gpu")
     run = results(out)

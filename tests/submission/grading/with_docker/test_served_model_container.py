@@ -56,11 +56,12 @@ def test_a_launched_server_answers_inside_the_container_with_no_network(served_i
     run = json.loads((out / "results.json").read_text())
     assert code == 0 and run["verdict"]["status"] == "ok" and run["n_answered"] == 8, run["verdict"]
     assert run["docker"]["given"]["network_mode"] == "none"
+    info = run["model_info"]  # the served model's run_info(): launched inside the container, on 127.0.0.1
+    assert info["mode"] == "launch" and info["base_url"].startswith("http://127.0.0.1:")
+    assert info["multiple_choice_method"] == "structured_outputs"
+    # log_file: the container's stderr, so the server's own log reaches the host's container.log (a file in the
+    # container, /shopbench/output/server.log say, would stay there: the host reads nothing of the container)
     log = (out / "container" / "container.log").read_text()  # the container's stderr, written by the host
-    assert "served model: started" in log and "launched at http://127.0.0.1:" in log
-    assert "multiple choice by structured_outputs" in log
-    # log_file: the container's stderr, so the server's own log reaches the host's container.log too (a file in
-    # the container, /shopbench/output/server.log say, would stay there: the host reads nothing of the container)
     assert log.count('"POST /v1/chat/completions HTTP/1.1" 200') >= 8 + 2  # the answers and the probes
     assert "shopbench-served-guard: stopping the server (received SIGTERM)" in log  # stopped in order
     rows = [json.loads(line) for line in SAMPLE_DATA.read_text().splitlines()][:8]
