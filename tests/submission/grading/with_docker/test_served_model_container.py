@@ -22,19 +22,27 @@ from submission.scoring.parsers import parse
 pytestmark = pytest.mark.docker
 
 TAG = image_tag("served")
-USER_CONFIG = '''from pathlib import Path
+USER_CONFIG = '''import sys
+from pathlib import Path
 
 from models.served_model import ServedModel
 
 SERVER = Path(__file__).with_name("scripted_openai_server.py")
+LOG = "/shopbench/output/server.log"  # the model's own folder in the container: the host never reads it
 
 
 class UserModel(ServedModel):
-    """The scripted server, launched inside the container, honouring vLLM's structured outputs."""
+    """The scripted server, launched inside the container, honouring vLLM's structured outputs; once closed,
+    its log goes to the model's stderr, which the host streams into container.log."""
 
     def __init__(self):
         super().__init__(launch=f"{{python}} {SERVER} --host {{host}} --port {{port}} --features structured_outputs",
-                         startup_timeout_s=60, shutdown_grace_s=2, batch_size=4, log_file="/dev/stderr")
+                         startup_timeout_s=60, shutdown_grace_s=2, batch_size=4, log_file=LOG)
+
+    def close(self):
+        super().close()
+        sys.stderr.write(Path(LOG).read_text())
+        sys.stderr.flush()
 '''
 
 
@@ -59,8 +67,7 @@ def test_a_launched_server_answers_inside_the_container_with_no_network(served_i
     info = run["model_info"]  # the served model's run_info(): launched inside the container, on 127.0.0.1
     assert info["mode"] == "launch" and info["base_url"].startswith("http://127.0.0.1:")
     assert info["multiple_choice_method"] == "structured_outputs"
-    # log_file: the container's stderr, so the server's own log reaches the host's container.log (a file in the
-    # container, /shopbench/output/server.log say, would stay there: the host reads nothing of the container)
+    # the server's log, a file in the container, reaches the host only through the model's stderr (its close())
     log = (out / "container" / "container.log").read_text()  # the container's stderr, written by the host
     assert log.count('"POST /v1/chat/completions HTTP/1.1" 200') >= 8 + 2  # the answers and the probes
     assert "shopbench-served-guard: stopping the server (received SIGTERM)" in log  # stopped in order
