@@ -22,7 +22,7 @@ import select
 import time
 from typing import Any, Callable, Protocol, Sequence
 
-from ..errors import ConfigError
+from ..errors import ConfigError, KitError
 from ..scoring.data import Question
 from . import protocol
 from . import verdict as verdicts
@@ -52,8 +52,8 @@ class Transport(Protocol):
     def measured(self) -> "Measured": ...  # what the transport measured so far: RAM and GPU peaks
 
 
-class Stop(Exception):
-    """The run ends with ``verdict``."""
+class Stop(KitError):
+    """The run ends with ``verdict`` (control flow inside ``Judge.run``, which always catches it)."""
 
     def __init__(self, verdict: verdicts.Verdict):
         super().__init__(str(verdict))

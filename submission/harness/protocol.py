@@ -38,6 +38,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+from ..errors import KitError
 from .batches import ANSWER_CAP_CHARS, MAX_BATCH_SIZE, MIN_BATCH_SIZE  # noqa: F401 - MAX_BATCH_SIZE for the judge
 
 VERSION = 1
@@ -51,7 +52,7 @@ ERROR_STATUSES = ("model_error", "bad_output", "memory", "gpu_memory", "disk", "
 MAX_INFO_MESSAGES = 2  # run_info(): once the model is built, and once more at the end or before an error
 
 
-class ProtocolError(Exception):
+class ProtocolError(KitError):
     """The model's side sent something the protocol does not allow; the message says what."""
 
 
