@@ -44,6 +44,12 @@ class Page:
     headings: tuple[tuple[int, str], ...]  # (line, heading text)
     lines: tuple[str, ...]
 
+    @property
+    def name(self) -> str:
+        """The page as problems name it: its path in the repository (or its file name outside it)."""
+        path = self.path.resolve()
+        return str(path.relative_to(ROOT)) if ROOT in path.parents else path.name
+
 
 # ---------------------------------------------------------------- reading a page
 
@@ -123,7 +129,7 @@ def link_targets(page: Page) -> list[tuple[int, str]]:
 def link_problems(page: Page, root: Path = ROOT) -> list[str]:
     problems = []
     for line, target in link_targets(page):
-        where = f"{page.path.name}:{line}: link '{target}'"
+        where = f"{page.name}:{line}: link '{target}'"
         path_part, _, anchor = target.partition("#")
         target_path = (page.path.parent / unquote(path_part)).resolve() if path_part else page.path
         if root.resolve() not in (target_path, *target_path.parents):
@@ -199,16 +205,16 @@ def command_problems(page: Page) -> list[str]:
     for code in page.code:
         for _, problem, _ in invocations(code.text):
             if problem:
-                problems.append(f"{page.path.name}:{code.line}: {problem} in `{code.text}`")
+                problems.append(f"{page.name}:{code.line}: {problem} in `{code.text}`")
     prose = " ".join(page.prose.split())
     for match in KIT_IN_PROSE.finditer(prose):
         _, problem, _ = kit_command(prose[match.end():].split()[:2])
         if problem:
-            problems.append(f"{page.path.name}: {problem} in the prose '{prose[match.start():match.end() + 30]}'")
+            problems.append(f"{page.name}: {problem} in the prose '{prose[match.start():match.end() + 30]}'")
     for code in page.code:
         for module in MODULE.findall(code.text):
             if not module.split(".")[-1].isupper() and not module_exists(module):
-                problems.append(f"{page.path.name}:{code.line}: python -m {module}: no such module")
+                problems.append(f"{page.name}:{code.line}: python -m {module}: no such module")
     return problems
 
 
@@ -223,11 +229,11 @@ def flag_problems(page: Page) -> list[str]:
         for command, _, words in invocations(code.text):
             for flag in flags_in(words) if command else []:
                 if not accepts(command, flag):
-                    problems.append(f"{page.path.name}:{code.line}: {command} has no flag {flag} (`{code.text}`)")
+                    problems.append(f"{page.name}:{code.line}: {command} has no flag {flag} (`{code.text}`)")
     for line, commands, flags in flag_tables(page):
         for flag in flags:
             if not any(accepts(command, flag) for command in commands):
-                problems.append(f"{page.path.name}:{line}: {flag} in a flags table: not a flag of "
+                problems.append(f"{page.name}:{line}: {flag} in a flags table: not a flag of "
                                 f"{', '.join(sorted(commands))}")
     return problems
 
