@@ -208,3 +208,10 @@ def test_heading_anchors_are_githubs(heading, expected):
 def test_a_repeated_heading_gets_a_numbered_anchor(tmp_path):
     page = parse_page(tmp_path / "p.md", "# A\n\n## Notes\n\n## Notes\n\n```\n# not a heading\n```\n")
     assert anchors(page) == {"a", "notes", "notes-1"}
+
+
+def test_the_docs_index_links_every_page_of_docs():
+    index = read_page(ROOT / "docs" / "README.md")
+    linked = {(index.path.parent / target.partition("#")[0]).resolve() for _, target in link_targets(index)}
+    pages = {p.resolve() for p in (ROOT / "docs").glob("*.md") if p.name != "README.md"}
+    assert sorted(p.name for p in pages - linked) == []
