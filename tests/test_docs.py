@@ -29,6 +29,7 @@ from docs_check import (
     anchors,
     command_problems,
     flag_problems,
+    flags_in,
     invocations,
     link_problems,
     link_targets,
@@ -72,10 +73,13 @@ def test_every_flag_shown_is_accepted_by_its_command(page):
 
 def test_the_pages_show_commands_and_flags_at_all():
     """The checks above see what the pages show (a parser that found nothing would pass them all)."""
-    readme = read_page(ROOT / "README.md")
-    named = {command for code in readme.code for command, _, _ in invocations(code.text) if command}
-    assert LOCAL_PROGRAM in named and "grade" in named
-    assert link_targets(readme)
+    pages = [read_page(ROOT / page) for page in PAGES]
+    named = {command for page in pages for code in page.code for command, _, _ in invocations(code.text) if command}
+    assert {LOCAL_PROGRAM, "grade", "finetune", "docker run", "worker"} <= named
+    assert sum(len(link_targets(page)) for page in pages) > len(pages)
+    flags = [flag for page in pages for code in page.code for command, _, words in invocations(code.text)
+             if command for flag in flags_in(words)]
+    assert len(flags) > 50 and "--output-dir" in flags
 
 
 # ---------------------------------------------------------------- the checks on a small fake page
