@@ -10,12 +10,15 @@
                         past the GPU memory cap)
 
 A command catches ``KitError`` once and prints its one-line message; nothing the kit raises for bad
-input derives from anything else.
+input derives from anything else. ``suggest`` and ``suggest_path`` give the "did you mean" of a message
+(the closest known name; the closest existing path).
 """
 
 from __future__ import annotations
 
 import difflib
+import os
+from pathlib import Path
 
 
 class KitError(Exception):
@@ -58,3 +61,37 @@ def suggest(name: str, known: list[str] | tuple[str, ...]) -> str:
     """A 'did you mean' hint for an unknown name, or '' when nothing is close."""
     close = difflib.get_close_matches(name, list(known), n=1, cutoff=0.6)
     return f"did you mean '{close[0]}'? " if close else ""
+
+
+def near_path(path: str | Path, base: str | Path | None = None) -> str | None:
+    """The existing path nearest to ``path``, spelled as ``path`` is (relative stays relative), or None.
+
+    A relative ``path`` is looked up from ``base`` (default: the current folder). Each part that does not
+    exist is replaced by the closest name in its folder (``../adapter/try1`` -> ``../adapters/try1``,
+    ``data/develpment.json`` -> ``data/development.json``); None when a part has no close name or the
+    result does not exist either."""
+    given = Path(path).expanduser()
+    parts = list(given.parts)
+    fixed = parts[:1] if given.is_absolute() else []
+    probe = Path(parts[0]) if given.is_absolute() else Path(base) if base is not None else Path(".")
+    for part in parts[len(fixed):]:
+        candidate = probe / part
+        if not os.path.lexists(candidate):
+            try:
+                names = [entry.name for entry in os.scandir(probe)]
+            except OSError:
+                return None
+            close = difflib.get_close_matches(part, names, n=1, cutoff=0.6)
+            if not close:
+                return None
+            part, candidate = close[0], probe / close[0]
+        fixed.append(part)
+        probe = candidate
+    spelled = str(Path(*fixed)) if fixed else "."
+    return spelled if spelled != str(given) and probe.exists() else None
+
+
+def suggest_path(path: str | Path, base: str | Path | None = None) -> str:
+    """A 'did you mean' hint for a path that does not exist (relative ones looked up from ``base``), or ''."""
+    near = near_path(path, base)
+    return f"did you mean '{near}'? " if near else ""

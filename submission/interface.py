@@ -2,10 +2,16 @@
 
 A model subclasses it and implements two methods; existing submissions (the official starter kit's
 ``from .base_model import ShopBenchBaseModel``) drop in as they are. ``models/base_model.py`` re-exports
-this class for them. Two optional hooks have defaults, so a model that ignores them still works:
+this class for them. Three optional hooks have defaults, so a model that ignores them still works (the
+kit reads each with ``getattr``, so a class from the starter kit's base, which has none, works too):
 
     get_batch_size() -> int                      required: prompts in the next batch, 1..16
     batch_predict(batch, is_multiple_choice)     required: one answer string per prompt
+    check_settings() (classmethod)               optional: check the model's settings files and the
+                                                 paths they name before the run, loading no weights;
+                                                 raise the kit's ConfigError naming file, line and fix
+                                                 (bad input: exit 2 before any run folder); default:
+                                                 nothing to check
     run_info() -> dict | None                    optional: what results.json should record about the
                                                  run (JSON-ready, no secrets); default None
     close() -> None                              optional: release what the model holds (a server it
@@ -20,7 +26,8 @@ from typing import Any
 class ShopBenchBaseModel:
     """Base class for every ShopBench submission.
 
-    The evaluator (locally and on the grader) builds the model with no arguments, calls
+    Locally the evaluator first calls the class's ``check_settings()`` (a bad setting is bad input, found
+    before any run). The evaluator (locally and on the grader) builds the model with no arguments, calls
     ``get_batch_size()`` before each batch, then ``batch_predict`` with that many prompts at most. The
     model never sees the task type, only whether the batch is multiple choice. After the last batch,
     and on every ending the harness can reach (a failure, a time-out, an interrupt), it reads
@@ -43,6 +50,13 @@ class ShopBenchBaseModel:
             One string per prompt, in the order of ``batch["prompt"]``.
         """
         raise NotImplementedError("batch_predict() must return one string per prompt")
+
+    @classmethod
+    def check_settings(cls) -> Any:
+        """Optional: check the settings the class reads (a YAML file, the folders it names) without loading
+        weights, before the evaluator starts the run; raise ``submission.errors.ConfigError`` saying what is
+        wrong and how to fix it. The default checks nothing. The kit's backends read their YAML file here."""
+        return None
 
     def run_info(self) -> dict[str, Any] | None:
         """Optional: what this run's results should record about the model (a JSON-ready dict holding no

@@ -5,7 +5,8 @@
 instead of a module path, a module without ``:Class``, a class name typo (with "did you mean" and the
 classes the module defines), an instance instead of a class. A module that raises while it is imported
 is the participant's code failing (``ModelImportError``): its traceback is shown from the participant's
-own frames down (``participant_traceback``).
+own frames down (``participant_traceback``). ``check_model_settings`` runs a class's optional
+``check_settings()`` hook (``interface.ShopBenchBaseModel``) before a run.
 """
 
 from __future__ import annotations
@@ -135,3 +136,20 @@ def load_model_class(spec: str | None = None, repo: str | Path = "."):
         sys.path.insert(0, repo)
     module_name, class_name = _module_and_class(spec)
     return _resolve(_import(module_name, spec, repo), class_name, spec)
+
+
+def check_model_settings(model_class: type, spec: str | None = None) -> None:
+    """Call ``model_class.check_settings()`` when the class has one (the kit's backends read and check their
+    YAML file and the folders it names, loading nothing): a KitError passes through as bad input; any other
+    exception becomes a ConfigError naming the hook."""
+    hook = getattr(model_class, "check_settings", None)
+    if not callable(hook):
+        return
+    try:
+        hook()
+    except KitError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - the participant's own check: its message, as bad input
+        first = (str(exc).strip().splitlines() or [""])[0][:500]
+        raise ConfigError(f"{spec or model_class.__name__}: {model_class.__name__}.check_settings() raised "
+                          f"{type(exc).__name__}: {first}".rstrip(": ")) from exc

@@ -12,6 +12,8 @@ Owns:
     task_inference.py         a prompt's task type, and raw text shaped into what its parser accepts
     weights.py                where weights come from: a folder, or SmolLM2 converted once
                               (``python -m submission.backends.weights``)
+    quiet.py                  ``peft_quietly``: the two library messages that do not concern a run (bitsandbytes'
+                              CPU kernel notice, a transformers FutureWarning), dropped where peft is used
     served/                   ``ServedModel``: a model answered by an OpenAI-compatible server (client,
                               answers, launcher, guard, gpu, config, model; see its ``__init__``)
 
@@ -23,7 +25,8 @@ Public names (the stable surface a participant may use and subclass; everything 
     TransformersModel, TransformersSettings, ServedModel, ServedSettings, ModelSettings, GenerationBudget,
     load_settings. A subclass names its default settings file in the class attribute ``config_file``
     (``models/transformers_model.py`` and ``models/served_model.py`` do), and may override
-    ``batch_predict``, ``get_batch_size``, ``run_info`` and ``close`` like any ShopBench model.
+    ``batch_predict``, ``get_batch_size``, ``run_info`` and ``close`` like any ShopBench model; both read and
+    check their settings file in the interface's optional ``check_settings()`` classmethod, loading nothing.
 """
 
 from .._lazy import lazy_exports

@@ -29,8 +29,9 @@ from typing import Any, ClassVar
 import torch
 from transformers import StoppingCriteria
 
-from ..errors import ConfigError, WeightsError
+from ..errors import ConfigError
 from ..interface import ShopBenchBaseModel
+from ..yamlio import locate, read_mapping
 from .hardware import (
     check_attention,
     cuda_capability,
@@ -39,6 +40,7 @@ from .hardware import (
     resolve_dtype,
 )
 from .prompting import format_prompt
+from .quiet import peft_quietly
 from .settings import settings_from_mapping
 from .task_inference import (
     OPEN_TASK_TYPES,
@@ -48,7 +50,12 @@ from .task_inference import (
     mc_choices,
     shape_output,
 )
-from .transformers_settings import TransformersSettings, load_transformers_settings
+from .transformers_settings import (
+    TransformersSettings,
+    check_adapter_path,
+    check_weights_path,
+    load_transformers_settings,
+)
 from .weights import resolve_weights
 
 logger = logging.getLogger(__name__)
@@ -94,27 +101,20 @@ def load_model(config: TransformersSettings):
     hf_logging.disable_progress_bar()  # its per-tensor bar would interleave with the evaluator's own
     model = AutoModelForCausalLM.from_pretrained(folder, **kwargs)
     if config.lora_adapter:
-        model = apply_lora(model, _adapter_folder(config), config.merge_lora)
+        model = apply_lora(model, check_adapter_path(config), config.merge_lora)
     model.eval()
     return model, load_tokenizer(folder, config.use_chat_template)
 
 
-def _adapter_folder(config: TransformersSettings) -> Path:
-    path = config.relative(config.lora_adapter)
-    if not (path / "adapter_config.json").is_file():
-        raise WeightsError(f"lora_adapter: {path} has no adapter_config.json; expected a folder written by "
-                           f"peft's save_pretrained")
-    return path
-
-
 def apply_lora(model, adapter: Path, merge: bool):
     """Wrap ``model`` with the peft LoRA adapter in ``adapter``; merge it into the weights if asked."""
-    try:
-        from peft import PeftModel
-    except ImportError as error:
-        raise ConfigError("lora_adapter needs peft: `pip install peft`") from error
-    logger.info("applying LoRA adapter %s%s", adapter, " (merged)" if merge else "")
-    model = PeftModel.from_pretrained(model, str(adapter))
+    with peft_quietly():
+        try:
+            from peft import PeftModel
+        except ImportError as error:
+            raise ConfigError("lora_adapter needs peft: `pip install peft`") from error
+        logger.info("applying LoRA adapter %s%s", adapter, " (merged)" if merge else "")
+        model = PeftModel.from_pretrained(model, str(adapter))
     return model.merge_and_unload() if merge else model
 
 
@@ -130,6 +130,18 @@ def load_tokenizer(folder: Path, use_chat_template: bool):
         raise ConfigError(f"use_chat_template: true, but the tokenizer in {folder} has no chat template; "
                           f"set use_chat_template: false")
     return tokenizer
+
+
+def check_settings_file(path: str | Path | None, base_dir: Path | None = None) -> TransformersSettings:
+    """The settings in ``path`` (None: the defaults, relative paths from ``base_dir``), every value checked and
+    the folders they name found, loading nothing; a ConfigError names the file and the line."""
+    config = load_transformers_settings(path, base_dir=base_dir)
+    try:
+        check_weights_path(config)
+        check_adapter_path(config)
+    except ConfigError as error:
+        raise locate(error, str(path), read_mapping(path, config.WHAT).lines) if path is not None else error
+    return config
 
 
 class StopWhenComplete(StoppingCriteria):
@@ -171,10 +183,17 @@ class TransformersModel(ShopBenchBaseModel):
         if config is None:
             config = load_transformers_settings(config_path or self.config_file, base_dir=self.settings_folder(),
                                                 **overrides)
+        check_adapter_path(config)  # a wrong path is a ConfigError before the base weights load
         self.config = config
         torch.manual_seed(self.config.seed)
         self.model, self.tokenizer = load_model(self.config)
         self._choice_tokens: dict[int, list[int]] = {}
+
+    @classmethod
+    def check_settings(cls) -> TransformersSettings:
+        """The interface's optional pre-run check: read ``config_file`` (every key and value checked) and check
+        the folders it names (``weights``, ``lora_adapter``), loading nothing; ConfigError with file and line."""
+        return check_settings_file(cls.config_file, cls.settings_folder())
 
     @classmethod
     def settings_folder(cls) -> Path:

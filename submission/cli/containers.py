@@ -161,19 +161,21 @@ def execute(client, request: RunRequest) -> ScoredRun:
 def report(scored: ScoredRun, out_dir: Path) -> None:
     """What local_evaluation.py prints after a run, plus the container's log when it failed."""
     outcome = scored.outcome
-    if not outcome.verdict.ok:
-        what = "the model broke the interface" if outcome.verdict.status == "bad_output" else outcome.verdict.status
-        REPORTER.error(f"{what}: {outcome.verdict.detail}")
-        if scored.container.log_tail:
-            REPORTER.error(f"last lines of the container's log ({out_dir / CONTAINER_DIR / 'container.log'}):\n"
-                           f"{scored.container.log_tail}", prefix=False)
-        REPORTER.result(f"\nPARTIAL RESULTS: {scored.n_answered} of {outcome.n_questions} questions answered "
-                        f"(verdict: {outcome.verdict.status})")
+    failed = not outcome.verdict.ok
+    if failed:
+        REPORTER.result(f"\nPARTIAL RESULTS: {scored.n_answered} of {outcome.n_questions} questions answered")
     if scored.result is not None:
         REPORTER.result(format_table(scored.result, scored.results.get("intervals")))
     summary = format_model_info(scored.results.get("model_info"))
     if summary:
         REPORTER.result("\n" + "\n".join(summary))
-    REPORTER.result(f"\nverdict: {outcome.verdict}")
+    if failed:  # the verdict, once: on stderr, with the container's last lines
+        what = "the model broke the interface" if outcome.verdict.status == "bad_output" else outcome.verdict.status
+        REPORTER.error(f"{what}: {outcome.verdict.detail}")
+        if scored.container.log_tail:
+            REPORTER.error(f"last lines of the container's log ({out_dir / CONTAINER_DIR / 'container.log'}):\n"
+                           f"{scored.container.log_tail}", prefix=False)
+    else:
+        REPORTER.result(f"\nverdict: {outcome.verdict}")
     REPORTER.result(f"container: {scored.container.wall_s:.1f} s wall time, exit code {scored.container.exit_code}")
     REPORTER.result(f"\nwrote {', '.join(written_files(scored.result))} in {out_dir}")

@@ -25,7 +25,7 @@ from ..harness.output_dir import fresh_folder, locked
 from ..harness.predictions import PREDICTIONS_FILE
 from ..harness.profiles import DEFAULT_PROFILE, Limits, budget_track_for, get_profile, limits_for, load_profiles
 from ..jsonio import write_json
-from ..loading import load_model_class
+from ..loading import check_model_settings, load_model_class
 from ..reports.reuse import RUN_FILE, claim_output_dir, clear_run, refuse_output_names
 from ..reports.run_folder import written_files
 from ..reports.table import format_model_info, format_table
@@ -104,13 +104,15 @@ def prepare_local(options: LocalOptions, reporter: Reporter) -> LocalPlan:
     if options.resume:  # nothing there is read before its names are checked: no link followed, no FIFO waited on
         refuse_output_names(Path(options.resume))
         options, out_dir = apply_resume(options), Path(options.resume)
+        if options.data:
+            reporter.info(f"data: {options.data} (the interrupted run's, from {out_dir / RUN_FILE})")
     elif options.output_dir:  # a folder that holds a run is refused now, before anything runs
         check_output_dir(options)
     options = replace(options, seed=0 if options.seed is None else options.seed)
     data_path = Path(options.data) if options.data else default_data(reporter)
     questions = select(load_questions(data_path, require_truth=True), options, data_path, reporter)
-    if not options.predictions:  # a wrong model name is found now, before any folder or progress bar
-        load_model_class(options.model, KIT_ROOT)
+    if not options.predictions:  # a wrong model name or setting is found now, before any folder or progress bar
+        check_model_settings(load_model_class(options.model, KIT_ROOT), options.model)
     scoring = ScoringConfig(embedding_models=embedding_paths(options.embedding_model))
     check_scoring_ready(questions, scoring)
     profile = get_profile(options.profile, load_profiles(*options.profiles_file))
@@ -262,20 +264,22 @@ def interrupted_at(plan: LocalPlan | None) -> str:
 def report_local(evaluated: Evaluated, evaluation: Evaluation, reporter: Reporter) -> None:
     """The closing lines: the failure and what was kept, the table, the verdict, the files written."""
     outcome, out_dir = evaluated.outcome, evaluation.out_dir
-    if outcome is not None and not outcome.verdict.ok:
-        verdict = outcome.verdict
-        what = "the model broke the interface" if verdict.status == "bad_output" else verdict.status
-        kept = (f"every answer made before it is in {out_dir / PREDICTIONS_FILE}; continue with --resume "
-                f"{out_dir}" if outcome.n_answered else "no question was answered before it")
-        reporter.error(f"{what}: {verdict.detail}\n{kept}")
+    failed = outcome is not None and not outcome.verdict.ok
+    if failed:
         reporter.result(f"\nPARTIAL RESULTS: {evaluated.n_answered} of {len(evaluation.questions)} questions "
-                        f"answered (verdict: {verdict.status})")
+                        "answered")
     if evaluated.result is not None:
         reporter.result(format_table(evaluated.result, evaluated.results.get("intervals")))
     summary = format_model_info(evaluated.results.get("model_info"))
     if summary:  # after the run, not beside its progress bar
         reporter.result("\n" + "\n".join(summary))
-    if outcome is not None:
+    if failed:  # the verdict, once: on stderr, with what was kept
+        verdict = outcome.verdict
+        what = "the model broke the interface" if verdict.status == "bad_output" else verdict.status
+        kept = (f"every answer made before it is in {out_dir / PREDICTIONS_FILE}; continue with --resume "
+                f"{out_dir}" if outcome.n_answered else "no question was answered before it")
+        reporter.error(f"{what}: {verdict.detail}\n{kept}")
+    elif outcome is not None:
         reporter.result(f"\nverdict: {outcome.verdict}")
     files = written_files(evaluated.result) + ([RUN_FILE] if (out_dir / RUN_FILE).is_file() else [])
     reporter.result(f"\nwrote {', '.join(files)} in {out_dir}")

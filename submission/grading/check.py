@@ -4,6 +4,7 @@ Each check returns a ``CheckResult`` (ok, warn, fail or skip, and a sentence say
 how to fix it):
 
 * user_config    ``models/user_config.py`` imports (in a fresh process) and defines a ``UserModel`` class
+                 whose settings pass its ``check_settings()`` (the kit's backends: their YAML file and paths)
 * aicrowd.json   valid: a known challenge_id, authors, gpu
 * weights        every weight file in the build context is real, not a Git LFS pointer, and none is left
                  out by .dockerignore (training checkpoints aside); every path a model config names
@@ -94,6 +95,11 @@ _IMPORT_PROBE = textwrap.dedent("""
     if info["is_class"]:
         info["name"] = f"{cls.__module__}.{cls.__qualname__}"
         info["missing"] = [m for m in ("get_batch_size", "batch_predict") if not callable(getattr(cls, m, None))]
+        try:  # the optional pre-run hook: the kit's backends read their YAML and check the paths it names
+            from submission.loading import check_model_settings
+            check_model_settings(cls, "UserModel")
+        except Exception as exc:
+            info["settings"] = str(exc)
     print("SHOPBENCH-CHECK " + json.dumps(info))
 """)
 
@@ -119,6 +125,8 @@ def check_user_config(repo: Path, options: CheckOptions) -> CheckResult:
     if info["missing"]:
         return CheckResult(name, "fail", f"{path}: UserModel ({info['name']}) lacks {', '.join(info['missing'])}; "
                            "subclass models.base_model.ShopBenchBaseModel")
+    if info.get("settings"):
+        return CheckResult(name, "fail", f"UserModel = {info['name']}, whose settings are refused: {info['settings']}")
     return CheckResult(name, "ok", f"UserModel = {info['name']}")
 
 
@@ -294,7 +302,9 @@ def run_checks(repo: str | Path, options: CheckOptions = CheckOptions()) -> list
     results = []
     for name, check in CHECKS:
         if name == "smoke run" and any(r.status == "fail" and r.name == "user_config" for r in results):
-            results.append(CheckResult(name, "skip", "UserModel cannot be imported"))
+            refused = any("settings are refused" in r.detail for r in results if r.name == "user_config")
+            results.append(CheckResult(name, "skip", "UserModel's settings are refused" if refused
+                                       else "UserModel cannot be imported"))
             continue
         try:
             results.append(check(repo, options))

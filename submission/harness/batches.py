@@ -53,7 +53,7 @@ def check_responses(responses, prompts: Sequence[str], batch_index: int) -> list
     if not isinstance(responses, (list, tuple)):
         raise ModelOutputError(
             f"batch {batch_index}: batch_predict returned {type(responses).__name__}; it must return a list "
-            f"of {len(prompts)} strings"
+            f"of {plural(len(prompts), 'string')}"
         )
     if len(responses) != len(prompts):
         raise ModelOutputError(

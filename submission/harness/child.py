@@ -11,6 +11,8 @@ reports each one:
     {"t": "answered", "b": 3, "lat": ...}                   long answers: the batch clock stops before sending
     {"t": "done", "b": 3, "out": [...], "cut": 0, ...}      its answers (checked, cut to the cap)
     {"t": "error", "status": ..., "detail": ..., "traceback": ...}   a named failure; the process exits 1
+                                                            (status config_error: no such model class, or a
+                                                            ConfigError from its constructor: bad input)
     {"t": "info", "info": {...}}                            the model's run_info(), if it says anything
     {"t": "end"}                                            every prompt answered
 
@@ -35,10 +37,10 @@ import sys
 import time
 from typing import Any, Callable
 
-from ..errors import KitError, ModelOutputError
+from ..errors import ConfigError, KitError, ModelOutputError
 from ..loading import ModelImportError, load_model_class, participant_traceback
 from . import gpu_child, gpu_emulation, limits
-from .batches import ask, batch_size_of, cap_answers, check_responses
+from .batches import ask, batch_size_of, cap_answers, check_responses, plural
 from .disk import is_disk_error, limit_file_size
 
 
@@ -123,6 +125,9 @@ def build_model(job: dict[str, Any], channel: Channel):
     seed_loaded(job["seed"])
     try:
         model = model_class()
+    except ConfigError as exc:  # a setting the model reads (a kit backend's YAML, a path): bad input, not a failure
+        channel.send({"t": "error", "status": "config_error", "detail": str(exc)[:4000]})
+        return None
     except Exception as exc:  # noqa: BLE001
         fail(channel, exc, "model_error", f"the constructor {model_class.__name__}()")
         return None
@@ -163,7 +168,7 @@ def answer_batch(model, prompts: list[str], is_mc: bool, index: int, channel: Ch
         responses, cut = cap_answers(check_responses(responses, prompts, index))
     except Exception as exc:  # noqa: BLE001
         send_info(model, channel)
-        fail(channel, exc, "model_error", f"batch_predict (batch {index}, {len(prompts)} prompts)")
+        fail(channel, exc, "model_error", f"batch_predict (batch {index}, {plural(len(prompts), 'prompt')})")
         return False
     message = {"t": "done", "b": index, "out": responses, "cut": cut, "lat": latency, "rss": limits.own_peak_rss()}
     gpu = limits.torch_gpu_peaks()

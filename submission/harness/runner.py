@@ -47,12 +47,14 @@ def run_model(
         session = Session(spec, limits, options, work, on_progress)
         with PredictionWriter(path, append=options.resume, fsync_every_s=options.fsync_every_s) as writer:
             if not todo:
-                return session.outcome(verdicts.ok(len(questions)))
+                return session.outcome(verdicts.ok(len(questions), limits.enforced))
             session.start(writer)
             try:
                 verdict = session.supervise()
             finally:
                 session.stop()
+    if verdict.ok and not limits.enforced:  # nothing was enforced: the verdict does not say "within the limits"
+        verdict = verdicts.ok(len(questions), False)
     return session.outcome(verdict)
 
 

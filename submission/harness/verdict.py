@@ -44,13 +44,15 @@ def gib(n_bytes: float) -> str:
     return f"{n_bytes / 1024**3:.2f} GiB"
 
 
-def ok(n_questions: int) -> Verdict:
-    return Verdict("ok", f"{n_questions:,} questions answered within the limits")
+def ok(n_questions: int, limits_enforced: bool = True) -> Verdict:
+    """Every question answered ("within the limits" only when limits were enforced: not with --no-limits)."""
+    within = " within the limits" if limits_enforced else " (no limits enforced)"
+    return Verdict("ok", f"{n_questions:,} {'question' if n_questions == 1 else 'questions'} answered{within}")
 
 
 def batch_timeout(index: int, n_prompts: int, took_s: float, limit_s: float, stopped: bool) -> Verdict:
     took = f"was stopped after {took_s:.1f} s" if stopped else f"took {took_s:.1f} s"
-    return Verdict("timeout", f"batch {index} ({n_prompts} prompts) {took}, limit {limit_s:g} s")
+    return Verdict("timeout", f"batch {index} ({n_prompts} prompt{'s' * (n_prompts != 1)}) {took}, limit {limit_s:g} s")
 
 
 def budget_timeout(budget_s: float, answered: int, total: int) -> Verdict:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
-from ..errors import DataError, suggest
+from ..errors import DataError, suggest, suggest_path
 
 TRACKS = (
     "amazon-kdd-cup-24-understanding-shopping-concepts",
@@ -194,7 +194,8 @@ def iter_json_lines(path: Path, kind: str, hint: str) -> Iterator[tuple[int, str
     line (and for bad bytes the byte offset in the file), with ``hint``.
     """
     if not path.is_file():
-        raise DataError(f"{path}: no such {kind} file")
+        hint = suggest_path(path).rstrip()  # "did you mean 'data/development.json'?"
+        raise DataError(f"{path}: no such {kind} file" + (f"; {hint}" if hint else ""))
     offset = 0
     with path.open("rb") as handle:
         for line_no, raw in enumerate(handle, start=1):

@@ -10,8 +10,11 @@ Owns:
     trainer.py         transformers' ``Trainer``: checkpoints, resume, seed, accumulation, the progress bar
     outputs.py         training.json, the loss curve, the adapter's baseline.yaml and snippet, merged weights
     pipeline.py        ``prepare`` (every check before a model loads) and ``run`` (train, write)
+    output_folder.py   what --output-dir may hold: refused when not empty (--resume, --overwrite), a finished run
+                       not resumed, the repository's own folders refused
     evaluation.py      the evaluation pipeline on --eval-data with the base model and the adapter, and their
-                       comparison
+                       comparison (a run a limit ended early: scored on what it answered, the limit named)
+    reevaluation.py    --evaluate-only: the adapter already in --output-dir against its base, no training
     evaluated_model.py ``EvaluatedModel``: the transformers backend built from the settings YAML named in
                        the environment (what the harness runs for an evaluation)
     command.py         ``finetune``: the command's steps (plan, train, evaluate and compare) for

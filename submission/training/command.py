@@ -3,7 +3,9 @@
 ``finetune(options, reporter)`` shows the plan, trains (a progress bar with the loss and tokens per
 second, on stderr), shows what it wrote and the snippet for ``models/baseline.yaml`` and, with
 ``--eval-data``, evaluates the base model and the adapter on that file and shows their comparison
-(``python -m submission compare``'s table). ``reporter`` is the command's (``cli.output.Reporter``).
+(``python -m submission compare``'s table). ``--resume`` of a run that already reached its last step says
+so and trains nothing; ``--evaluate-only`` evaluates the adapter already in the folder
+(``reevaluation.py``). ``reporter`` is the command's (``cli.output.Reporter``).
 """
 
 from __future__ import annotations
@@ -13,13 +15,13 @@ import gc
 import os
 import sys
 
-from ..errors import KitError
 from ..scoring.data import ALL_AROUND
-from .evaluation import compare_folders, evaluate_config, html_path_for
-from .outputs import baseline_settings, snippet, write_settings
+from .evaluation import evaluate_pair, html_path_for, show_pair
+from .output_folder import EVAL_FOLDER
+from .outputs import ADAPTER_CONFIG, baseline_settings, snippet, write_settings
 from .pipeline import Finished, Job, Options, prepare, run, write_training
+from .reevaluation import evaluate_only
 
-EVAL_FOLDER = "eval"
 
 def describe_job(job: Job) -> str:
     c, p = job.config, job.plan
@@ -62,30 +64,17 @@ def release(finished: Finished) -> None:
 
 
 def evaluate_and_compare(finished: Finished, reporter) -> int:
-    """Base model, then adapter, on --eval-data; show the comparison; record it in training.json."""
+    """Base model, then adapter, on --eval-data; show the comparison; record it in training.json. A run that a
+    limit ended early is scored on what it answered (exit status 1)."""
     job, out = finished.job, finished.job.options.output_dir
     release(finished)
     folder = out / EVAL_FOLDER
     base_yaml = write_settings(folder / "base.yaml", baseline_settings(job.base, None, "none"), "The base model")
-    runs = {}
-    for label, config_path in (("base", base_yaml), ("adapter", out / "baseline.yaml")):
-        evaluated = evaluate_config(job.evaluation, config_path, folder / label, label, reporter)
-        verdict = evaluated.outcome.verdict
-        runs[label] = {"run_folder": str(folder / label), "verdict": verdict.status,
-                       "all_around": evaluated.results.get("all_around")}
-        if verdict.ok:
-            reporter.result(f"{label}: verdict {verdict}")
-        else:
-            reporter.error(f"{label}: verdict {verdict}", prefix=False)
-    if any(run["all_around"] is None for run in runs.values()):
-        reporter.error("an evaluation answered no question; see the run folders' results.json")
-        return 1
-    table, summary = compare_folders(folder / "base", folder / "adapter", html_path_for(folder))
-    reporter.result(f"\nevaluation on {job.evaluation.data_path}: A = base model, B = with the adapter\n{table}")
-    reporter.result(f"\nwrote {folder / 'base'}, {folder / 'adapter'} and {html_path_for(folder)}")
-    finished.training["evaluation"] = {**summary, "runs": runs, "compare_html": str(html_path_for(folder))}
+    pair = evaluate_pair(job.evaluation, folder, {"base": base_yaml, "adapter": out / ADAPTER_CONFIG}, reporter)
+    show_pair(pair, job.evaluation, out, reporter)
+    finished.training["evaluation"] = pair.record(html_path_for(folder))
     write_training(out, finished.training)
-    return 0 if all(run["verdict"] == "ok" for run in runs.values()) else 1
+    return 0 if pair.ok else 1
 
 
 @contextlib.contextmanager
@@ -107,11 +96,21 @@ def card_rules_applied(enabled: bool = True):
 
 
 def finetune(options: Options, reporter) -> int:
-    """Train, write, evaluate; 0, or 1 when an evaluation ended with a failure verdict. Bad input raises a
-    KitError before a model loads."""
+    """Train, write, evaluate (or, with --evaluate-only, evaluate the adapter there); 0, or 1 when an evaluation
+    ended with a failure verdict. Bad input raises a KitError before a model loads."""
+    if options.evaluate_only:
+        return evaluate_only(options, reporter)
     with card_rules_applied(options.enforce_limits):  # the precision plan, then the training
         job = prepare(options)
+        if job.finished is not None:  # --resume of a run that already reached its last step
+            reporter.result(job.finished)
+            return 0
         reporter.result(describe_job(job))
         finished = run(job)
     reporter.result(describe_training(finished))
-    return evaluate_and_compare(finished, reporter) if job.evaluation else 0
+    if job.evaluation:
+        return evaluate_and_compare(finished, reporter)
+    if (options.output_dir / EVAL_FOLDER).exists():  # an earlier session's evaluation, of the adapter before this one
+        reporter.note(f"{options.output_dir / EVAL_FOLDER} holds the evaluation of this adapter before this session's "
+                      f"training; evaluate the new one with --evaluate-only --overwrite --eval-data FILE")
+    return 0

@@ -11,20 +11,29 @@ from __future__ import annotations
 
 import os
 
-from ..backends.transformers import TransformersModel
+from ..backends.transformers import TransformersModel, check_settings_file
 from ..environment import EVALUATED_MODEL_CONFIG
 from ..errors import ConfigError
 
 SPEC = "submission.training.evaluated_model:EvaluatedModel"
 
 
+def config_path() -> str:
+    path = os.environ.get(EVALUATED_MODEL_CONFIG)
+    if not path:
+        raise ConfigError(f"{EVALUATED_MODEL_CONFIG} is not set; it names the transformers settings YAML this "
+                          "model loads (python -m submission finetune sets it for its evaluations)",
+                          key=EVALUATED_MODEL_CONFIG)
+    return path
+
+
 class EvaluatedModel(TransformersModel):
     """``TransformersModel(config_path=$SHOPBENCH_BASELINE_CONFIG)``."""
 
     def __init__(self) -> None:
-        path = os.environ.get(EVALUATED_MODEL_CONFIG)
-        if not path:
-            raise ConfigError(f"{EVALUATED_MODEL_CONFIG} is not set; it names the transformers settings YAML this "
-                              "model loads (python -m submission finetune sets it for its evaluations)",
-                              key=EVALUATED_MODEL_CONFIG)
-        super().__init__(config_path=path)
+        super().__init__(config_path=config_path())
+
+    @classmethod
+    def check_settings(cls):
+        """The settings file named in the environment, checked before the run (the interface's hook)."""
+        return check_settings_file(config_path())

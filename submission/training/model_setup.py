@@ -9,12 +9,12 @@ prepared for k-bit training) is CUDA only and refused on CPU before anything loa
 from __future__ import annotations
 
 import logging
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ..backends.hardware import check_attention, cuda_capability, resolve_device, resolve_dtype
+from ..backends.quiet import peft_quietly
 from ..backends.transformers_settings import TransformersSettings
 from ..errors import ConfigError
 from .config import FinetuneConfig, LoraSettings
@@ -100,7 +100,8 @@ def linear_layer_names(model) -> list[str]:
 
 def add_lora(model, lora: LoraSettings, config_source: str):
     """Wrap ``model`` with fresh LoRA adapters; unknown target modules are refused with the known ones."""
-    from peft import LoraConfig, get_peft_model
+    with peft_quietly():
+        from peft import LoraConfig, get_peft_model
 
     known = linear_layer_names(model)
     missing = [name for name in lora.target_modules if name not in known]
@@ -109,6 +110,5 @@ def add_lora(model, lora: LoraSettings, config_source: str):
                           f"this model; its linear layers are: {', '.join(known)}")
     settings = LoraConfig(r=lora.r, lora_alpha=lora.alpha, lora_dropout=lora.dropout,
                           target_modules=list(lora.target_modules), bias="none", task_type="CAUSAL_LM")
-    with warnings.catch_warnings():  # peft 0.21 asks transformers 5 for a renamed attribute; nothing to act on
-        warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
+    with peft_quietly():  # peft 0.21 asks transformers 5 for a renamed attribute; nothing to act on
         return get_peft_model(model, settings)

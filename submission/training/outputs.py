@@ -107,14 +107,18 @@ def snippet(base: TransformersSettings, adapter: Path, quantization: str, merged
 def merge_into(folder: Path, adapter: Path, dtype: str, device: str, out: Path) -> Path:
     """Load the base unquantised, merge the adapter into it, save safetensors and the tokenizer at ``out``."""
     import torch
-    from peft import PeftModel
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    from ..backends.quiet import peft_quietly
     from ..backends.weights import write_atomically
+
+    with peft_quietly():
+        from peft import PeftModel
 
     def write(tmp: Path) -> None:
         model = AutoModelForCausalLM.from_pretrained(folder, dtype=getattr(torch, dtype), device_map={"": device})
-        merged = PeftModel.from_pretrained(model, str(adapter)).merge_and_unload()
+        with peft_quietly():
+            merged = PeftModel.from_pretrained(model, str(adapter)).merge_and_unload()
         merged.save_pretrained(tmp, safe_serialization=True)
         AutoTokenizer.from_pretrained(folder).save_pretrained(tmp)
 

@@ -1,12 +1,14 @@
 """The fine-tuning run from start to end: check everything, train, write the adapter and its records.
 
 ``prepare`` reads and checks every input before any model loads (settings, data, targets, overlap with
-the evaluation file, the precision plan, checkpoints to resume); ``run`` trains and writes the outputs.
-The command (``command.py``) prints; this module returns what happened.
+the evaluation file, the precision plan, the output folder and the checkpoints to resume: see
+``output_folder.py``); ``run`` trains and writes the outputs. The command (``command.py``) prints; this
+module returns what happened.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from dataclasses import dataclass, field
@@ -29,11 +31,20 @@ from .examples import (
     targets_for,
 )
 from .model_setup import PrecisionPlan, add_lora, current_plan, load_base
+from .output_folder import (
+    ADAPTER_FILES,
+    CHECKPOINTS,
+    RUN_FILE,
+    check_for_training,
+    checkpoint_progress,
+    clear_own_files,
+    contents,
+    finished_at,
+    finished_message,
+    refuse_repository_folder,
+)
 from .outputs import LOSS_CHART, MERGED_FOLDER, TRAINING_FILE, data_entry, loss_chart, merge_into, write_adapter_config
-from .trainer import TrainOutcome, TrainRequest, last_checkpoint, train
-
-CHECKPOINTS = "checkpoints"
-RUN_FILE = "finetune_run.json"  # in checkpoints/: what --resume must find unchanged (data and settings)
+from .trainer import TrainOutcome, TrainRequest, train
 
 
 @dataclass(frozen=True)
@@ -50,6 +61,8 @@ class Options:
     merge: bool = False
     allow_overlap: bool = False
     enforce_limits: bool = True  # the evaluations run under the default profile's limits
+    overwrite: bool = False  # remove what an earlier fine-tuning run wrote in output_dir first
+    evaluate_only: bool = False  # the adapter in output_dir against its base on eval_data; no training
 
 
 @dataclass(frozen=True)
@@ -64,6 +77,7 @@ class Job:
     evaluation: EvalPlan | None
     plan: PrecisionPlan
     identity: dict[str, Any]  # data hashes and settings: recorded, and checked on --resume
+    finished: str | None = None  # --resume of a run that already reached its last step: what to say instead
 
 
 @dataclass
@@ -83,6 +97,7 @@ def _base_config(config: FinetuneConfig) -> TransformersSettings:
 
 def prepare(options: Options) -> Job:
     """Every check that needs no model: a bad input fails here, in seconds, with file, line and fix."""
+    refuse_repository_folder(options.output_dir)
     config = load_finetune_config(options.config, max_steps=options.max_steps, seed=options.seed)
     base = _base_config(config)
     train_items = load_training_data(options.data)
@@ -96,27 +111,27 @@ def prepare(options: Options) -> Job:
                 "config": config.as_dict(), "base_config": str(config.base_config_path.resolve())}
     job = Job(options, config, str(options.config or DEFAULT_FINETUNE_CONFIG), base, train_items, targets, len(overlap),
               evaluation, current_plan(config, base), identity)
-    check_resume(job)
-    return job
+    return dataclasses.replace(job, finished=check_output(job))
 
 
-def check_resume(job: Job) -> None:
-    """--resume needs a checkpoint made from the same data and settings; a fresh run needs none."""
-    checkpoints = job.options.output_dir / CHECKPOINTS
-    found = last_checkpoint(checkpoints)
-    if job.options.resume and found is None:
-        raise ConfigError(f"--resume: {checkpoints} holds no checkpoint-N folder to continue from; run without "
-                          "--resume to start training")
-    if not job.options.resume and found is not None:
-        raise ConfigError(f"{checkpoints} already holds checkpoints of an earlier run ({Path(found).name}); pass "
-                          "--resume to continue it, or choose another --output-dir")
-    run_file = checkpoints / RUN_FILE
-    if found is not None and run_file.is_file():
-        saved = json.loads(run_file.read_text(encoding="utf-8"))
-        for key in ("data", "config", "base_config"):
-            if _comparable(saved.get(key), key) != _comparable(job.identity[key], key):
-                raise ConfigError(f"--resume: the {key.replace('_', ' ')} differ from the interrupted run's "
-                                  f"({run_file}); resume with the same --data, --config and --seed")
+def check_output(job: Job) -> str | None:
+    """The output folder may receive this run (output_folder.py); --resume needs checkpoints made from the same
+    data and settings. Returns what to say instead of training when a resumed run already finished."""
+    out, resume = job.options.output_dir, job.options.resume
+    progress = checkpoint_progress(out)
+    run_file = out / CHECKPOINTS / RUN_FILE
+    saved = json.loads(run_file.read_text(encoding="utf-8")) if progress is not None and run_file.is_file() else None
+    finished = finished_at(progress, job.config.max_steps, saved.get("config") if saved else None)
+    check_for_training(out, resume, job.options.overwrite, finished)
+    if not resume:
+        return None
+    for key in ("data", "config", "base_config"):
+        if saved is not None and _comparable(saved.get(key), key) != _comparable(job.identity[key], key):
+            raise ConfigError(f"--resume: the {key.replace('_', ' ')} differ from the interrupted run's "
+                              f"({run_file}); resume with the same --data, --config and --seed")
+    if finished is None:
+        return None
+    return finished_message(out, progress, finished, all((out / name).is_file() for name in ADAPTER_FILES))
 
 
 def _comparable(value: Any, key: str) -> Any:
@@ -151,6 +166,8 @@ def run(job: Job, answer_logits_only: bool = True) -> Finished:
     ``answer_logits_only=False`` computes the logits of every position, as a plain causal-LM loss does
     (same loss, more time and memory; benchmarks/finetune_speed.py measures both)."""
     out = job.options.output_dir
+    if job.options.overwrite:  # checked in prepare: only what an earlier fine-tuning run wrote is there
+        clear_own_files(contents(out))
     checkpoints = out / CHECKPOINTS
     checkpoints.mkdir(parents=True, exist_ok=True)
     replace_file(checkpoints / RUN_FILE, json.dumps(job.identity, indent=2) + "\n")

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
+from ..backends.quiet import peft_quietly
 from .config import FinetuneConfig
 from .examples import Example, PadCollator, answer_loss, as_features
 from .model_setup import PrecisionPlan
@@ -46,13 +47,15 @@ class TrainOutcome:
 
 
 def last_checkpoint(folder: Path) -> str | None:
-    from transformers.trainer_utils import get_last_checkpoint
+    with peft_quietly():  # transformers' trainer modules import peft, and peft bitsandbytes
+        from transformers.trainer_utils import get_last_checkpoint
 
     return get_last_checkpoint(str(folder)) if folder.is_dir() else None
 
 
 def training_arguments(config: FinetuneConfig, plan: PrecisionPlan, checkpoints: Path):
-    from transformers import TrainingArguments
+    with peft_quietly():
+        from transformers import TrainingArguments
 
     return TrainingArguments(
         output_dir=str(checkpoints), per_device_train_batch_size=config.batch_size,
@@ -99,7 +102,8 @@ def loss_curve(log_history: Sequence[dict[str, Any]]) -> list[dict[str, float]]:
 
 def train(model, examples: Sequence[Example], pad_id: int, request: TrainRequest) -> TrainOutcome:
     """Run the trainer on ``examples``; returns the trained model and what was measured."""
-    from transformers import PrinterCallback, Trainer
+    with peft_quietly():
+        from transformers import PrinterCallback, Trainer
 
     resume_from = last_checkpoint(request.checkpoints) if request.resume else None
     progress = make_progress_callback()

@@ -17,6 +17,8 @@ from submission.errors import (
     ModelOutputError,
     ServerError,
     WeightsError,
+    near_path,
+    suggest_path,
 )
 
 
@@ -38,3 +40,25 @@ def test_the_family_and_the_key_a_config_error_carries():
         assert issubclass(error, KitError) and not issubclass(error, (ValueError, RuntimeError))
     assert ConfigError("batch_size: expected an int", key="batch_size").key == "batch_size"
     assert ConfigError("no key").key is None and str(ConfigError("no key")) == "no key"
+
+
+@pytest.mark.parametrize("given, base, near", [
+    ("../adapter/try1", "models", "../adapters/try1"),  # the folder a config names, from its own folder
+    ("adapters/try2", None, "adapters/try1"),  # the last part
+    ("data/develpment.json", None, "data/development.json"),  # a file
+    ("adapters/try1", None, None),  # it exists: nothing to suggest
+    ("elsewhere/try1", None, None),  # no part is close
+    ("adapters/zzzzzzzz", None, None),
+])
+def test_near_path_fixes_each_missing_part_and_keeps_the_spelling(tmp_path, monkeypatch, given, base, near):
+    for folder in ("models", "adapters/try1", "data"):
+        (tmp_path / folder).mkdir(parents=True)
+    (tmp_path / "data" / "development.json").write_text("{}")
+    monkeypatch.chdir(tmp_path)
+    assert near_path(given, tmp_path / base if base else None) == near
+    assert suggest_path(given, tmp_path / base if base else None) == (f"did you mean '{near}'? " if near else "")
+
+
+def test_near_path_of_an_absolute_path_is_absolute(tmp_path):
+    (tmp_path / "adapters" / "try1").mkdir(parents=True)
+    assert near_path(tmp_path / "adapter" / "try1") == str(tmp_path / "adapters" / "try1")

@@ -245,6 +245,12 @@ class ServedModel(ShopBenchBaseModel):
         return cls(config=settings_from_mapping(ServedSettings, data, base_dir=cls.settings_folder()))
 
     @classmethod
+    def check_settings(cls) -> ServedSettings:
+        """The interface's optional pre-run check: read ``config_file`` (every key and value checked: exactly
+        one of launch and base_url, the launch placeholders), starting nothing."""
+        return load_served_settings(cls.config_file, base_dir=cls.settings_folder())
+
+    @classmethod
     def settings_folder(cls) -> Path:
         """Where relative paths resolve without a settings file: ``config_file``'s folder, else the current one."""
         return cls.config_file.parent if cls.config_file is not None else Path.cwd()

@@ -267,9 +267,9 @@ def test_lora_adapter_merged_gives_the_same_logits_without_peft_layers(tiny_llam
 
 
 def test_lora_adapter_folder_without_config_is_refused(tiny_llama_dir, tmp_path):
-    from submission.errors import WeightsError
+    from submission.errors import ConfigError
 
-    with pytest.raises(WeightsError, match="adapter_config.json"):
+    with pytest.raises(ConfigError, match=f"lora_adapter: {tmp_path} has no adapter_config.json"):
         TransformersModel(weights=str(tiny_llama_dir), lora_adapter=str(tmp_path))
 
 

@@ -1,30 +1,129 @@
-"""The first lines of a local run (submission/evaluate/local.py): what the profile's GPUs mean on this machine,
-and on a machine with GPUs, its driver against what the installed torch needs."""
+"""local_evaluation.py's run (``submission/evaluate/local.py``): a model's settings are checked before the run
+(bad input: exit 2, no folder, no progress bar), a ConfigError from a kit backend's constructor is bad input
+too, and the closing lines say the verdict once, and "within the limits" only when there were limits. Each
+failed before its change (checked against main)."""
 
-from submission import cuda
-from submission.evaluate import local
+from __future__ import annotations
+
+import json
+import re
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+from kit_paths import SAMPLE_DATA
+
+import local_evaluation
+
+BACKENDS = """
+    from pathlib import Path
+    from submission.backends import ServedModel, TransformersModel
+
+    HERE = Path(__file__).parent
+
+    class Transformers(TransformersModel):
+        config_file = HERE / "baseline.yaml"
+
+    class Served(ServedModel):
+        config_file = HERE / "served.yaml"
+
+    class Wrapper:  # no check_settings hook (a starter-kit class): the backend is built in its constructor
+        def __init__(self):
+            self.inner = TransformersModel(config_path=HERE / "baseline.yaml")
+        def get_batch_size(self):
+            return 1
+        def batch_predict(self, batch, is_multiple_choice):
+            return ["0"] * len(batch["prompt"])
+"""
 
 
-def fake_host(monkeypatch, tmp_path, gpus: int, driver: str) -> None:
-    version = tmp_path / "nvidia-version"
-    version.write_text(f"NVRM version: NVIDIA UNIX x86_64 Kernel Module  {driver}  Tue Mar  5 22:23:41 UTC 2024\n")
-    monkeypatch.setattr(cuda, "DRIVER_VERSION_FILE", str(version))
-    monkeypatch.setattr(cuda, "torch_build", lambda: cuda.TorchBuild("2.13.0", "13.0"))
-    monkeypatch.setattr(local, "host_gpu_count", lambda: gpus)
-    monkeypatch.setattr(local, "load_nvml", lambda: None)
+def model_module(tmp_path: Path, monkeypatch, yaml_files: dict[str, str]) -> str:
+    """A module of model classes in its own folder, with its settings files; returns its import name."""
+    name = "models_" + re.sub(r"\W", "_", tmp_path.name)
+    folder = tmp_path / "participant"
+    folder.mkdir()
+    (folder / f"{name}.py").write_text(textwrap.dedent(BACKENDS))
+    for file_name, text in yaml_files.items():
+        (folder / file_name).write_text(text)
+    monkeypatch.syspath_prepend(str(folder))
+    sys.modules.pop(name, None)
+    return name
 
 
-def test_a_gpu_run_names_the_driver_and_what_torch_needs(monkeypatch, tmp_path):
-    fake_host(monkeypatch, tmp_path, 1, "550.54.15")
-    note = local.gpu_note(4)
-    assert note.startswith(" (this machine has 1: the model sees 1, each capped as a T4; NVIDIA driver 550.54.15; "
-                           "torch 2.13.0 is built for CUDA 13.0 and needs an R580 or newer driver: torch will not see")
-    fake_host(monkeypatch, tmp_path, 4, "580.95.05")
-    assert local.gpu_note(4) == (" (NVIDIA driver 580.95.05; torch 2.13.0 is built for CUDA 13.0 and needs an R580 "
-                                 "or newer driver: ok)")
+def run(*args: str) -> int:
+    return local_evaluation.main(["--data", str(SAMPLE_DATA), "--limit", "2", *args])
 
 
-def test_without_gpus_here_or_in_the_profile(monkeypatch, tmp_path):
-    fake_host(monkeypatch, tmp_path, 0, "580.95.05")
-    assert local.gpu_note(4).startswith(" (this machine has none: the model runs on the CPU")
-    assert local.gpu_note(0) == "" and local.gpu_note(None) == ""
+BROKEN_YAML = "weights: smollm2\ndevice: cpu\n  batch_size: 4\n"
+
+
+@pytest.mark.parametrize("cls, files, message", [
+    ("Transformers", {"baseline.yaml": BROKEN_YAML},
+     "baseline.yaml, line 3, column 13: not valid YAML (mapping values are not allowed here)"),
+    ("Served", {"served.yaml": "base_url: http://127.0.0.1:9\nlaunch: transformers serve {weights} --host {host} "
+                               "--port {port}\n"},
+     "served.yaml, line 2: launch, base_url: expected exactly one of them"),
+])
+def test_a_settings_mistake_is_bad_input_before_any_folder_or_progress_bar(tmp_path, monkeypatch, capsys, cls, files,
+                                                                          message):
+    module = model_module(tmp_path, monkeypatch, files)
+    out = tmp_path / "run"
+    assert run("--model", f"{module}:{cls}", "--output-dir", str(out)) == 2
+    err = capsys.readouterr().err
+    assert message in err.strip().splitlines()[-1]  # the whole error, in the final line
+    assert "predicting" not in err and "model_error" not in err and not out.exists()
+
+
+def test_a_wrong_adapter_path_says_it_does_not_exist_and_names_the_near_one(tmp_path, monkeypatch, capsys,
+                                                                           tiny_llama_dir):
+    adapter = tmp_path / "adapters" / "try1"
+    adapter.mkdir(parents=True)
+    (adapter / "adapter_config.json").write_text("{}")
+    module = model_module(tmp_path, monkeypatch, {"baseline.yaml": f"weights: {tiny_llama_dir}\n"
+                                                                   "lora_adapter: ../adapter/try1\n"})
+    out = tmp_path / "run"
+    assert run("--model", f"{module}:Transformers", "--output-dir", str(out)) == 2
+    err = capsys.readouterr().err
+    assert "baseline.yaml, line 2: lora_adapter: ../adapter/try1 does not exist" in err
+    assert f"({tmp_path / 'adapter' / 'try1'}); did you mean '../adapters/try1'?" in err
+    assert "adapter_config.json" in err and not out.exists()
+
+
+def test_a_config_error_in_a_kit_backends_constructor_is_bad_input_not_model_error(tmp_path, monkeypatch, capsys):
+    module = model_module(tmp_path, monkeypatch, {"baseline.yaml": "weights: smollm2\nlora_adapter: ../nowhere\n"})
+    out = tmp_path / "run"
+    assert run("--model", f"{module}:Wrapper", "--output-dir", str(out), "--no-limits") == 2  # built in its process
+    err = capsys.readouterr().err
+    assert err.strip().splitlines()[-1].startswith("error: lora_adapter: ../nowhere does not exist")
+    assert "model_error" not in err and not (out / "results.json").exists()
+
+
+def test_no_limits_verdict_does_not_claim_the_limits(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert run("--model", "models.dummy_model:DummyModel", "--output-dir", str(out), "--no-limits") == 0
+    printed = capsys.readouterr().out
+    assert "verdict: ok: 2 questions answered (no limits enforced)" in printed and "within the limits" not in printed
+    assert json.loads((out / "results.json").read_text())["verdict"]["detail"] == "2 questions answered (no limits " \
+                                                                                  "enforced)"
+
+
+def test_a_resumed_run_prints_its_data_line(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert run("--model", "models.dummy_model:DummyModel", "--output-dir", str(out)) == 0
+    capsys.readouterr()
+    assert local_evaluation.main(["--resume", str(out)]) == 0
+    assert f"data: {SAMPLE_DATA} (the interrupted run's, from {out / 'run.json'})" in capsys.readouterr().out
+
+
+def test_a_failure_verdict_is_printed_once(tmp_path, monkeypatch, capfd):
+    monkeypatch.setenv("FAKE_FAIL_BATCH", "1")
+    out = tmp_path / "run"
+    code = local_evaluation.main(["--model", "fake_models.models:TooFewAnswers", "--data", str(SAMPLE_DATA),
+                                  "--limit", "6", "--output-dir", str(out)])
+    printed = "".join(capfd.readouterr())
+    assert code == 1
+    detail = "batch 1: batch_predict returned 1 response for 2 prompts"
+    assert printed.count(detail) == 1 and printed.count("bad_output") == 0
+    assert "error: the model broke the interface: " + detail in printed
+    assert "PARTIAL RESULTS: 2 of 6 questions answered" in printed

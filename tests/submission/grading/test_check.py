@@ -202,3 +202,15 @@ def test_a_model_that_writes_into_the_repository_at_start_up_gets_a_warning(tmp_
     status, detail = statuses(make_repo(tmp_path, source), ON_HOST)["smoke run"]
     assert status == "warn" and "the model wrote into the repository (models/converted.bin)" in detail
     assert "read-only in the grader's container" in detail
+
+
+def test_settings_the_user_model_would_refuse_fail_check_and_skip_the_smoke_run(tmp_path):
+    repo = make_repo(tmp_path, "from models.transformers_model import TransformersModel as UserModel\n")
+    (repo / "models" / "baseline.yaml").write_text("weights: smollm2\nlora_adapter: ../adapter/try1\n")
+    (repo / "adapters" / "try1").mkdir(parents=True)
+    found = statuses(repo, ON_HOST)
+    status, detail = found["user_config"]
+    assert status == "fail" and "whose settings are refused" in detail
+    assert "baseline.yaml, line 2: lora_adapter: ../adapter/try1 does not exist" in detail
+    assert "did you mean '../adapters/try1'?" in detail
+    assert found["smoke run"] == ("skip", "UserModel's settings are refused")

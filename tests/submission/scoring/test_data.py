@@ -71,8 +71,11 @@ def test_a_task_must_keep_one_track(tmp_path):
 
 
 def test_missing_and_empty_files(tmp_path):
-    with pytest.raises(DataError, match="no such data file"):
+    with pytest.raises(DataError, match="no such data file$"):
         load_questions(tmp_path / "nope.json")
+    (tmp_path / "development.json").write_text("")
+    with pytest.raises(DataError, match=f"no such data file; did you mean '{tmp_path / 'development.json'}'"):
+        load_questions(tmp_path / "develpment.json")  # a typo
     with pytest.raises(DataError, match="holds no questions"):
         load_questions(write_lines(tmp_path / "e.json", ""))
 

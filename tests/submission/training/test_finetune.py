@@ -123,8 +123,10 @@ def test_resume_without_a_checkpoint_and_a_fresh_run_over_one_are_refused(traine
     args = ["--data", str(setup["train"]), "--config", str(setup["config"])]
     assert finetune_main([*args, "--output-dir", str(tmp_path / "new"), "--resume"]) == 2
     assert "holds no checkpoint-N folder to continue from; run without --resume" in capsys.readouterr().err
-    assert finetune_main([*args, "--output-dir", str(setup["folder"] / "adapter")]) == 2
-    assert "already holds checkpoints of an earlier run (checkpoint-8); pass --resume" in capsys.readouterr().err
+    assert finetune_main([*args, "--output-dir", str(setup["folder"] / "adapter")]) == 2  # epochs: past step 8
+    error = capsys.readouterr().err
+    assert "holds README.md, adapter_config.json" in error
+    assert "(the checkpoints of an earlier run, the last at step 8); pass --resume to continue it" in error
 
 
 def test_resume_with_other_data_is_refused(trained, setup, capsys):

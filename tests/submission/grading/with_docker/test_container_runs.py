@@ -52,13 +52,18 @@ def table(printed: str) -> str:
     return printed[printed.index("task "):printed.index("parse failures")]
 
 
-def test_a_batch_past_its_deadline_is_a_timeout_with_the_first_batch_scored(dummy_image, test_profiles, tmp_path):
+def test_a_batch_past_its_deadline_is_a_timeout_with_the_first_batch_scored(dummy_image, test_profiles, tmp_path,
+                                                                           capsys):
     out = tmp_path / "run"
     code = docker_run(out, dummy_image, "--model", "models.docker_test_models:SleepsInBatch", "--limit", "12",
                       "--profile", "docker-test", "--profiles-file", str(test_profiles), "--data", str(SAMPLE_DATA))
     assert code == 1
     run = results(out)
     assert run["verdict"]["status"] == "timeout" and run["verdict"]["detail"].startswith("batch 1 (")
+    printed = "".join(capsys.readouterr())
+    own = printed.split("last lines of the container's log")[0]  # the log's tail quotes the container verbatim
+    assert own.count(run["verdict"]["detail"]) == 1  # the verdict, once
+    assert f"error: timeout: {run['verdict']['detail']}" in own and "PARTIAL RESULTS: 4 of 12" in own
     assert run["n_answered"] == 4 and run["partial"] is True
     assert not run["docker"]["killed_at_deadline"]  # the harness inside stopped it
     assert len((out / "predictions.jsonl").read_text().splitlines()) == 4
