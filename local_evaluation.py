@@ -31,7 +31,7 @@ gpu_memory, memory, model_error, bad_output, crashed; results.json holds it and 
 """
 
 
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         description=__doc__, epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -55,6 +55,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         "'multilingual-sent-transformer=/models/paraphrase-multilingual-MiniLM-L12-v2'")
     add_limit_args(parser)
     output.add_flags(parser, "debug logging, and the kit's own frames in the model's tracebacks")
+    return parser
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = build_parser()
     args = parser.parse_args(argv)
     for flag in ("limit", "sample"):
         if getattr(args, flag) is not None and getattr(args, flag) < 1:

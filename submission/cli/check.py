@@ -23,8 +23,7 @@ exit status: 0 no check failed (warnings allowed); 1 a check failed.
 """
 
 
-def main(argv: list[str], prog: str = "python -m submission check") -> int:
-    """0 no check failed (warnings allowed), 1 a check failed."""
+def build_parser(prog: str = "python -m submission check") -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog=prog, description="Validate a submission before pushing it.", epilog=EPILOG,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repo", default=".", help="the submission's repository (default: the current folder)")
@@ -43,6 +42,12 @@ def main(argv: list[str], prog: str = "python -m submission check") -> int:
                        "make one with docker/make_offline_base_image.sh)")
     smoke.add_argument("--build-arg", action="append", default=[], metavar="KEY=VALUE", help="more build arguments")
     output.add_flags(parser)
+    return parser
+
+
+def main(argv: list[str], prog: str = "python -m submission check") -> int:
+    """0 no check failed (warnings allowed), 1 a check failed."""
+    parser = build_parser(prog)
     args = parser.parse_args(argv)
     reporter = output.setup(args.verbose, args.quiet)
     options = CheckOptions(smoke=not args.no_smoke, data=Path(args.data), max_bytes=int(args.max_gb * 1e9),

@@ -29,8 +29,7 @@ removed, and the dependency stages are kept as <repository>-build-cache:<stage> 
 
 
 
-def main(argv: list[str], prog: str = "python -m submission docker build") -> int:
-    """0 built (bad input or a refused build: a KitError, 2 in ``cli.main``)."""
+def build_parser(prog: str = "python -m submission docker build") -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog=prog, description="Build the submission's image from docker/Dockerfile, "
                                      "the grader's way.", epilog=BUILD_EPILOG,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -42,6 +41,12 @@ def main(argv: list[str], prog: str = "python -m submission docker build") -> in
     parser.add_argument("--no-cache", action="store_true", help="rebuild every layer")
     parser.add_argument("--save", metavar="FILE", help="also write the image as a tarball (docker load -i FILE)")
     output.add_flags(parser, "show the whole build log, and the traceback of an error")
+    return parser
+
+
+def main(argv: list[str], prog: str = "python -m submission docker build") -> int:
+    """0 built (bad input or a refused build: a KitError, 2 in ``cli.main``)."""
+    parser = build_parser(prog)
     args = parser.parse_args(argv)
     reporter = output.setup(args.verbose, args.quiet)
     repo = Path(args.repo).resolve()

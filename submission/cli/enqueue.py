@@ -23,8 +23,7 @@ GPU count) comes from the image's aicrowd.json ("gpu": false -> cpu, else phase2
 """
 
 
-def main(argv: list[str], prog: str = "python -m submission enqueue") -> int:
-    """0 queued (bad input, a broker that does not answer: a KitError, 2 in ``cli.main``)."""
+def build_parser(prog: str = "python -m submission enqueue") -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog=prog, description="Put one grade on the queue; prints its id.",
                                      epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--broker", required=True, help="broker URL: redis://HOST:PORT/DB or amqp://USER:PASS@HOST/VHOST")
@@ -40,6 +39,12 @@ def main(argv: list[str], prog: str = "python -m submission enqueue") -> int:
     parser.add_argument("--profiles-file", action="append", default=[], metavar="YAML",
                         help="more profiles, the same file the workers are given")
     output.add_flags(parser)
+    return parser
+
+
+def main(argv: list[str], prog: str = "python -m submission enqueue") -> int:
+    """0 queued (bad input, a broker that does not answer: a KitError, 2 in ``cli.main``)."""
+    parser = build_parser(prog)
     args = parser.parse_args(argv)
     reporter = output.setup(args.verbose, args.quiet)
     request = build_request(args)

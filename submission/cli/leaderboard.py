@@ -19,8 +19,7 @@ Prints the Markdown table; with --output-dir also writes leaderboard.md, leaderb
 """
 
 
-def main(argv: list[str], prog: str = "python -m submission leaderboard") -> int:
-    """0 (no scores.json found, or a broken one: a KitError, 2 in ``cli.main``)."""
+def build_parser(prog: str = "python -m submission leaderboard") -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog=prog, description="Merge graded runs into a leaderboard.", epilog=EPILOG,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("paths", nargs="*", metavar="DIR", help="graded run folders (or scores.json files)")
@@ -28,6 +27,12 @@ def main(argv: list[str], prog: str = "python -m submission leaderboard") -> int
                         help="a workers' results folder (python -m submission worker --results DIR)")
     parser.add_argument("--output-dir", help="write leaderboard.md, leaderboard.csv and leaderboard.html here")
     output.add_flags(parser)
+    return parser
+
+
+def main(argv: list[str], prog: str = "python -m submission leaderboard") -> int:
+    """0 (no scores.json found, or a broken one: a KitError, 2 in ``cli.main``)."""
+    parser = build_parser(prog)
     args = parser.parse_args(argv)
     if not args.paths and not args.results:
         parser.error("name the graded runs: DIR ... or --results DIR")

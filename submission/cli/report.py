@@ -17,8 +17,7 @@ EPILOG = """examples:
 """
 
 
-def main(argv: list[str], prog: str = "python -m submission report") -> int:
-    """Write the report; 0 (bad input raises a KitError: exit status 2 in ``cli.main``)."""
+def build_parser(prog: str = "python -m submission report") -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=prog, description="Write report.html and scores.png into a run folder of local_evaluation.py, the "
         "Docker runner or the grader.", epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -28,6 +27,12 @@ def main(argv: list[str], prog: str = "python -m submission report") -> int:
     parser.add_argument("--resamples", type=int, default=RESAMPLES, metavar="N",
                         help=f"bootstrap resamples (default: {RESAMPLES})")
     output.add_flags(parser)
+    return parser
+
+
+def main(argv: list[str], prog: str = "python -m submission report") -> int:
+    """Write the report; 0 (bad input raises a KitError: exit status 2 in ``cli.main``)."""
+    parser = build_parser(prog)
     args = parser.parse_args(argv)
     if args.resamples < 1:
         parser.error("--resamples must be at least 1")

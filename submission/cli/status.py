@@ -15,8 +15,7 @@ from ..grading.status import collect, format_status
 from . import output
 
 
-def main(argv: list[str], prog: str = "python -m submission status") -> int:
-    """0 (a broker that does not answer: a KitError, 2 in ``cli.main``)."""
+def build_parser(prog: str = "python -m submission status") -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog=prog, description="Where every grade stands: queued, running, done, "
                                      "failed, per submission and track; and the live workers.")
     parser.add_argument("--broker", required=True, help="broker URL, as given to the workers")
@@ -24,6 +23,12 @@ def main(argv: list[str], prog: str = "python -m submission status") -> int:
     parser.add_argument("--results", metavar="DIR", help="the workers' results folder: adds each grade's run folder")
     parser.add_argument("--json", action="store_true", help="print the grades and workers as JSON")
     output.add_flags(parser)
+    return parser
+
+
+def main(argv: list[str], prog: str = "python -m submission status") -> int:
+    """0 (a broker that does not answer: a KitError, 2 in ``cli.main``)."""
+    parser = build_parser(prog)
     args = parser.parse_args(argv)
     reporter = output.setup(args.verbose, args.quiet)
     where = endpoints(args.broker, args.backend)

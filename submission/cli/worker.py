@@ -25,8 +25,7 @@ docs/grading-at-scale.md.
 """
 
 
-def main(argv: list[str], prog: str = "python -m submission worker") -> int:
-    """Runs until a shutdown; its exit status (bad input: a KitError, 2 in ``cli.main``)."""
+def build_parser(prog: str = "python -m submission worker") -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog=prog, description="A compute worker: takes grades from the queue and "
                                      "runs each with the grader, on this host.", epilog=EPILOG,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -49,6 +48,12 @@ def main(argv: list[str], prog: str = "python -m submission worker") -> int:
     parser.add_argument("--embedding-model", action="append", default=[], metavar="METRIC=PATH",
                         help="local folder of a metric's embedding model, passed to grade")
     output.add_flags(parser)
+    return parser
+
+
+def main(argv: list[str], prog: str = "python -m submission worker") -> int:
+    """Runs until a shutdown; its exit status (bad input: a KitError, 2 in ``cli.main``)."""
+    parser = build_parser(prog)
     args = parser.parse_args(argv)
     if args.concurrency is not None and args.concurrency < 1:
         parser.error("--concurrency must be at least 1")
