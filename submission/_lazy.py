@@ -8,7 +8,7 @@ container's entry point load what they use and nothing more.
 from __future__ import annotations
 
 import importlib
-from typing import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 
 def lazy_exports(package: str, modules: Mapping[str, Sequence[str]]) -> tuple[Callable, Callable]:

@@ -77,7 +77,7 @@ def _import(module_name: str, spec: str, repo: str) -> ModuleType:
                           "models/my_model.py")
     try:
         return importlib.import_module(module_name)
-    except Exception as exc:  # noqa: BLE001 - the participant's module failed while being imported
+    except Exception as exc:  # the participant's module failed while being imported
         first = (str(exc).strip().splitlines() or [""])[0][:300]
         raise ModelImportError(f"importing {spec} raised {type(exc).__name__}: {first}".rstrip(": "),
                                participant_traceback(exc)) from exc
@@ -149,7 +149,7 @@ def check_model_settings(model_class: type, spec: str | None = None) -> None:
         hook()
     except KitError:
         raise
-    except Exception as exc:  # noqa: BLE001 - the participant's own check: its message, as bad input
+    except Exception as exc:  # the participant's own check: its message, as bad input
         first = (str(exc).strip().splitlines() or [""])[0][:500]
         raise ConfigError(f"{spec or model_class.__name__}: {model_class.__name__}.check_settings() raised "
                           f"{type(exc).__name__}: {first}".rstrip(": ")) from exc

@@ -67,7 +67,7 @@ def quantization_config(quantization: str, compute_dtype: torch.dtype):
     if quantization == "none":
         return None
     try:
-        import bitsandbytes  # noqa: F401
+        import bitsandbytes  # noqa: F401 - imported to fail here, naming the package, if it is absent
     except ImportError as error:
         raise ConfigError(f"quantization: {quantization} needs bitsandbytes: `pip install bitsandbytes`") from error
     from transformers import BitsAndBytesConfig
@@ -140,7 +140,9 @@ def check_settings_file(path: str | Path | None, base_dir: Path | None = None) -
         check_weights_path(config)
         check_adapter_path(config)
     except ConfigError as error:
-        raise locate(error, str(path), read_mapping(path, config.WHAT).lines) if path is not None else error
+        if path is None:
+            raise
+        raise locate(error, str(path), read_mapping(path, config.WHAT).lines) from error
     return config
 
 
@@ -156,7 +158,7 @@ class StopWhenComplete(StoppingCriteria):
         produced = input_ids.shape[1] - self.prompt_width
         texts = self.tokenizer.batch_decode(input_ids[:, self.prompt_width:], skip_special_tokens=True)
         done = [produced >= budget or complete(text)
-                for budget, complete, text in zip(self.budgets, self.complete, texts)]
+                for budget, complete, text in zip(self.budgets, self.complete, texts, strict=True)]
         return torch.tensor(done, device=input_ids.device)
 
 
@@ -223,7 +225,7 @@ class TransformersModel(ShopBenchBaseModel):
         encoded = self.encode(prompts)
         for rows in self.chunks(encoded, length_ratio=self.config.mc_length_ratio):
             logits = self.last_logits([encoded[row] for row in rows])
-            for row, row_logits in zip(rows, logits):
+            for row, row_logits in zip(rows, logits, strict=True):
                 choices = mc_choices(prompts[row])
                 scores = [row_logits[self.choice_tokens(choice)].max().item() for choice in choices]
                 answers[row] = str(choices[max(range(len(choices)), key=scores.__getitem__)])
@@ -266,7 +268,7 @@ class TransformersModel(ShopBenchBaseModel):
             for rows in self.chunks(encoded, group):
                 complete = [partial(answer_complete, task_type, ids=listed_ids(prompts[row])) for row in rows]
                 texts = self.generate([encoded[row] for row in rows], [budget] * len(rows), complete)
-                for row, text in zip(rows, texts):
+                for row, text in zip(rows, texts, strict=True):
                     answers[row] = shape_output(task_type, text, prompts[row])
         return answers
 
@@ -288,7 +290,7 @@ class TransformersModel(ShopBenchBaseModel):
         stop = StopWhenComplete(self.tokenizer, width, budgets, complete or [lambda text: False] * len(budgets))
         output = self.model.generate(input_ids=input_ids, attention_mask=attention_mask,
                                      generation_config=settings, stopping_criteria=StoppingCriteriaList([stop]))
-        new_tokens = [row[width:width + budget] for row, budget in zip(output.tolist(), budgets)]
+        new_tokens = [row[width:width + budget] for row, budget in zip(output.tolist(), budgets, strict=True)]
         return self.tokenizer.batch_decode(new_tokens, skip_special_tokens=True)
 
     # prompts to token ids, batches to padded tensors

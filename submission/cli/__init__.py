@@ -62,7 +62,8 @@ COMMANDS: tuple[Command, ...] = (
     Command("compare", "compare",
             "compare two run folders: paired bootstrap deltas per task, track and all-around"),
     Command("finetune", "finetune",
-            "LoRA / QLoRA fine-tuning on ShopBench-format data into an adapter the baseline loads (--eval-data compares)"),
+            "LoRA / QLoRA fine-tuning on ShopBench-format data into an adapter the baseline loads "
+            "(--eval-data compares)"),
 )
 
 

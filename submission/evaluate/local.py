@@ -10,14 +10,15 @@ import os
 import random
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Protocol, Sequence
+from typing import Any, Protocol
 
 from .. import environment
+from ..cuda import driver_status
 from ..environment import KIT_ROOT
 from ..errors import KitError
-from ..cuda import driver_status
 from ..fileio import read_regular
 from ..harness.gpu import host_gpu_count, load_nvml
 from ..harness.outcome import HarnessOptions, ModelSpec

@@ -32,9 +32,9 @@ import re
 import subprocess
 import sys
 import textwrap
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Mapping
 
 from ..environment import KIT_ROOT
 from ..errors import KitError
@@ -161,9 +161,10 @@ def check_dockerignore(repo: Path, options: CheckOptions) -> CheckResult:
         return CheckResult(name, "fail", f"{repo / name} excludes {', '.join(left_out)}; the image would lack it")
     loose = [what for what, probe in SHOULD_EXCLUDE.items() if not matcher.matches(probe)]
     if loose:
-        return CheckResult(name, "warn", f"does not exclude {', '.join(loose)} ({', '.join(SHOULD_EXCLUDE[w] for w in loose)}); "
-                           "add the lines of the kit's docker/dockerignore.template (`.venv`, `runs`, `**/compare.html`, "
-                           "`wheelhouse`, `adapters/*/checkpoints`, ...)")
+        why = ", ".join(SHOULD_EXCLUDE[w] for w in loose)
+        return CheckResult(name, "warn", f"does not exclude {', '.join(loose)} ({why}); "
+                           "add the lines of the kit's docker/dockerignore.template (`.venv`, `runs`, "
+                           "`**/compare.html`, `wheelhouse`, `adapters/*/checkpoints`, ...)")
     return CheckResult(name, "ok", "excludes .git, local data, virtual environments, runs, wheelhouse/ and training "
                        "checkpoints; keeps the code")
 

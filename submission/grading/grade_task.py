@@ -189,8 +189,9 @@ def track_budget_s(config: WorkerConfig, request: GradeRequest) -> float:
                           f"{len(config.gpus)}: it took a queue it should not serve")
     budget_s = profile.track_minutes[request.track] * 60 * config.time_scale
     if config.redis_broker and budget_s + config.grace_s >= config.redelivery_s:
-        raise GradeFailed(f"a grade of profile {request.profile} on {request.track} may run {budget_s + config.grace_s:.0f} "
-                          f"s, not less than worker {config.name}'s redelivery time ({config.redelivery_s:.0f} s): "
+        raise GradeFailed(f"a grade of profile {request.profile} on {request.track} may run "
+                          f"{budget_s + config.grace_s:.0f} s, not less than worker {config.name}'s redelivery time "
+                          f"({config.redelivery_s:.0f} s): "
                           "Redis would give it to a second worker while this one runs it; restart the worker with a "
                           "larger --redelivery-s")
     return budget_s
@@ -282,7 +283,8 @@ def run_grade_process(command: list[str], log_path: Path, fds: tuple[int, ...], 
 
     with open_append(log_path, truncate=True) as out:  # never through a link, never waiting on a FIFO
         process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                   pass_fds=fds, start_new_session=True, preexec_fn=in_child)
+                                   pass_fds=fds, start_new_session=True,
+                                   preexec_fn=in_child)  # noqa: PLW1509 - a prefork pool process runs no thread
     try:
         return process.wait(timeout=timeout_s)
     except subprocess.TimeoutExpired:

@@ -3,17 +3,18 @@
 ``build_image`` builds ``docker/Dockerfile`` of a repository (its ``.dockerignore`` respected; wheelhouse/
 sent for the packages stage), says which steps came from the cache and the largest layers, and removes
 what the build no longer needs (``image_cache``); a base image that cannot be had is named with the
-offline fix. ``context_files`` lists the build context (what ``check`` counts). ``save_image`` and ``load_image`` move an image as a tarball (what
-``grade --image-file`` reads); ``read_file_from_image`` reads a file without starting the image.
+offline fix. ``context_files`` lists the build context (what ``check`` counts). ``save_image`` and
+``load_image`` move an image as a tarball (what ``grade --image-file`` reads); ``read_file_from_image``
+reads a file without starting the image.
 """
 
 from __future__ import annotations
 
 import re
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Mapping
 
 from ..errors import ConfigError, KitError
 from ..fileio import replacing

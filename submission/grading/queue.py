@@ -91,8 +91,8 @@ def endpoints(broker: str, backend: str | None = None) -> Endpoints:
                           "PORT/VHOST URL")
     if backend is None:
         if scheme not in ("redis", "rediss"):
-            raise ConfigError(f"--broker {safe_url(broker)} is not Redis: pass --backend redis://HOST:PORT/DB, the Redis "
-                              "that holds the grades' results and the registry that status reads")
+            raise ConfigError(f"--broker {safe_url(broker)} is not Redis: pass --backend redis://HOST:PORT/DB, the "
+                              "Redis that holds the grades' results and the registry that status reads")
         backend = broker
     if urlsplit(backend).scheme not in ("redis", "rediss"):
         raise ConfigError(f"--backend {safe_url(backend)}: the result backend must be Redis (redis://HOST:PORT/DB)")
@@ -144,7 +144,7 @@ def check_reachable(app, where: Endpoints) -> None:
                                 "check the URL and that this host can reach it") from None
     try:
         app.backend.client.ping()
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:  # noqa: BLE001 - whatever the Redis client raises
         raise BrokerUnavailable(f"the result backend at {safe_url(where.backend)} does not answer "
                                 f"({_hide_password(str(exc), where.backend)}); start it, or check --backend") from None
 
@@ -174,7 +174,7 @@ class GradeRequest:
         return asdict(self)
 
     @classmethod
-    def from_payload(cls, raw: Any) -> "GradeRequest":
+    def from_payload(cls, raw: Any) -> GradeRequest:
         known = {f.name for f in fields(cls)}
         if not isinstance(raw, dict) or not {"grade_id", "submission", "track", "profile", "gpus"} <= set(raw):
             raise GradeFailed(f"not a grade request: {str(raw)[:200]}")
@@ -223,7 +223,7 @@ def send(app, request: GradeRequest, where: Endpoints) -> None:
     try:
         app.send_task(TASK_NAME, args=[request.payload()], task_id=request.grade_id, queue=request.queue,
                       priority=broker_priority(request.priority, where), retry=False)
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - whatever the transport raises: the grade leaves the registry
         client.hdel(REGISTRY_KEY, request.grade_id)
         raise BrokerUnavailable(f"the broker at {safe_url(where.broker)} refused the grade "
                                 f"({_hide_password(str(exc), where.broker)})") from None

@@ -13,9 +13,9 @@ import dataclasses
 import json
 import sys
 import tempfile
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Mapping, Sequence
 
 from ..errors import ConfigError, KitError
 from ..harness.outcome import RunOutcome

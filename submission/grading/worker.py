@@ -238,7 +238,8 @@ def run_worker(app, config: WorkerConfig, args, removed: int, broker: str) -> in
     register_task(app)
     pool_processes_die_with_worker()
     info = {"name": config.name, "host": socket.gethostname(), "pid": os.getpid(), "gpus": list(config.gpus),
-            "concurrency": concurrency, "queues": queues, "profiles": list(config.profiles), "tracks": [t.track for t in config.tracks],
+            "concurrency": concurrency, "queues": queues, "profiles": list(config.profiles),
+            "tracks": [t.track for t in config.tracks],
             "redelivery_s": config.redelivery_s, "started_at": time.time(), "broker": broker}
     print(f"worker {config.name}: profiles {', '.join(config.profiles)}; queues {', '.join(queues)}; "
           f"{concurrency} grade(s) at once; tracks "

@@ -9,7 +9,7 @@ limits (the benchmarks' reference loop); ``runner.run_model`` is the grader-fait
 from __future__ import annotations
 
 import time
-from typing import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 from ..errors import ModelOutputError
 from ..scoring.data import Question
@@ -105,7 +105,7 @@ def run_predictions(
         responses, _ = cap_answers(check_responses(responses, prompts, index))
         writer.write_batch(
             {"row": q.row, "output": r, "batch": index, "latency_s": round(latency, 6)}
-            for q, r in zip(batch, responses)
+            for q, r in zip(batch, responses, strict=True)
         )
         record = BatchRecord(index, tuple(q.row for q in batch), is_mc, latency)
         records.append(record)

@@ -225,7 +225,7 @@ def probe_processes(nvml, handles) -> tuple[str | None, list[str]]:
             continue
         try:
             listed = [call(handle) for handle in handles]
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:  # noqa: BLE001 - any NVMLError: noted below unless the driver lacks the call
             if _error_code(exc) != NVML_ERROR_FUNCTION_NOT_FOUND:
                 notes.append(f"NVML {name} failed ({exc})")
             continue
@@ -241,7 +241,7 @@ def accounting_devices(nvml, devices: tuple[GpuDevice, ...], handles) -> frozens
     """UUIDs of the devices whose driver keeps accounting (``nvidia-smi -am 1``): their per-process
     maximum then catches a peak between two polls."""
     enabled = set()
-    for device, handle in zip(devices, handles):
+    for device, handle in zip(devices, handles, strict=True):
         try:
             if nvml.nvmlDeviceGetAccountingMode(handle) == NVML_FEATURE_ENABLED:
                 enabled.add(device.uuid)
@@ -258,7 +258,8 @@ def _no_nvml_plan(wanted: int | None) -> GpuPlan:
     if not os.path.exists("/dev/nvidiactl"):
         if wanted is None:
             return GpuPlan()
-        return GpuPlan(notes=(f"no NVIDIA GPU here: the profile's {wanted} GPUs and their memory cap are not emulated",))
+        return GpuPlan(notes=(f"no NVIDIA GPU here: the profile's {wanted} GPUs and their memory cap are not "
+                              "emulated",))
     return GpuPlan(notes=("NVML unavailable (pip install nvidia-ml-py): GPU memory is not measured",))
 
 

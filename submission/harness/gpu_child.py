@@ -55,7 +55,7 @@ def _own_bytes(nvml, uuid: str) -> int | None:
     container's own pid namespace) or NVML fails."""
     try:
         handle = nvml.nvmlDeviceGetHandleByUUID(uuid)
-    except Exception:  # noqa: BLE001
+    except Exception:  # noqa: BLE001 - any NVMLError: the figure is unknown, as documented
         return None
     for name in PROCESS_CALLS:
         try:

@@ -51,7 +51,7 @@ class GpuAccountant:
 
     def __init__(self, plan: GpuPlan, nvml):
         self.plan, self.nvml = plan, nvml
-        self.handles = dict(zip((d.uuid for d in plan.devices), plan.handles))
+        self.handles = dict(zip((d.uuid for d in plan.devices), plan.handles, strict=True))
         self.tallies = {d.index: Tally() for d in plan.devices}
         self.own_session = _session(0)
         self.baseline = {d.index: self._device_used(d, default=0) for d in plan.devices}
@@ -63,7 +63,7 @@ class GpuAccountant:
     def _device_used(self, device: GpuDevice, default: int | None = None) -> int:
         try:
             return int(self.nvml.nvmlDeviceGetMemoryInfo(self._handle(device)).used)
-        except Exception:  # noqa: BLE001
+        except Exception:
             if default is None:
                 raise
             return default

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Iterable
 
 from .gpu import GPU_HIDDEN, GpuDevice, GpuPlan, load_nvml, plan_gpus  # noqa: F401 - re-exported
 from .gpu_memory import GpuAccountant

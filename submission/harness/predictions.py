@@ -11,9 +11,10 @@ import json
 import os
 import stat
 import time
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 from ..errors import DataError
 from ..fileio import open_append, read_regular, replace_file, truncate_regular
@@ -77,7 +78,7 @@ class PredictionWriter:
         write_atomically(self.path, bytes(self._content))
         return True
 
-    def __enter__(self) -> "PredictionWriter":
+    def __enter__(self) -> PredictionWriter:
         return self
 
     def __exit__(self, *exc) -> None:

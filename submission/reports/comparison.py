@@ -10,9 +10,9 @@ refused. The numbers only: ``compare.py`` shows them (terminal table, chart, com
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 

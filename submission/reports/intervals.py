@@ -22,8 +22,9 @@ the result for a given seed does not depend on the machine.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Iterator, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -219,7 +220,7 @@ def replicates(runs: Sequence[Sequence[TaskSamples]], seed: int, resamples: int)
     rng = np.random.default_rng(seed)
     parts: list[dict[str, list[np.ndarray]]] = [defaultdict(list) for _ in runs]
     for indices in draw_indices(runs[0], rng, resamples):
-        for run, part in zip(runs, parts):
+        for run, part in zip(runs, parts, strict=True):
             for task in run:
                 part[task.task_name].append(task_scores(task.values, task.aggregation, indices[task.task_name]))
     track_of = {t.task_name: t.track for t in runs[0]}

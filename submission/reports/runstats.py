@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import asdict
-from typing import Any, Sequence
+from typing import Any
 
 from ..harness.outcome import RunOutcome
 from ..harness.profiles import Limits, Profile
@@ -95,7 +96,8 @@ def run_meta(outcome: RunOutcome, profile: Profile | None, records: Sequence[dic
         "limits": {**asdict(limits), "enforced": limits.enforced},
         "budget": budget_meta(outcome),
         "timings": {
-            "init_s": _round(outcome.init_s), "startup_s": _round(outcome.startup_s), "session_wall_s": _round(outcome.wall_s),
+            "init_s": _round(outcome.init_s), "startup_s": _round(outcome.startup_s),
+            "session_wall_s": _round(outcome.wall_s),
             "elapsed_s": _round(outcome.elapsed_s), "latency": latency_summary(batches),
             "slowest_batches": slowest_batches(batches, by_row, limits),
             "tracks": track_times(batches, by_row, profile, limits.time_scale),

@@ -58,7 +58,8 @@ def parse_failure_report(result: RunResult) -> list[str]:
     for t in failing:
         example = t.failure_example
         shown = dumps(example["output"][:80])
-        lines.append(f"  {t.task_name}: {t.parse_failures} of {t.n} ({t.task_type}); e.g. row {example['row']}: {shown}")
+        lines.append(f"  {t.task_name}: {t.parse_failures} of {t.n} ({t.task_type}); "
+                     f"e.g. row {example['row']}: {shown}")
     return lines
 
 

@@ -13,9 +13,9 @@ import importlib
 import importlib.util
 import logging
 import os
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping, Sequence
 
 import numpy as np
 
@@ -145,7 +145,7 @@ def embed(model, texts: Sequence[str], batch_size: int = 64) -> dict[str, np.nda
     if not distinct:
         return {}
     vectors = model.encode(distinct, batch_size=batch_size, convert_to_numpy=True, show_progress_bar=False)
-    return dict(zip(distinct, vectors))
+    return dict(zip(distinct, vectors, strict=True))
 
 
 def default_cache_dir() -> Path:
@@ -176,7 +176,7 @@ class TruthEmbeddingCache:
         if self.path.is_file():
             try:
                 with np.load(self.path) as stored:
-                    self.vectors = dict(zip(stored["keys"].tolist(), stored["vectors"]))
+                    self.vectors = dict(zip(stored["keys"].tolist(), stored["vectors"], strict=True))
             except (OSError, ValueError, KeyError) as exc:
                 log.warning("ignoring unreadable embedding cache %s (%s)", self.path, exc)
 

@@ -8,8 +8,9 @@ see ``submission.scoring.embeddings``. Aggregation is separate: ``aggregate``.
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import numpy as np
 

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -104,7 +105,7 @@ def _embedding_scores(
     vectors.update(embeddings.embed(model, [p.value for _, p in items]))
     return [
         cosine_score(vectors[p.value], [vectors[t] for t in ts])
-        for (_, p), ts in zip(items, truths)
+        for (_, p), ts in zip(items, truths, strict=True)
     ]
 
 
@@ -121,7 +122,7 @@ def _sample_scores(
         if metric.embedding:
             values = _embedding_scores(metric_name, items, config, paths)
             samples.update(
-                (q.row, SampleScore(q.row, p.value, p.failed, v)) for (q, p), v in zip(items, values)
+                (q.row, SampleScore(q.row, p.value, p.failed, v)) for (q, p), v in zip(items, values, strict=True)
             )
             continue
         for q, p in items:

@@ -18,7 +18,8 @@ For the four exact-match types ``build_target`` checks its own answer with the o
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from ..errors import DataError
 from .parsers import MAX_RESPONSE_CHARACTERS, parse

@@ -17,9 +17,10 @@ from __future__ import annotations
 import hashlib
 import re
 import unicodedata
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from ..backends.prompting import format_prompt
 from ..errors import DataError
@@ -122,7 +123,7 @@ def build_examples(tokenizer: Any, fmt: PromptFormat, train: Sequence[Sourced], 
     if tokenizer.eos_token_id is None:
         raise DataError("the base model's tokenizer has no end-of-sequence token; training needs one to teach "
                         "the model where an answer ends (set eos_token in its tokenizer_config.json)")
-    return [encode_example(tokenizer, fmt, item, target, max_len) for item, target in zip(train, targets)]
+    return [encode_example(tokenizer, fmt, item, target, max_len) for item, target in zip(train, targets, strict=True)]
 
 
 class PadCollator:

@@ -11,9 +11,10 @@ from __future__ import annotations
 import dataclasses
 import json
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from ..backends.transformers_settings import TransformersSettings, load_transformers_settings
 from ..environment import KIT_ROOT, describe

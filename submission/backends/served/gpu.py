@@ -91,9 +91,9 @@ def utilization(budget: GpuBudget, requested: float | None) -> float:
         return budget.ceiling if requested is None else requested
     if budget.card_bytes is None:
         raise GpuMemoryError(
-            f"{GPU_MEMORY_BYTES} caps GPU memory at {gib(budget.cap_bytes)} per card, but the card's total memory cannot "
-            f"be read (neither libcuda, pynvml nor torch.cuda could), so no --gpu-memory-utilization can be derived; "
-            f"install nvidia-ml-py, or run without a cap (--no-limits)")
+            f"{GPU_MEMORY_BYTES} caps GPU memory at {gib(budget.cap_bytes)} per card, but the card's total memory "
+            "cannot be read (neither libcuda, pynvml nor torch.cuda could), so no --gpu-memory-utilization can be "
+            "derived; install nvidia-ml-py, or run without a cap (--no-limits)")
     usable = budget.cap_bytes - budget.margin_bytes
     if usable <= 0:
         raise GpuMemoryError(
@@ -106,7 +106,8 @@ def utilization(budget: GpuBudget, requested: float | None) -> float:
         raise GpuMemoryError(
             f"gpu_memory_utilization {requested:g} of this card's {gib(budget.card_bytes)} is "
             f"{gib(requested * budget.card_bytes)}, over the cap {gib(budget.cap_bytes)} per card less the margin "
-            f"{gib(budget.margin_bytes)}; use gpu_memory_utilization: auto (here {fraction_text(floor_fraction(bound))})")
+            f"{gib(budget.margin_bytes)}; use gpu_memory_utilization: auto "
+            f"(here {fraction_text(floor_fraction(bound))})")
     return requested
 
 

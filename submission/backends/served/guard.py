@@ -171,8 +171,8 @@ class Guard:
 
     def run(self) -> int:
         try:
-            # preexec_fn is safe here: the guard runs no threads
-            self.server = subprocess.Popen(self.argv, preexec_fn=kill_with_parent(signal.SIGKILL))  # noqa: PLW1509
+            self.server = subprocess.Popen(
+                self.argv, preexec_fn=kill_with_parent(signal.SIGKILL))  # noqa: PLW1509 - the guard runs no thread
         except OSError as error:
             note(f"cannot start {self.argv[0]!r}: {error}")
             return 127

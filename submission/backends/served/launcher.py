@@ -5,10 +5,11 @@ so that nothing it started outlives the run.
   word (``render_command``). The host is always 127.0.0.1. The port is reserved before the server starts:
   a socket bound to it with SO_REUSEADDR and SO_REUSEPORT (and not listening) keeps every process that
   sets neither from taking it, while the server, which sets one of them (uvicorn and vLLM SO_REUSEADDR,
-  llama.cpp's cpp-httplib SO_REUSEPORT), still binds it. It is released once the server answers. One server starts at a time in a process (a lock).
-- The server runs under ``guard.py`` (a standalone standard-library script, run as ``python -I``) in a new process group, a child of the model's
-  process, so the harness's accounting (RAM, NVML) and its kill on a verdict cover it. The guard stops
-  the server when the model's process dies, however it dies.
+  llama.cpp's cpp-httplib SO_REUSEPORT), still binds it. It is released once the server answers. One server
+  starts at a time in a process (a lock).
+- The server runs under ``guard.py`` (a standalone standard-library script, run as ``python -I``) in a new
+  process group, a child of the model's process, so the harness's accounting (RAM, NVML) and its kill on a
+  verdict cover it. The guard stops the server when the model's process dies, however it dies.
 - Its stdout and stderr are drained continuously by a thread that keeps the last lines (and writes them
   to ``log_file`` when set); every error names the command and ends with those lines.
 - ``stop()`` sends SIGTERM to the group, waits up to the grace period, then SIGKILLs the group, every

@@ -14,9 +14,9 @@ It is ready when the server process is alive, ``/health`` answers 200, ``/v1/mod
 a one-token warm-up request succeeds, all within ``startup_timeout_s``. Then the multiple-choice method is
 chosen by probing the server (``answers.py``). What it does along the way (the command, the pids, the
 method and its fallbacks) goes to log records (``logging``, never print: a run's progress bar owns the
-terminal) and into ``run_info()``, which the evaluator records in results.json and prints in its summary. A batch's prompts go to the server at once
-(up to ``max_concurrency``); the answers come back in order, shaped by the baseline's own
-``task_inference.py``, exactly as ``TransformersModel`` shapes them.
+terminal) and into ``run_info()``, which the evaluator records in results.json and prints in its summary. A
+batch's prompts go to the server at once (up to ``max_concurrency``); the answers come back in order,
+shaped by the baseline's own ``task_inference.py``, exactly as ``TransformersModel`` shapes them.
 """
 
 from __future__ import annotations
@@ -294,7 +294,7 @@ class ServedModel(ShopBenchBaseModel):
             if folder is None:
                 raise ConfigError("api: completions with use_chat_template: true needs the model's tokenizer: set "
                                   "tokenizer: FOLDER (or weights: FOLDER, which tokenizer: auto uses), or "
-                                  f"use_chat_template: false" + (f" ({why})" if why else ""))
+                                  "use_chat_template: false" + (f" ({why})" if why else ""))
             from transformers import AutoTokenizer
 
             tokenizer = AutoTokenizer.from_pretrained(str(folder))
@@ -316,16 +316,16 @@ class ServedModel(ShopBenchBaseModel):
             return self.answer_multiple_choice(prompts)
         task_types = [infer_task_type(prompt) for prompt in prompts]
         bodies = [self.asker.body(prompt, getattr(self.config.max_new_tokens, task_type))
-                  for prompt, task_type in zip(prompts, task_types)]
+                  for prompt, task_type in zip(prompts, task_types, strict=True)]
         responses = self._post_many(bodies)
         return [shape_output(task_type, self.asker.text(response), prompt)
-                for prompt, task_type, response in zip(prompts, task_types, responses)]
+                for prompt, task_type, response in zip(prompts, task_types, responses, strict=True)]
 
     def answer_multiple_choice(self, prompts: list[str]) -> list[str]:
         """One allowed digit per prompt, by the method chosen at start; checked, shaped when it fails."""
         responses = self._post_many([self.mc.body(prompt) for prompt in prompts])
         answers, shaped = [], 0
-        for prompt, response in zip(prompts, responses):
+        for prompt, response in zip(prompts, responses, strict=True):
             answer, how = self.mc.answer(prompt, response)
             self.counts[how] += 1
             shaped += how == SHAPED
