@@ -12,6 +12,7 @@ own frames down (``participant_traceback``). ``check_model_settings`` runs a cla
 from __future__ import annotations
 
 import importlib
+import importlib.machinery
 import importlib.util
 import sys
 import traceback
@@ -62,7 +63,7 @@ def _module_and_class(spec: str) -> tuple[str, str]:
     return module_name, class_name
 
 
-def _find(dotted: str):
+def _find(dotted: str) -> importlib.machinery.ModuleSpec | None:
     """``importlib.util.find_spec``, or None when the module (or a package above it) does not exist."""
     try:
         return importlib.util.find_spec(dotted)
@@ -105,7 +106,7 @@ def _classes_hint(module_name: str) -> str:
     return f"; it defines {', '.join(classes)}" if classes else ""
 
 
-def _resolve(module: ModuleType, class_name: str, spec: str):
+def _resolve(module: ModuleType, class_name: str, spec: str) -> type:
     where = module.__file__ or module.__name__
     if not hasattr(module, class_name):
         classes = defined_classes(module)
@@ -125,7 +126,7 @@ def _resolve(module: ModuleType, class_name: str, spec: str):
     return value
 
 
-def load_model_class(spec: str | None = None, repo: str | Path = "."):
+def load_model_class(spec: str | None = None, repo: str | Path = ".") -> type:
     """Import the class named by ``spec`` ('module:Class'; default: models.user_config:UserModel).
 
     Raises ConfigError for a mistake in naming the model, ModelImportError when its module raises.

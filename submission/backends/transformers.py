@@ -21,7 +21,7 @@ How it answers:
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from functools import partial
 from pathlib import Path
 from typing import Any, ClassVar
@@ -62,7 +62,7 @@ logger = logging.getLogger(__name__)
 
 # --- loading -------------------------------------------------------------------------------------
 
-def quantization_config(quantization: str, compute_dtype: torch.dtype):
+def quantization_config(quantization: str, compute_dtype: torch.dtype) -> Any:
     """The bitsandbytes config for ``8bit`` or ``4bit`` (NF4), or None for ``none``."""
     if quantization == "none":
         return None
@@ -77,7 +77,7 @@ def quantization_config(quantization: str, compute_dtype: torch.dtype):
     return BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_compute_dtype=compute_dtype)
 
 
-def load_model(config: TransformersSettings):
+def load_model(config: TransformersSettings) -> tuple[Any, Any]:
     """Load ``(model, tokenizer)`` as the config says: weights, device, dtype, quantisation, LoRA."""
     from transformers import AutoModelForCausalLM
     from transformers.utils import logging as hf_logging
@@ -100,13 +100,14 @@ def load_model(config: TransformersSettings):
     logger.info("loading %s on %s as %s (quantization %s)", folder, device, dtype, config.quantization)
     hf_logging.disable_progress_bar()  # its per-tensor bar would interleave with the evaluator's own
     model = AutoModelForCausalLM.from_pretrained(folder, **kwargs)
-    if config.lora_adapter:
-        model = apply_lora(model, check_adapter_path(config), config.merge_lora)
+    adapter = check_adapter_path(config)
+    if adapter is not None:
+        model = apply_lora(model, adapter, config.merge_lora)
     model.eval()
     return model, load_tokenizer(folder, config.use_chat_template)
 
 
-def apply_lora(model, adapter: Path, merge: bool):
+def apply_lora(model: Any, adapter: Path, merge: bool) -> Any:
     """Wrap ``model`` with the peft LoRA adapter in ``adapter``; merge it into the weights if asked."""
     with peft_quietly():
         try:
@@ -118,7 +119,7 @@ def apply_lora(model, adapter: Path, merge: bool):
     return model.merge_and_unload() if merge else model
 
 
-def load_tokenizer(folder: Path, use_chat_template: bool):
+def load_tokenizer(folder: Path, use_chat_template: bool) -> Any:
     """The tokenizer of ``folder``, padding on the left (prompts end where generation starts)."""
     from transformers import AutoTokenizer
 
@@ -150,8 +151,8 @@ class StopWhenComplete(StoppingCriteria):
     """A stopping criterion: row i is done after ``budgets[i]`` new tokens, or once more text could not
     change its shaped answer (``complete[i](text_so_far)``, see ``answer_complete``)."""
 
-    def __init__(self, tokenizer, prompt_width: int, budgets: list[int],
-                 complete: list[Callable[[str], bool]]) -> None:
+    def __init__(self, tokenizer: Any, prompt_width: int, budgets: list[int],
+                 complete: Sequence[Callable[[str], bool]]) -> None:
         self.tokenizer, self.prompt_width, self.budgets, self.complete = tokenizer, prompt_width, budgets, complete
 
     def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor, **kwargs: Any) -> torch.Tensor:
@@ -274,7 +275,7 @@ class TransformersModel(ShopBenchBaseModel):
 
     @torch.inference_mode()
     def generate(self, sequences: list[list[int]], budgets: list[int],
-                 complete: list[Callable[[str], bool]] | None = None) -> list[str]:
+                 complete: Sequence[Callable[[str], bool]] | None = None) -> list[str]:
         """Greedy continuations of ``sequences`` (token ids), decoded without special tokens.
 
         Row i stops at end of sequence, after ``budgets[i]`` new tokens, or once ``complete[i](text)``.

@@ -131,7 +131,7 @@ class ResourceMonitor:
     peak_rss: int = 0
     gpus: GpuAccountant | None = field(default=None, init=False)
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         if self.nvml is not None and self.plan.devices:
             self.gpus = GpuAccountant(self.plan, self.nvml)
 

@@ -81,7 +81,7 @@ class PredictionWriter:
     def __enter__(self) -> PredictionWriter:
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
 
@@ -163,7 +163,8 @@ class ResumeState:
 
 def _parse_lines(path: Path, data: bytes) -> tuple[list[tuple[int, dict]], int]:
     """(end offset, record) per complete line, and how many trailing lines were cut off mid-write."""
-    parsed, offset = [], 0
+    parsed: list[tuple[int, dict]] = []
+    offset = 0
     lines = data.split(b"\n")
     for number, line in enumerate(lines, start=1):
         end = offset + len(line) + 1

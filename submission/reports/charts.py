@@ -13,10 +13,15 @@ from __future__ import annotations
 import io
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from ..scoring.data import TRACKS, short_track
 from .intervals import Interval, Intervals
 from .run_view import RunView
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
 
 TRACK_COLOURS = dict(zip(TRACKS, ("#4c72b0", "#dd8452", "#55a868", "#8172b3"), strict=True))
 LABEL_COLUMN = 0.12  # room for the value labels right of the scale's end, as a share of the scale
@@ -46,13 +51,13 @@ def bar_chart(panels: Sequence[Panel], title: str, xlim: tuple[float, float], xl
     return png(bar_figure(panels, title, xlim, xlabel))
 
 
-def png(fig) -> bytes:
+def png(fig: Figure) -> bytes:
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png")
     return buffer.getvalue()
 
 
-def bar_figure(panels: Sequence[Panel], title: str, xlim: tuple[float, float], xlabel: str):
+def bar_figure(panels: Sequence[Panel], title: str, xlim: tuple[float, float], xlabel: str) -> Figure:
     """The matplotlib Figure of ``bar_chart``."""
     from matplotlib.figure import Figure
 
@@ -66,7 +71,7 @@ def bar_figure(panels: Sequence[Panel], title: str, xlim: tuple[float, float], x
     return fig
 
 
-def _scale(ax, xlim: tuple[float, float]) -> None:
+def _scale(ax: Axes, xlim: tuple[float, float]) -> None:
     """The axes reach LABEL_COLUMN past the scale's end; ticks and grid stay on the scale."""
     from matplotlib.ticker import MaxNLocator
 
@@ -77,7 +82,7 @@ def _scale(ax, xlim: tuple[float, float]) -> None:
     ax.axvline(high, color="#bbbbbb", linewidth=0.8)  # where the scale ends and the label column begins
 
 
-def _draw_panel(ax, panel: Panel, xlim: tuple[float, float]) -> None:
+def _draw_panel(ax: Axes, panel: Panel, xlim: tuple[float, float]) -> None:
     ax.set_title(panel.title, fontsize=10, loc="left")
     _scale(ax, xlim)
     if xlim[0] < 0 < xlim[1]:
@@ -109,7 +114,7 @@ def score_chart(view: RunView, intervals: Intervals) -> bytes:
     return png(score_figure(view, intervals))
 
 
-def score_figure(view: RunView, intervals: Intervals):
+def score_figure(view: RunView, intervals: Intervals) -> Figure:
     """The matplotlib Figure of ``score_chart``."""
     results = view.results
     panels = []

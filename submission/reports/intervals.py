@@ -53,7 +53,7 @@ class TaskSamples:
     rows: tuple[int, ...]
     values: np.ndarray
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         shape = (len(self.rows),) if self.aggregation == "mean" else (len(self.rows), 3)
         if self.aggregation not in ("mean", "micro-f1"):
             raise ValueError(f"task '{self.task_name}': unknown aggregation '{self.aggregation}'")
@@ -319,7 +319,7 @@ def samples_from_result(questions: Sequence[Question], result: RunResult) -> lis
     """Bootstrap inputs from an in-process scoring result, tasks in data order."""
     rows_by_task: dict[str, list[int]] = defaultdict(list)
     for q in questions:
-        if q.row in result.samples:
+        if q.row in result.samples and q.task_name is not None:
             rows_by_task[q.task_name].append(q.row)
     tasks = []
     for name, rows in rows_by_task.items():

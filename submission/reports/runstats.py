@@ -42,7 +42,7 @@ def batch_table(records: Sequence[dict[str, Any]]) -> dict[int, dict[str, Any]]:
 def latency_summary(batches: dict[int, dict[str, Any]]) -> dict[str, Any]:
     per_batch = [b["latency_s"] for b in batches.values()]
     per_question = [b["latency_s"] / len(b["rows"]) for b in batches.values()]
-    summary = {"batches": len(per_batch)}
+    summary: dict[str, Any] = {"batches": len(per_batch)}
     for name, values in (("batch_s", per_batch), ("per_question_s", per_question)):
         summary[name] = {f"p{q}": _round(percentile(values, q)) for q in (50, 90, 99)}
         summary[name]["max"] = _round(max(values, default=None))
@@ -72,7 +72,8 @@ def track_times(batches: dict[int, dict[str, Any]], by_row: dict[int, Question],
     for batch in batches.values():
         share = batch["latency_s"] / len(batch["rows"])
         for row in batch["rows"]:
-            track = by_row[row].track if row in by_row and by_row[row].track else "unknown"
+            question = by_row.get(row)
+            track = question.track if question is not None and question.track else "unknown"
             seconds[track] += share
             counts[track] += 1
     times = {}

@@ -239,7 +239,7 @@ def _check_tasks_consistent(questions: list[Question], path: Path) -> None:
     """A task has one task type and one track (it may mix bleu and jp-bleu metrics)."""
     seen: dict[str, Question] = {}
     for q in questions:
-        if not q.has_truth:
+        if not q.has_truth or q.task_name is None:
             continue
         first = seen.setdefault(q.task_name, q)
         for name in ("task_type", "track"):

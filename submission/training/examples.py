@@ -96,8 +96,11 @@ def targets_for(train: Sequence[Sourced]) -> list[str]:
     """Each question's target; DataError naming file and line for a truth that has no answer."""
     targets = []
     for item in train:
+        task_type = item.question.task_type
+        if task_type is None:
+            raise DataError(f"{item.where}: no task_type; training needs the answer fields of each question")
         try:
-            targets.append(build_target(item.question.task_type, item.question.truth))
+            targets.append(build_target(task_type, item.question.truth))
         except TargetError as error:
             raise DataError(f"{item.where}: {error}; remove the line or fix its output_field") from None
     return targets
@@ -149,8 +152,9 @@ class PadCollator:
             labels.append([IGNORE] * pad + list(f["labels"]))
             mask.append([0] * pad + [1] * len(f["input_ids"]))
         attention_mask = torch.tensor(mask)
-        batch = {"input_ids": torch.tensor(ids), "labels": torch.tensor(labels), "attention_mask": attention_mask,
-                 "position_ids": (attention_mask.cumsum(-1) - 1).clamp(min=0)}
+        batch: dict[str, Any] = {"input_ids": torch.tensor(ids), "labels": torch.tensor(labels),
+                                 "attention_mask": attention_mask,
+                                 "position_ids": (attention_mask.cumsum(-1) - 1).clamp(min=0)}
         if self.answer_logits_only:
             answer = max(sum(label != IGNORE for label in f["labels"]) for f in features)
             batch["logits_to_keep"] = min(width, answer + 1)  # the position before an answer predicts its first token

@@ -98,13 +98,14 @@ def check_fraction(argv: list[str], engine: str, budget: GpuBudget) -> str:
 def fit_target_mib(budget: GpuBudget) -> int:
     """llama.cpp's ``--fit-target``: the MiB to leave free on each card so that what it fits into the rest
     stays within the cap less the margin (at least its own default)."""
-    if not budget.enforced:
+    cap = budget.cap_bytes
+    if cap is None or not budget.enforced:
         return LLAMA_DEFAULT_FIT_TARGET_MIB
     if not budget.free_bytes:
         raise GpuMemoryError(f"{gib(budget.cap_bytes)} per card is the cap, but the cards' free memory cannot be read "
                              "(pynvml), so no --fit-target can be derived for llama-server; install nvidia-ml-py, "
                              "or give -c N and -ngl N sized for the cap")
-    usable = budget.cap_bytes - budget.margin_bytes
+    usable = cap - budget.margin_bytes
     leave = max(free - usable for free in budget.free_bytes)
     return max(LLAMA_DEFAULT_FIT_TARGET_MIB, math.ceil(leave / MIB))
 

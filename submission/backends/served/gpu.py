@@ -63,14 +63,14 @@ class GpuBudget:
         return self.cap_bytes is not None and self.gpu_visible
 
 
-def gib(n: float) -> str:
-    return f"{n / GIB:.2f} GiB"
+def gib(n: float | None) -> str:
+    return "an unknown size" if n is None else f"{n / GIB:.2f} GiB"
 
 
 def margin_for(engine: str | None, configured: float | str) -> int:
     """The margin in bytes: ``gpu_memory_margin_gib`` as configured, or (``auto``) the engine's own."""
     if configured == "auto":
-        return ENGINE_MARGINS.get(engine, DEFAULT_MARGIN)
+        return ENGINE_MARGINS.get(engine or "", DEFAULT_MARGIN)
     return int(float(configured) * GIB)
 
 
@@ -87,14 +87,15 @@ def fraction_text(value: float) -> str:
 def utilization(budget: GpuBudget, requested: float | None) -> float:
     """The fraction to give the engine: ``requested`` (checked) or, for None (``auto``), the largest one
     that keeps ``fraction x card + margin`` within the cap, at most the ceiling."""
-    if not budget.enforced:
+    cap = budget.cap_bytes
+    if cap is None or not budget.enforced:
         return budget.ceiling if requested is None else requested
     if budget.card_bytes is None:
         raise GpuMemoryError(
             f"{GPU_MEMORY_BYTES} caps GPU memory at {gib(budget.cap_bytes)} per card, but the card's total memory "
             "cannot be read (neither libcuda, pynvml nor torch.cuda could), so no --gpu-memory-utilization can be "
             "derived; install nvidia-ml-py, or run without a cap (--no-limits)")
-    usable = budget.cap_bytes - budget.margin_bytes
+    usable = cap - budget.margin_bytes
     if usable <= 0:
         raise GpuMemoryError(
             f"the cap {gib(budget.cap_bytes)} per card leaves nothing after the margin {gib(budget.margin_bytes)}; "

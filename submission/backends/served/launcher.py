@@ -39,6 +39,8 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import FrameType
+from typing import IO
 
 from ...errors import ConfigError, ServerError
 from ...fileio import open_append
@@ -112,7 +114,7 @@ class PortReservation:
 class LogDrain(threading.Thread):
     """Reads the server's output as it comes, keeps the last lines, copies all of it to a file if asked."""
 
-    def __init__(self, stream, log_file: Path | None) -> None:
+    def __init__(self, stream: IO[bytes], log_file: Path | None) -> None:
         super().__init__(name="served-log", daemon=True)
         self.stream, self.log_file = stream, log_file
         self.lines: collections.deque[str] = collections.deque(maxlen=400)
@@ -137,7 +139,7 @@ class LogDrain(threading.Thread):
                 sink.close()
             self.stream.close()
 
-    def _open_sink(self):
+    def _open_sink(self) -> io.TextIOWrapper | None:
         """The log file, or None; a file that cannot be written must not stop the draining."""
         if self.log_file is None:
             return None
@@ -173,6 +175,10 @@ class ServerLauncher:
     def server_pid(self) -> int | None:
         return self.drain.server_pid if self.drain else None
 
+    @property
+    def guard_pid(self) -> int | None:
+        return self.guard.pid if self.guard else None
+
     def start(self, port: int = 0) -> str:
         """Reserve a port, start the guard and server; returns the base URL. Holds the launch lock until
         ``ready()`` (or ``stop()``) releases it."""
@@ -190,6 +196,7 @@ class ServerLauncher:
             raise
         _LIVE.add(self)
         install_exit_handlers()
+        assert self.guard.stdout is not None  # stdout=PIPE
         self.drain = LogDrain(self.guard.stdout, self.plan.log_file)
         self.drain.start()
         self.drain.pid_seen.wait(timeout=30)
@@ -294,7 +301,7 @@ def stop_all() -> None:
         launcher.stop()
 
 
-def _on_signal(sig: int, frame) -> None:
+def _on_signal(sig: int, frame: FrameType | None) -> None:
     stop_all()
     previous = _PREVIOUS.get(sig)
     if callable(previous):
