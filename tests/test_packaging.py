@@ -17,7 +17,7 @@ tomllib = pytest.importorskip("tomllib", reason="tomllib is in the standard libr
 
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
 PROJECT = PYPROJECT["project"]
-LOCKS = ("requirements.txt", "requirements-grading.txt", "requirements-dev.txt")
+LOCKS = ("requirements.txt", "requirements-models.txt", "requirements-grading.txt", "requirements-dev.txt")
 
 
 def declared() -> dict[str, Requirement]:
