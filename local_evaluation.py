@@ -49,7 +49,8 @@ def build_parser() -> argparse.ArgumentParser:
     subset.add_argument("--sample", type=int, metavar="N", help="N questions spread across every task, drawn with "
                         "--seed (the rows are recorded in results.json): a quick check of the whole pipeline")
     parser.add_argument("--seed", type=int, help="seed for the model's randomness (default: 0)")
-    parser.add_argument("--predictions", help="score this predictions.jsonl (needs 'row' and 'output'); no model is loaded")
+    parser.add_argument("--predictions",
+                        help="score this predictions.jsonl (needs 'row' and 'output'); no model is loaded")
     parser.add_argument("--embedding-model", action="append", default=[], metavar="METRIC=PATH",
                         help="local folder of a metric's embedding model, e.g. "
                         "'multilingual-sent-transformer=/models/paraphrase-multilingual-MiniLM-L12-v2'")
@@ -77,9 +78,11 @@ def add_limit_args(parser: argparse.ArgumentParser) -> None:
     """The grader's limits: shared with the container entry point."""
     group = parser.add_argument_group("grader limits (submission/harness/profiles.yaml)")
     group.add_argument("--profile", default=DEFAULT_PROFILE,
-                       help=f"hardware profile whose limits apply: phase2, phase1, cpu or your own (default: {DEFAULT_PROFILE})")
+                       help="hardware profile whose limits apply: phase2, phase1, cpu or your own "
+                            f"(default: {DEFAULT_PROFILE})")
     group.add_argument("--profiles-file", action="append", default=[], metavar="YAML",
-                       help="add (or replace) profiles from this YAML file, same shape as submission/harness/profiles.yaml")
+                       help="add (or replace) profiles from this YAML file, same shape as "
+                            "submission/harness/profiles.yaml")
     group.add_argument("--track", help="track whose time budget applies (a challenge_id, e.g. "
                        "amazon-kdd-cup-24-shopping-knowledge-reasoning); default: the data's only track, "
                        "else amazon-kdd-cup-24-all-around")

@@ -13,9 +13,9 @@ import json
 import re
 import shutil
 import subprocess
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Mapping
 
 GIB = 1024**3
 TORCH_OOM = "CUDA out of memory"  # torch's OutOfMemoryError message, which the verdict's detail quotes
@@ -90,7 +90,8 @@ def t4_card(output: str) -> bool:
     """torch in the model's process reports a T4: capability 7.5 at most, no bfloat16, no flash SDP, and
     flash_attn refused where it is installed."""
     seen = json.loads(output)
-    flash_ok = not seen["flash_attn_installed"] or seen["flash_attn"].startswith("ImportError: flash_attn cannot be used")
+    refused = "ImportError: flash_attn cannot be used"
+    flash_ok = not seen["flash_attn_installed"] or seen["flash_attn"].startswith(refused)
     return tuple(seen["capability"]) <= (7, 5) and seen["bf16"] is False and seen["flash_sdp"] is False and flash_ok
 
 
@@ -159,11 +160,17 @@ def checks(cap: float, profiles: dict, checkpoint, image: str | None) -> tuple[l
     no_bnb = no_hf or (None if _has("bitsandbytes") else "bitsandbytes is not installed")
     no_docker = (None if image and shutil.which("docker") else
                  "needs docker and --container-image IMAGE (an image with a CUDA torch)")
-    baseline = lambda **s: {"mode": "baseline", "baseline": json.dumps({"weights": str(checkpoint()), **s})}  # noqa: E731
-    lazy = lambda **s: {"mode": "lazy-baseline", "settings": s}  # noqa: E731
+
+    def baseline(**s: object) -> dict:
+        return {"mode": "baseline", "baseline": json.dumps({"weights": str(checkpoint()), **s})}
+
+    def lazy(**s: object) -> dict:
+        return {"mode": "lazy-baseline", "settings": s}
+
     return [
         Check("torch_cap", small, {"mode": "torch", "bytes": 2 * cap * GIB, "hold_s": 3}, torch_out_of_memory),
-        Check("nvml_cap", small, {"mode": "driver", "bytes": 2 * cap * GIB, "hold_s": 3}, verdict_is("gpu_memory", "GPU 0 ")),
+        Check("nvml_cap", small, {"mode": "driver", "bytes": 2 * cap * GIB, "hold_s": 3},
+              verdict_is("gpu_memory", "GPU 0 ")),
         Check("within_cap", small, {"mode": "torch", "bytes": cap / 2 * GIB, "hold_s": 3},
               peaks_between(cap / 2 * GIB, cap * GIB)),
         Check("visible_gpus", small, {"mode": "count"}, ok_answering(one_gpu_by_index)),
@@ -186,7 +193,8 @@ def checks(cap: float, profiles: dict, checkpoint, image: str | None) -> tuple[l
         Check("bf16_refused", phase2, lazy(dtype="bfloat16"),
               verdict_is("model_error", contains="bfloat16 is not available on the grader's card"), skip=no_hf),
         Check("fa2_refused", phase2, lazy(attn_implementation="flash_attention_2"),
-              verdict_is("model_error", contains="flash_attention_2 is not available on the grader's card"), skip=no_hf),
+              verdict_is("model_error", contains="flash_attention_2 is not available on the grader's card"),
+              skip=no_hf),
         Check("fork_after_import", phase2, {"mode": "fork"}, ok_answering(lambda o: o.startswith("forked-cuda-ok"))),
         Check("baseline_4bit_fp16", phase2, lazy(quantization="4bit"), ok_answering(fp16_4bit), skip=no_bnb),
     ], baseline

@@ -74,7 +74,7 @@ def sees_devices(torch) -> dict:
 def sees_card(torch) -> dict:
     """What a library asking torch learns about the card, and whether flash_attn imports."""
     try:
-        import flash_attn  # noqa: F401
+        import flash_attn  # noqa: F401 - imported to see whether it loads
 
         flash = "imported"
     except ImportError as exc:

@@ -129,7 +129,8 @@ def run_one(check: Check, baseline, budget_s: float = CHECK_BUDGET_S) -> dict:
     try:
         if check.runner is not None:  # a check that does not go through run_model (a container)
             passed, found = check.runner(budget_s)
-            return {"status": "passed" if passed else "failed", **found, "check_s": round(time.perf_counter() - started, 1)}
+            return {"status": "passed" if passed else "failed", **found,
+                    "check_s": round(time.perf_counter() - started, 1)}
         if check.settings.get("mode") == "lazy-baseline":
             check = dataclasses.replace(check, settings=baseline(**check.settings["settings"]))
         outcome, outputs = run_check(check, budget_s)
@@ -165,7 +166,8 @@ def run_all(table: list[Check], baseline, budget_s: float, wanted: set[str] | No
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--cap-gib", type=float, default=2.0, help="per-card cap of the 1-GPU check profile (default: 2)")
+    parser.add_argument("--cap-gib", type=float, default=2.0,
+                        help="per-card cap of the 1-GPU check profile (default: 2)")
     parser.add_argument("--json", help="also write the report to this file")
     parser.add_argument("--only", help="comma-separated check names (default: all)")
     parser.add_argument("--budget-s", type=float, default=DEFAULT_BUDGET_S,

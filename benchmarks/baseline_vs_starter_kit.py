@@ -129,7 +129,7 @@ def predict_interleaved(models: dict, questions: list[Question]) -> dict[str, Ti
                 seconds = time.perf_counter() - started
                 timing = timings[label]
                 timing.seconds += seconds
-                for question, answer in zip(batch, answers):
+                for question, answer in zip(batch, answers, strict=True):
                     timing.outputs[question.row] = answer
                     timing.per_track[question.track] += seconds / len(batch)
             bar.update(len(batch))
@@ -172,7 +172,8 @@ def table(name: str, n: int, baseline: Measured, starter: Measured) -> str:
     row("seconds, all questions", baseline.seconds, starter.seconds, "{:.1f}")
     for track in TRACKS:
         if track in baseline.seconds_per_track:
-            row(f"  seconds, {short(track)}", baseline.seconds_per_track[track], starter.seconds_per_track[track], "{:.1f}")
+            row(f"  seconds, {short(track)}", baseline.seconds_per_track[track], starter.seconds_per_track[track],
+                "{:.1f}")
     row("all-around score", baseline.all_around, starter.all_around)
     row("task mean", baseline.task_mean, starter.task_mean)
     for track in TRACKS:
@@ -182,7 +183,8 @@ def table(name: str, n: int, baseline: Measured, starter: Measured) -> str:
     row("forward passes (prefills + decoding steps)", baseline.forward_passes, starter.forward_passes, "{:d}")
     row("token positions computed (padding included)", baseline.token_positions, starter.token_positions, "{:d}")
     ratio = baseline.questions_per_second / starter.questions_per_second
-    lines.append(f"speed-up: {ratio:.2f}x questions per second; all-around {baseline.all_around - starter.all_around:+.3f}")
+    gain = baseline.all_around - starter.all_around
+    lines.append(f"speed-up: {ratio:.2f}x questions per second; all-around {gain:+.3f}")
     return "\n".join(lines)
 
 

@@ -71,7 +71,7 @@ def main() -> int:
         for label, t in (("answer logits", answer), ("all logits", every)):
             rates[label].append(t["time"]["tokens_per_s"])
             print(f"run {attempt + 1}, {describe(t, label, args.batch_size)}")
-        drift = max(abs(a["loss"] - b["loss"]) for a, b in zip(answer["loss_curve"], every["loss_curve"]))
+        drift = max(abs(a["loss"] - b["loss"]) for a, b in zip(answer["loss_curve"], every["loss_curve"], strict=True))
         print(f"run {attempt + 1}: largest difference between the two loss curves: {drift:.2e}; "
               f"load average now: {os.getloadavg()[0]:.2f}")
     lora = answer["config"]["lora"]

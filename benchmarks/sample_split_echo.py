@@ -2,9 +2,10 @@
 """Why the kit's sample split is for testing the pipeline, not for choosing models.
 
 A rule-based model that knows nothing (``EchoModel``: every answer is the prompt itself, shaped by the
-baseline's shapers into what the parser reads, and "0" for multiple choice) against the SmolLM2 baseline, on the kit's sample split and on the official development
-split, through local_evaluation.py (no limits, seed 0). The sample split's generation tasks reward
-repeating the prompt's words, so the echo can score as high as a real model there.
+baseline's shapers into what the parser reads, and "0" for multiple choice) against the SmolLM2 baseline, on the
+kit's sample split and on the official development split, through local_evaluation.py (no limits, seed 0). The
+sample split's generation tasks reward repeating the prompt's words, so the echo can score as high as a real
+model there.
 
     python -m benchmarks.sample_split_echo                   # both models, both splits (about 2 minutes)
     python -m benchmarks.sample_split_echo --no-baseline     # the echo only

@@ -91,8 +91,8 @@ def main() -> int:
         kit_s = time.perf_counter() - started
         embeddings.embed = timer._embed
         kit_times[label] = kit_s
-        print(f"kit scorer, {label}: {len(questions)} predictions in {kit_s:.2f} s ({len(questions) / kit_s:.0f} rows/s)"
-              f"  all-around {ours.all_around:.6f}")
+        print(f"kit scorer, {label}: {len(questions)} predictions in {kit_s:.2f} s "
+              f"({len(questions) / kit_s:.0f} rows/s)  all-around {ours.all_around:.6f}")
         print(f"  of which embedding {timer.texts} texts: {timer.seconds:.2f} s "
               f"({timer.texts / max(timer.seconds, 1e-9):.0f} texts/s); everything else: {kit_s - timer.seconds:.2f} s")
     if args.reference_copies:

@@ -82,7 +82,7 @@ def answer_interleaved(models: dict, questions: list[Question]) -> dict[str, Ans
                 outputs = models[label].batch_predict(prompts, batch[0].is_multiple_choice)
                 seconds = time.perf_counter() - started
                 answers[label].seconds += seconds
-                for question, output in zip(batch, outputs):
+                for question, output in zip(batch, outputs, strict=True):
                     answers[label].outputs[question.row] = output
                     answers[label].per_track[question.track] += seconds / len(batch)
             bar.update(len(batch))
@@ -94,7 +94,10 @@ def measure(label: str, answers: Answers, reference: Answers, questions: list[Qu
     result = score_outputs(questions, answers.outputs, config)
     mc_rows = [q.row for q in questions if q.is_multiple_choice]
     open_rows = [q.row for q in questions if not q.is_multiple_choice]
-    same = lambda rows: sum(answers.outputs[r] == reference.outputs[r] for r in rows)  # noqa: E731
+
+    def same(rows: list[int]) -> int:
+        return sum(answers.outputs[r] == reference.outputs[r] for r in rows)
+
     return {
         "model": label, "startup_s": startup_s, "seconds": answers.seconds,
         "questions_per_second": len(questions) / answers.seconds, "all_around": result.all_around,
@@ -102,7 +105,8 @@ def measure(label: str, answers: Answers, reference: Answers, questions: list[Qu
         "seconds_per_track": dict(answers.per_track),
         "parse_failures": sum(task.parse_failures for task in result.tasks.values()),
         "multiple_choice_method": getattr(model, "mc_method", "argmax"),
-        "same_as_in_process": {"multiple_choice": [same(mc_rows), len(mc_rows)], "open": [same(open_rows), len(open_rows)]},
+        "same_as_in_process": {"multiple_choice": [same(mc_rows), len(mc_rows)],
+                               "open": [same(open_rows), len(open_rows)]},
     }
 
 

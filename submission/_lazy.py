@@ -8,14 +8,15 @@ container's entry point load what they use and nothing more.
 from __future__ import annotations
 
 import importlib
-from typing import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 
 def lazy_exports(package: str, modules: Mapping[str, Sequence[str]]) -> tuple[Callable, Callable]:
     """``__getattr__`` and ``__dir__`` for ``package``: each name of ``modules[m]`` comes from ``package.m``."""
     where = {name: module for module, names in modules.items() for name in names}
 
-    def __getattr__(name: str):
+    def __getattr__(name: str) -> Any:
         if name not in where:
             raise AttributeError(f"module {package!r} has no attribute {name!r}")
         return getattr(importlib.import_module(f"{package}.{where[name]}"), name)

@@ -81,6 +81,11 @@ def _flag(environ: Mapping[str, str], name: str) -> bool | None:
     return value == "1"
 
 
+def _major_minor(text: str) -> tuple[int, int]:
+    major, minor = text.split(".")
+    return int(major), int(minor)
+
+
 def profile_card(environ: Mapping[str, str] | None = None) -> ProfileCard:
     """The card the harness exported (``os.environ`` by default); a malformed value is refused."""
     environ = os.environ if environ is None else environ
@@ -93,7 +98,7 @@ def profile_card(environ: Mapping[str, str] | None = None) -> ProfileCard:
                           key=COMPUTE_CAPABILITY)
     return ProfileCard(
         memory_bytes=None if memory is None else int(memory),
-        capability=None if capability is None else tuple(int(part) for part in capability.split(".")),
+        capability=None if capability is None else _major_minor(capability),
         bfloat16=_flag(environ, BFLOAT16),
         flash_attention_2=_flag(environ, FLASH_ATTENTION_2),
         name=environ.get(GPU_NAME) or None,

@@ -24,8 +24,11 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 log = logging.getLogger(__name__)
+
+Nvml = Any  # the pynvml module (untyped), or a stand-in with its functions (the tests' fake NVML)
 
 # The oldest driver branch each CUDA major version runs on (CUDA's minor version compatibility: any 12.x
 # build runs on an R525+ driver, any 13.x build on R580+); the CUDA toolkit release notes' table.
@@ -35,7 +38,7 @@ DRIVER_VERSION_FILE = "/proc/driver/nvidia/version"
 CUDA_SUCCESS = 0
 
 
-def load_libcuda():
+def load_libcuda() -> ctypes.CDLL | None:
     """The driver's CUDA library (``libcuda.so.1``), or None where there is none."""
     for name in ("libcuda.so.1", "libcuda.so", "nvcuda.dll"):
         try:
@@ -60,7 +63,7 @@ def uuid_key(uuid: str) -> str:
     return uuid.split("-", 1)[1].lower() if uuid[:4] in ("GPU-", "MIG-") else uuid.lower()
 
 
-def cuda_totals(lib=None) -> dict[str, int]:
+def cuda_totals(lib: ctypes.CDLL | None = None) -> dict[str, int]:
     """{UUID's hexadecimal part: total bytes} of every device CUDA enumerates in this process; {} where
     the driver cannot be loaded or initialised."""
     lib = load_libcuda() if lib is None else lib
@@ -90,7 +93,7 @@ def cuda_totals(lib=None) -> dict[str, int]:
 # ---------------------------------------------------------------- the driver against torch's build
 
 
-def cuda_driver_version(lib=None) -> int | None:
+def cuda_driver_version(lib: ctypes.CDLL | None = None) -> int | None:
     """The CUDA version the driver supports, as CUDA encodes it (13000 for 13.0); None without a driver."""
     lib = load_libcuda() if lib is None else lib
     if lib is None:
@@ -104,7 +107,7 @@ def cuda_driver_version(lib=None) -> int | None:
     return int(version.value) or None
 
 
-def driver_version(nvml=None, version_file: str | None = None) -> str | None:
+def driver_version(nvml: Nvml = None, version_file: str | None = None) -> str | None:
     """The driver's version ("580.95.05"): NVML's, else the kernel module's, else None."""
     if nvml is not None:
         try:
@@ -153,7 +156,7 @@ def _cuda_text(encoded: int) -> str:
     return f"{encoded // 1000}.{encoded % 1000 // 10}"
 
 
-def driver_status(nvml=None, lib=None, torch: TorchBuild | None = None) -> DriverStatus:
+def driver_status(nvml: Nvml = None, lib: ctypes.CDLL | None = None, torch: TorchBuild | None = None) -> DriverStatus:
     """Whether the installed torch can use this host's driver, in a sentence naming both."""
     torch = torch_build() if torch is None else torch
     driver = driver_version(nvml)
@@ -177,7 +180,7 @@ def driver_status(nvml=None, lib=None, torch: TorchBuild | None = None) -> Drive
     if supported is not None:
         ok = supported // 1000 >= major
     else:  # the version only: compare its branch with the table
-        ok = needed is None or int(driver.split(".")[0]) >= needed
+        ok = needed is None or driver is None or int(driver.split(".")[0]) >= needed
     if ok:
         return DriverStatus(driver, supported, torch, True, f"{has}; {need}: ok")
     return DriverStatus(driver, supported, torch, False, f"{has}; {need}: torch will not see the GPU and a model on "

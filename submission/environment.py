@@ -21,6 +21,7 @@ import platform
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 from . import __version__
 
@@ -62,7 +63,7 @@ def git_revision(repo: str | Path = ".") -> str | None:
 
 
 def package_versions() -> dict[str, str | None]:
-    versions = {}
+    versions: dict[str, str | None] = {}
     for name in PACKAGES:
         try:
             versions[name] = importlib.metadata.version(name)
@@ -71,8 +72,9 @@ def package_versions() -> dict[str, str | None]:
     return versions
 
 
-def device_info() -> dict:
-    info = {"platform": platform.platform(), "python": platform.python_version(), "processor": platform.machine()}
+def device_info() -> dict[str, Any]:
+    info: dict[str, Any] = {"platform": platform.platform(), "python": platform.python_version(),
+                            "processor": platform.machine()}
     torch = sys.modules.get("torch")  # only if the run already imported it: importing costs seconds
     if torch is not None and torch.cuda.is_available():
         info["gpus"] = [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]

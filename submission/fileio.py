@@ -22,8 +22,9 @@ import contextlib
 import os
 import secrets
 import stat
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import BinaryIO, Iterable, Iterator
+from typing import BinaryIO
 
 from .errors import ConfigError
 
@@ -128,7 +129,7 @@ def _open_regular(path: Path, flags: int) -> int:
     """``os.open`` that never follows a link, never blocks, and keeps only a regular file."""
     try:
         fd = os.open(path, flags | _NOFOLLOW | _NONBLOCK | _CLOEXEC, FILE_MODE)
-    except OSError as error:
+    except OSError:
         what = describe(path)
         if what is not None:  # ELOOP (a symlink), ENXIO (a FIFO with no reader), EISDIR ...
             raise UnsafeFileError(f"{path} is {what}: the kit reads and writes only regular files there; "

@@ -12,6 +12,7 @@ own frames down (``participant_traceback``). ``check_model_settings`` runs a cla
 from __future__ import annotations
 
 import importlib
+import importlib.machinery
 import importlib.util
 import sys
 import traceback
@@ -62,7 +63,7 @@ def _module_and_class(spec: str) -> tuple[str, str]:
     return module_name, class_name
 
 
-def _find(dotted: str):
+def _find(dotted: str) -> importlib.machinery.ModuleSpec | None:
     """``importlib.util.find_spec``, or None when the module (or a package above it) does not exist."""
     try:
         return importlib.util.find_spec(dotted)
@@ -77,7 +78,7 @@ def _import(module_name: str, spec: str, repo: str) -> ModuleType:
                           "models/my_model.py")
     try:
         return importlib.import_module(module_name)
-    except Exception as exc:  # noqa: BLE001 - the participant's module failed while being imported
+    except Exception as exc:  # the participant's module failed while being imported
         first = (str(exc).strip().splitlines() or [""])[0][:300]
         raise ModelImportError(f"importing {spec} raised {type(exc).__name__}: {first}".rstrip(": "),
                                participant_traceback(exc)) from exc
@@ -105,7 +106,7 @@ def _classes_hint(module_name: str) -> str:
     return f"; it defines {', '.join(classes)}" if classes else ""
 
 
-def _resolve(module: ModuleType, class_name: str, spec: str):
+def _resolve(module: ModuleType, class_name: str, spec: str) -> type:
     where = module.__file__ or module.__name__
     if not hasattr(module, class_name):
         classes = defined_classes(module)
@@ -125,7 +126,7 @@ def _resolve(module: ModuleType, class_name: str, spec: str):
     return value
 
 
-def load_model_class(spec: str | None = None, repo: str | Path = "."):
+def load_model_class(spec: str | None = None, repo: str | Path = ".") -> type:
     """Import the class named by ``spec`` ('module:Class'; default: models.user_config:UserModel).
 
     Raises ConfigError for a mistake in naming the model, ModelImportError when its module raises.
@@ -149,7 +150,7 @@ def check_model_settings(model_class: type, spec: str | None = None) -> None:
         hook()
     except KitError:
         raise
-    except Exception as exc:  # noqa: BLE001 - the participant's own check: its message, as bad input
+    except Exception as exc:  # the participant's own check: its message, as bad input
         first = (str(exc).strip().splitlines() or [""])[0][:500]
         raise ConfigError(f"{spec or model_class.__name__}: {model_class.__name__}.check_settings() raised "
                           f"{type(exc).__name__}: {first}".rstrip(": ")) from exc

@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeGuard
 
 import yaml
 
@@ -72,6 +72,8 @@ def key_lines(text: str) -> dict[str, int]:
     try:
         node = yaml.compose(text)
     except yaml.YAMLError:
+        return {}
+    if node is None:
         return {}
     lines: dict[str, int] = {}
 
@@ -129,16 +131,16 @@ def reject_unknown(values: Mapping[Any, Any], known: Sequence[str], source: str,
                           f"{suggest(dotted, named)}known keys: {', '.join(named)}", key=f"{at}{key}")
 
 
-def is_int(value: Any) -> bool:
+def is_int(value: Any) -> TypeGuard[int]:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def is_number(value: Any) -> bool:
+def is_number(value: Any) -> TypeGuard[int | float]:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
-def require(ok: bool, key: str, value: Any, expected: str) -> None:
-    """Refuse ``value`` of setting ``key`` unless ``ok``: "key: expected ..., found ..."."""
+def require(ok: object, key: str, value: Any, expected: str) -> None:
+    """Refuse ``value`` of setting ``key`` unless ``ok`` (its truth value): "key: expected ..., found ..."."""
     if not ok:
         raise ConfigError(f"{key}: expected {expected}, found {value!r}", key=key)
 

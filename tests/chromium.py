@@ -32,7 +32,8 @@ class Chromium:
         os.close(from_child)
         self.process = subprocess.Popen(
             [executable, *BROWSER_FLAGS, f"--user-data-dir={self.profile}", "about:blank"],
-            pass_fds=(3, 4), preexec_fn=lambda: (os.dup2(high[0], 3), os.dup2(high[1], 4)),
+            pass_fds=(3, 4),
+            preexec_fn=lambda: (os.dup2(high[0], 3), os.dup2(high[1], 4)),  # noqa: PLW1509 - two dup2s, no lock
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )
         for fd in high:

@@ -32,7 +32,7 @@ def test_run_writes_results_and_one_prediction_per_row(dummy_run):
     assert results["data_file"].endswith("data/sample.json") and results["seed"] == 3
     task = next(iter(results["tasks"].values()))
     assert set(task) >= {"score", "metric", "task_type", "track", "n", "parse_failures"}
-    records = [json.loads(l) for l in (dummy_run / "predictions.jsonl").read_text().splitlines()]
+    records = [json.loads(line) for line in (dummy_run / "predictions.jsonl").read_text().splitlines()]
     n = sum(1 for line in SAMPLE_DATA.read_text().splitlines() if line.strip())
     assert sorted(r["row"] for r in records) == list(range(n))  # duplicate prompts stay separate rows
     assert all({"row", "output", "parsed", "score", "parse_failed", "batch"} <= set(r) for r in records)
@@ -40,7 +40,7 @@ def test_run_writes_results_and_one_prediction_per_row(dummy_run):
 
 def test_rescoring_saved_predictions_gives_the_same_scores(dummy_run, tmp_path):
     minimal = tmp_path / "minimal.jsonl"
-    records = [json.loads(l) for l in (dummy_run / "predictions.jsonl").read_text().splitlines()]
+    records = [json.loads(line) for line in (dummy_run / "predictions.jsonl").read_text().splitlines()]
     minimal.write_text("".join(json.dumps({"row": r["row"], "output": r["output"]}) + "\n" for r in records))
     out = tmp_path / "rescored"
     assert local_evaluation.main(["--predictions", str(minimal), "--output-dir", str(out)]) == 0
@@ -51,7 +51,9 @@ def test_rescoring_saved_predictions_gives_the_same_scores(dummy_run, tmp_path):
 
 def test_same_seed_same_answers(dummy_run, tmp_path):
     assert local_evaluation.main(["--model", DUMMY, "--output-dir", str(tmp_path), "--seed", "3"]) == 0
-    outputs = lambda d: [json.loads(l)["output"] for l in (d / "predictions.jsonl").read_text().splitlines()]
+    def outputs(folder):
+        return [json.loads(line)["output"] for line in (folder / "predictions.jsonl").read_text().splitlines()]
+
     assert outputs(tmp_path) == outputs(dummy_run)
 
 
@@ -104,7 +106,8 @@ def test_bad_inputs_exit_2_with_the_fix(tmp_path, monkeypatch, capsys):
 def test_command_line_prints_the_table(tmp_path):
     out = tmp_path / "cli"
     proc = subprocess.run(
-        [sys.executable, str(ROOT / "local_evaluation.py"), "--model", DUMMY, "--limit", "12", "--output-dir", str(out)],
+        [sys.executable, str(ROOT / "local_evaluation.py"), "--model", DUMMY, "--limit", "12",
+         "--output-dir", str(out)],
         capture_output=True, text=True, cwd=ROOT, timeout=300,
     )
     assert proc.returncode == 0, proc.stderr

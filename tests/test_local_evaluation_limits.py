@@ -10,7 +10,7 @@ import sys
 import time
 
 import pytest
-from kit_paths import ROOT, TESTS  # noqa: E402
+from kit_paths import ROOT, TESTS
 
 import local_evaluation
 from submission.scoring.data import ALL_AROUND, TRACKS
@@ -93,7 +93,8 @@ def test_results_record_profile_limits_verdict_and_timings(straight):
     assert straight["peak_memory"]["ram_bytes"] > 0 and straight["peak_memory"]["gpus"] == []
 
 
-def test_a_timeout_writes_partial_results_and_resume_with_no_limits_finishes(data, profiles, fakes, tmp_path, straight, capsys):
+def test_a_timeout_writes_partial_results_and_resume_with_no_limits_finishes(data, profiles, fakes, tmp_path, straight,
+                                                                             capsys):
     out = tmp_path / "run"
     fakes.setenv("FAKE_FAIL_BATCH", "3")
     flags = ["--model", model("SleepsPastDeadline"), "--seed", 5, "--profiles-file", profiles, "--profile", "tiny"]

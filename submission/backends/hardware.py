@@ -32,7 +32,7 @@ def _stricter(capability: tuple[int, int] | None, card: ProfileCard) -> tuple[in
     """The lower of a real GPU's capability and the profile's (None: no GPU)."""
     if capability is None or card.capability is None:
         return capability
-    return min(tuple(capability), card.capability)
+    return min((capability[0], capability[1]), card.capability)
 
 
 def _whose(capability: tuple[int, int], card: ProfileCard) -> str:
@@ -116,7 +116,7 @@ def cuda_capability() -> tuple[int, int] | None:
     if not torch.cuda.is_available():
         return None
     real = min(torch.cuda.get_device_capability(index) for index in range(torch.cuda.device_count()))
-    return _stricter(tuple(real), profile_card())
+    return _stricter((real[0], real[1]), profile_card())
 
 
 def max_memory(n_gpus: int | None = None) -> dict[int | str, int] | None:

@@ -20,7 +20,7 @@ import contextlib
 import logging
 import re
 import warnings
-from typing import Iterator
+from collections.abc import Iterator
 
 BNB_CPU_LOGGER = "bitsandbytes.backends.cpu.ops"
 BNB_CPU_KERNEL_NOTICE = "Failed to load CPU gemm_4bit_forward from kernels-community"

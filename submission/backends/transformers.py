@@ -21,7 +21,7 @@ How it answers:
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from functools import partial
 from pathlib import Path
 from typing import Any, ClassVar
@@ -62,12 +62,12 @@ logger = logging.getLogger(__name__)
 
 # --- loading -------------------------------------------------------------------------------------
 
-def quantization_config(quantization: str, compute_dtype: torch.dtype):
+def quantization_config(quantization: str, compute_dtype: torch.dtype) -> Any:
     """The bitsandbytes config for ``8bit`` or ``4bit`` (NF4), or None for ``none``."""
     if quantization == "none":
         return None
     try:
-        import bitsandbytes  # noqa: F401
+        import bitsandbytes  # noqa: F401 - imported to fail here, naming the package, if it is absent
     except ImportError as error:
         raise ConfigError(f"quantization: {quantization} needs bitsandbytes: `pip install bitsandbytes`") from error
     from transformers import BitsAndBytesConfig
@@ -77,7 +77,7 @@ def quantization_config(quantization: str, compute_dtype: torch.dtype):
     return BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_compute_dtype=compute_dtype)
 
 
-def load_model(config: TransformersSettings):
+def load_model(config: TransformersSettings) -> tuple[Any, Any]:
     """Load ``(model, tokenizer)`` as the config says: weights, device, dtype, quantisation, LoRA."""
     from transformers import AutoModelForCausalLM
     from transformers.utils import logging as hf_logging
@@ -100,13 +100,14 @@ def load_model(config: TransformersSettings):
     logger.info("loading %s on %s as %s (quantization %s)", folder, device, dtype, config.quantization)
     hf_logging.disable_progress_bar()  # its per-tensor bar would interleave with the evaluator's own
     model = AutoModelForCausalLM.from_pretrained(folder, **kwargs)
-    if config.lora_adapter:
-        model = apply_lora(model, check_adapter_path(config), config.merge_lora)
+    adapter = check_adapter_path(config)
+    if adapter is not None:
+        model = apply_lora(model, adapter, config.merge_lora)
     model.eval()
     return model, load_tokenizer(folder, config.use_chat_template)
 
 
-def apply_lora(model, adapter: Path, merge: bool):
+def apply_lora(model: Any, adapter: Path, merge: bool) -> Any:
     """Wrap ``model`` with the peft LoRA adapter in ``adapter``; merge it into the weights if asked."""
     with peft_quietly():
         try:
@@ -118,7 +119,7 @@ def apply_lora(model, adapter: Path, merge: bool):
     return model.merge_and_unload() if merge else model
 
 
-def load_tokenizer(folder: Path, use_chat_template: bool):
+def load_tokenizer(folder: Path, use_chat_template: bool) -> Any:
     """The tokenizer of ``folder``, padding on the left (prompts end where generation starts)."""
     from transformers import AutoTokenizer
 
@@ -140,7 +141,9 @@ def check_settings_file(path: str | Path | None, base_dir: Path | None = None) -
         check_weights_path(config)
         check_adapter_path(config)
     except ConfigError as error:
-        raise locate(error, str(path), read_mapping(path, config.WHAT).lines) if path is not None else error
+        if path is None:
+            raise
+        raise locate(error, str(path), read_mapping(path, config.WHAT).lines) from error
     return config
 
 
@@ -148,15 +151,15 @@ class StopWhenComplete(StoppingCriteria):
     """A stopping criterion: row i is done after ``budgets[i]`` new tokens, or once more text could not
     change its shaped answer (``complete[i](text_so_far)``, see ``answer_complete``)."""
 
-    def __init__(self, tokenizer, prompt_width: int, budgets: list[int],
-                 complete: list[Callable[[str], bool]]) -> None:
+    def __init__(self, tokenizer: Any, prompt_width: int, budgets: list[int],
+                 complete: Sequence[Callable[[str], bool]]) -> None:
         self.tokenizer, self.prompt_width, self.budgets, self.complete = tokenizer, prompt_width, budgets, complete
 
     def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor, **kwargs: Any) -> torch.Tensor:
         produced = input_ids.shape[1] - self.prompt_width
         texts = self.tokenizer.batch_decode(input_ids[:, self.prompt_width:], skip_special_tokens=True)
         done = [produced >= budget or complete(text)
-                for budget, complete, text in zip(self.budgets, self.complete, texts)]
+                for budget, complete, text in zip(self.budgets, self.complete, texts, strict=True)]
         return torch.tensor(done, device=input_ids.device)
 
 
@@ -223,7 +226,7 @@ class TransformersModel(ShopBenchBaseModel):
         encoded = self.encode(prompts)
         for rows in self.chunks(encoded, length_ratio=self.config.mc_length_ratio):
             logits = self.last_logits([encoded[row] for row in rows])
-            for row, row_logits in zip(rows, logits):
+            for row, row_logits in zip(rows, logits, strict=True):
                 choices = mc_choices(prompts[row])
                 scores = [row_logits[self.choice_tokens(choice)].max().item() for choice in choices]
                 answers[row] = str(choices[max(range(len(choices)), key=scores.__getitem__)])
@@ -266,13 +269,13 @@ class TransformersModel(ShopBenchBaseModel):
             for rows in self.chunks(encoded, group):
                 complete = [partial(answer_complete, task_type, ids=listed_ids(prompts[row])) for row in rows]
                 texts = self.generate([encoded[row] for row in rows], [budget] * len(rows), complete)
-                for row, text in zip(rows, texts):
+                for row, text in zip(rows, texts, strict=True):
                     answers[row] = shape_output(task_type, text, prompts[row])
         return answers
 
     @torch.inference_mode()
     def generate(self, sequences: list[list[int]], budgets: list[int],
-                 complete: list[Callable[[str], bool]] | None = None) -> list[str]:
+                 complete: Sequence[Callable[[str], bool]] | None = None) -> list[str]:
         """Greedy continuations of ``sequences`` (token ids), decoded without special tokens.
 
         Row i stops at end of sequence, after ``budgets[i]`` new tokens, or once ``complete[i](text)``.
@@ -288,7 +291,7 @@ class TransformersModel(ShopBenchBaseModel):
         stop = StopWhenComplete(self.tokenizer, width, budgets, complete or [lambda text: False] * len(budgets))
         output = self.model.generate(input_ids=input_ids, attention_mask=attention_mask,
                                      generation_config=settings, stopping_criteria=StoppingCriteriaList([stop]))
-        new_tokens = [row[width:width + budget] for row, budget in zip(output.tolist(), budgets)]
+        new_tokens = [row[width:width + budget] for row, budget in zip(output.tolist(), budgets, strict=True)]
         return self.tokenizer.batch_decode(new_tokens, skip_special_tokens=True)
 
     # prompts to token ids, batches to padded tensors

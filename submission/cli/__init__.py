@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import importlib
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -62,7 +63,8 @@ COMMANDS: tuple[Command, ...] = (
     Command("compare", "compare",
             "compare two run folders: paired bootstrap deltas per task, track and all-around"),
     Command("finetune", "finetune",
-            "LoRA / QLoRA fine-tuning on ShopBench-format data into an adapter the baseline loads (--eval-data compares)"),
+            "LoRA / QLoRA fine-tuning on ShopBench-format data into an adapter the baseline loads "
+            "(--eval-data compares)"),
 )
 
 
@@ -92,7 +94,7 @@ def find_command(argv: list[str]) -> tuple[Command | None, list[str]]:
     return None, argv
 
 
-def command_main(command: Command):
+def command_main(command: Command) -> Callable[..., int]:
     """The command's ``main(argv, prog)``, imported only when it runs (so ``--help`` stays fast)."""
     return importlib.import_module(f"{__name__}.{command.module}").main
 

@@ -22,6 +22,10 @@ import argparse
 import logging
 import sys
 import traceback
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from tqdm import tqdm
 
 QUIET, NORMAL, VERBOSE = -1, 0, 1
 LOG_FORMAT = "%(levelname)s %(name)s: %(message)s"
@@ -57,7 +61,7 @@ class Reporter:
     def error(self, text: str, prefix: bool = True) -> None:
         print(f"error: {text}" if prefix else text, file=sys.stderr, flush=True)
 
-    def progress(self, total: int, label: str, unit: str = "q"):
+    def progress(self, total: int, label: str, unit: str = "q") -> tqdm[Any]:
         from tqdm import tqdm
 
         return tqdm(total=total, desc=label, unit=unit, file=sys.stderr, disable=self.verbosity <= QUIET)

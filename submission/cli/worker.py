@@ -37,8 +37,9 @@ def build_parser(prog: str = "python -m submission worker") -> argparse.Argument
                         "none: CPU profiles only)")
     parser.add_argument("--concurrency", type=int, help="grades at once (default: one per GPU; 1 without GPUs)")
     parser.add_argument("--name", help="the worker's name, unique per host (default: shopbench@HOSTNAME)")
-    parser.add_argument("--profile", action="append", default=[], metavar="NAME", help="grade this profile (repeatable; "
-                        "default: every profile its GPUs fit, e.g. phase1 and phase2 with 4)")
+    parser.add_argument("--profile", action="append", default=[], metavar="NAME",
+                        help="grade this profile (repeatable; default: every profile its GPUs fit, e.g. phase1 and "
+                             "phase2 with 4)")
     parser.add_argument("--profiles-file", action="append", default=[], metavar="YAML", help="more profiles, as grade")
     parser.add_argument("--time-scale", type=float, default=1.0, metavar="X", help="multiply every time limit by X")
     parser.add_argument("--grace-s", type=float, default=DEFAULT_GRACE_S, metavar="S",

@@ -10,14 +10,15 @@ import os
 import random
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Protocol, Sequence
+from typing import Any, Protocol
 
 from .. import environment
+from ..cuda import driver_status
 from ..environment import KIT_ROOT
 from ..errors import KitError
-from ..cuda import driver_status
 from ..fileio import read_regular
 from ..harness.gpu import host_gpu_count, load_nvml
 from ..harness.outcome import HarnessOptions, ModelSpec
@@ -42,6 +43,7 @@ class Reporter(Protocol):
     """What the run tells the user through (``submission.cli.output.Reporter``)."""
 
     def info(self, text: str) -> None: ...
+    def note(self, text: str) -> None: ...
     def result(self, text: str) -> None: ...
     def error(self, text: str, prefix: bool = True) -> None: ...
     def progress(self, total: int, label: str) -> Any: ...  # a tqdm bar
@@ -102,13 +104,15 @@ def prepare_local(options: LocalOptions, reporter: Reporter) -> LocalPlan:
     """The options with --resume's applied, the questions, the checks that need no model run, the folder."""
     out_dir = None
     if options.resume:  # nothing there is read before its names are checked: no link followed, no FIFO waited on
-        refuse_output_names(Path(options.resume))
-        options, out_dir = apply_resume(options), Path(options.resume)
+        out_dir = Path(options.resume)
+        refuse_output_names(out_dir)
+        options = apply_resume(options)
         if options.data:
             reporter.info(f"data: {options.data} (the interrupted run's, from {out_dir / RUN_FILE})")
     elif options.output_dir:  # a folder that holds a run is refused now, before anything runs
         check_output_dir(options)
-    options = replace(options, seed=0 if options.seed is None else options.seed)
+    seed = 0 if options.seed is None else options.seed
+    options = replace(options, seed=seed)
     data_path = Path(options.data) if options.data else default_data(reporter)
     questions = select(load_questions(data_path, require_truth=True), options, data_path, reporter)
     if not options.predictions:  # a wrong model name or setting is found now, before any folder or progress bar
@@ -121,15 +125,17 @@ def prepare_local(options: LocalOptions, reporter: Reporter) -> LocalPlan:
     if out_dir is None:  # runs/<time>, or runs/<time>-2 when another run started in the same second
         out_dir = Path(options.output_dir) if options.output_dir else \
             fresh_folder(KIT_ROOT / "runs", time.strftime("%Y%m%d-%H%M%S"))
-    sample = {"sample": {"n": options.sample, "seed": options.seed, "rows": [q.row for q in questions]}} \
+    sample = {"sample": {"n": options.sample, "seed": seed, "rows": [q.row for q in questions]}} \
         if options.sample else {}
-    evaluation = Evaluation(tuple(questions), data_path, out_dir, options.model, options.seed, profile, scoring,
+    evaluation = Evaluation(tuple(questions), data_path, out_dir, options.model, seed, profile, scoring,
                             options.limit, Path(options.predictions) if options.predictions else None, sample)
     return LocalPlan(options, evaluation, limits)
 
 
 def check_output_dir(options: LocalOptions) -> None:
     """--output-dir holding a run: refused unless --overwrite (--resume named when it can continue it)."""
+    if options.output_dir is None:
+        return
     out_dir = Path(options.output_dir)
     if options.overwrite and options.predictions and Path(options.predictions).resolve() == \
             (out_dir / PREDICTIONS_FILE).resolve():
@@ -141,6 +147,8 @@ def check_output_dir(options: LocalOptions) -> None:
 def apply_resume(options: LocalOptions) -> LocalOptions:
     """--resume DIR: --data/--limit/--sample/--model/--seed from DIR/run.json unless given (refused when
     given differently)."""
+    if options.resume is None:
+        return options
     out_dir = Path(options.resume)
     if options.output_dir and Path(options.output_dir).resolve() != out_dir.resolve():
         raise KitError(f"--resume {options.resume} writes to that folder; drop --output-dir {options.output_dir}")
@@ -151,7 +159,8 @@ def apply_resume(options: LocalOptions) -> LocalOptions:
     for key in RESUMED:
         given = getattr(options, key)
         if given is None:
-            options = replace(options, **{key: saved.get(key)})
+            recorded: dict[str, Any] = {key: saved.get(key)}
+            options = replace(options, **recorded)
         elif key in saved and saved[key] is not None and str(given) != str(saved[key]):
             raise KitError(f"--{key} {given} differs from the interrupted run's {saved[key]} ({run_file}); "
                            f"resume with the same --{key} or drop it")
@@ -170,7 +179,7 @@ def default_data(reporter: Reporter) -> Path:
 def select(questions: list[Question], options: LocalOptions, data_path: Path, reporter: Reporter) -> list[Question]:
     """The questions of the run: all, the first --limit N, or --sample N spread across the tasks."""
     if options.sample is not None:
-        picked = sample_questions(questions, options.sample, options.seed)
+        picked = sample_questions(questions, options.sample, options.seed or 0)
         reporter.info(f"--sample {options.sample}: {len(picked)} questions from {covered(picked)} "
                       f"(seed {options.seed})")
         return picked
@@ -219,12 +228,13 @@ def write_run_file(plan: LocalPlan) -> None:
 def local_runner(plan: LocalPlan, reporter: Reporter) -> HarnessRunner:
     """The harness under the plan's limits, with a progress bar; run.json written first (for --resume)."""
     options = plan.options
-    seed_everything(options.seed)
+    seed = options.seed or 0  # prepare_local set it
+    seed_everything(seed)
     if not options.resume:
         write_run_file(plan)
     reporter.info(f"limits: {describe_limits(plan.limits)}")
     bar = ProgressBar(reporter.progress(len(plan.evaluation.questions), "predicting"))
-    spec = ModelSpec(model=options.model, repo=str(KIT_ROOT), seed=options.seed)
+    spec = ModelSpec(model=options.model, repo=str(KIT_ROOT), seed=seed)
     harness = HarnessOptions(resume=bool(options.resume), full_traceback=options.verbose)
     return HarnessRunner(spec, plan.limits, harness, bar)
 
@@ -232,10 +242,12 @@ def local_runner(plan: LocalPlan, reporter: Reporter) -> HarnessRunner:
 def describe_limits(limits: Limits) -> str:
     if not limits.enforced:
         return f"none (--no-limits; profile {limits.profile} only labels the run)"
-    budget = f"{limits.budget_s / 60:g} min for {limits.budget_track.replace('amazon-kdd-cup-24-', '')}"
+    track = limits.budget_track.replace("amazon-kdd-cup-24-", "")
+    budget = "none" if limits.budget_s is None else f"{limits.budget_s / 60:g} min for {track}"
     scale = f", time scale {limits.time_scale:g}" if limits.time_scale != 1 else ""
+    ram = "no RAM cap" if limits.ram_bytes is None else f"RAM {limits.ram_bytes / 1e9:g} GB"
     return (f"profile {limits.profile}: {limits.seconds_per_sample:g} s per sample, budget {budget}{scale}, "
-            f"RAM {limits.ram_bytes / 1e9:g} GB, {limits.gpus} GPU(s){gpu_note(limits.gpus)}")
+            f"{ram}, {limits.gpus} GPU(s){gpu_note(limits.gpus)}")
 
 
 def gpu_note(wanted: int | None) -> str:
@@ -255,8 +267,10 @@ def gpu_note(wanted: int | None) -> str:
 
 
 def interrupted_at(plan: LocalPlan | None) -> str:
-    path = plan.evaluation.out_dir / PREDICTIONS_FILE if plan is not None else None
-    if path is None or not path.is_file() or path.stat().st_size == 0:
+    if plan is None:
+        return "no question was answered"
+    path = plan.evaluation.out_dir / PREDICTIONS_FILE
+    if not path.is_file() or path.stat().st_size == 0:
         return "no question was answered"
     return f"every complete batch is in {path}; continue with --resume {plan.evaluation.out_dir}"
 
@@ -273,7 +287,7 @@ def report_local(evaluated: Evaluated, evaluation: Evaluation, reporter: Reporte
     summary = format_model_info(evaluated.results.get("model_info"))
     if summary:  # after the run, not beside its progress bar
         reporter.result("\n" + "\n".join(summary))
-    if failed:  # the verdict, once: on stderr, with what was kept
+    if outcome is not None and failed:  # the verdict, once: on stderr, with what was kept
         verdict = outcome.verdict
         what = "the model broke the interface" if verdict.status == "bad_output" else verdict.status
         kept = (f"every answer made before it is in {out_dir / PREDICTIONS_FILE}; continue with --resume "

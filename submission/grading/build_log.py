@@ -51,8 +51,8 @@ class BuildLog:
                 self._stages.append([stage.group(1) or "", None])
         elif line == "---> Using cache":
             self._cached = True
-        elif IMAGE.fullmatch(line) and self._stages:
-            self._stages[-1][1] = IMAGE.fullmatch(line).group(1)
+        elif (image := IMAGE.fullmatch(line)) and self._stages:
+            self._stages[-1][1] = image.group(1)
 
     def _close_step(self) -> None:
         if self._current:

@@ -32,9 +32,9 @@ import re
 import subprocess
 import sys
 import textwrap
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Mapping
 
 from ..environment import KIT_ROOT
 from ..errors import KitError
@@ -139,10 +139,13 @@ def check_aicrowd(repo: Path, options: CheckOptions) -> CheckResult:
     return CheckResult("aicrowd.json", "ok", text)
 
 
-def _matcher(patterns: list[str]):
+def _matcher(patterns: list[str]) -> Callable[[str], bool]:
+    """Whether docker's own .dockerignore rules exclude a path (relative, as a str)."""
     from docker.utils.build import PatternMatcher
 
-    return PatternMatcher(patterns)
+    # types-docker types the path as PathLike; docker's code takes the str it is given
+    matches: Callable[[str], bool] = PatternMatcher(patterns).matches  # type: ignore[assignment]
+    return matches
 
 
 def check_dockerignore(repo: Path, options: CheckOptions) -> CheckResult:
@@ -152,23 +155,24 @@ def check_dockerignore(repo: Path, options: CheckOptions) -> CheckResult:
         return CheckResult(name, "fail", f"{repo / name}: missing, so .git, data and runs go into the image; copy "
                            "docker/dockerignore.template from the kit to .dockerignore")
     matcher = _matcher(patterns)
-    kept_in = [what for what, probe in MUST_EXCLUDE.items() if not matcher.matches(probe)]
+    kept_in = [what for what, probe in MUST_EXCLUDE.items() if not matcher(probe)]
     if kept_in:
         return CheckResult(name, "fail", f"{repo / name} does not exclude {' or '.join(kept_in)} "
                            f"({', '.join(MUST_EXCLUDE[w] for w in kept_in)}); add `.git` and `data` lines")
-    left_out = [path for path in MUST_INCLUDE if matcher.matches(path)]
+    left_out = [path for path in MUST_INCLUDE if matcher(path)]
     if left_out:
         return CheckResult(name, "fail", f"{repo / name} excludes {', '.join(left_out)}; the image would lack it")
-    loose = [what for what, probe in SHOULD_EXCLUDE.items() if not matcher.matches(probe)]
+    loose = [what for what, probe in SHOULD_EXCLUDE.items() if not matcher(probe)]
     if loose:
-        return CheckResult(name, "warn", f"does not exclude {', '.join(loose)} ({', '.join(SHOULD_EXCLUDE[w] for w in loose)}); "
-                           "add the lines of the kit's docker/dockerignore.template (`.venv`, `runs`, `**/compare.html`, "
-                           "`wheelhouse`, `adapters/*/checkpoints`, ...)")
+        why = ", ".join(SHOULD_EXCLUDE[w] for w in loose)
+        return CheckResult(name, "warn", f"does not exclude {', '.join(loose)} ({why}); "
+                           "add the lines of the kit's docker/dockerignore.template (`.venv`, `runs`, "
+                           "`**/compare.html`, `wheelhouse`, `adapters/*/checkpoints`, ...)")
     return CheckResult(name, "ok", "excludes .git, local data, virtual environments, runs, wheelhouse/ and training "
                        "checkpoints; keeps the code")
 
 
-def _walk(repo: Path):
+def _walk(repo: Path) -> Iterator[Path]:
     for folder, dirs, files in os.walk(repo):
         dirs[:] = [d for d in dirs if d not in SKIP_DIRS]
         for file in files:
@@ -299,7 +303,7 @@ CHECKS: tuple[tuple[str, Callable[[Path, CheckOptions], CheckResult]], ...] = (
 def run_checks(repo: str | Path, options: CheckOptions = CheckOptions()) -> list[CheckResult]:
     """Every check, in order; a check that raises a kit error fails with its message."""
     repo = Path(repo).resolve()
-    results = []
+    results: list[CheckResult] = []
     for name, check in CHECKS:
         if name == "smoke run" and any(r.status == "fail" and r.name == "user_config" for r in results):
             refused = any("settings are refused" in r.detail for r in results if r.name == "user_config")

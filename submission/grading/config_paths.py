@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import os
 import subprocess
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Collection
 
 from ..errors import ConfigError
 from ..yamlio import read_mapping

@@ -8,8 +8,10 @@ broker and the result backend answer (their URLs shown without passwords).
 
 from __future__ import annotations
 
+import argparse
 import logging
 from pathlib import Path
+from typing import Any
 
 from ..errors import ConfigError, KitError, suggest
 from ..harness.profiles import ALL_TRACKS, get_profile, load_profiles
@@ -35,7 +37,7 @@ def check_track(track: str) -> str:
     return track
 
 
-def profile_of_image(args) -> str:
+def profile_of_image(args: argparse.Namespace) -> str:
     """--profile, else the profile of the image's aicrowd.json (read from the file, or from local Docker)."""
     if args.profile:
         return args.profile
@@ -66,7 +68,7 @@ def _aicrowd_from_local_docker(image: str) -> str | None:
                           f"{hint}") from None
 
 
-def build_request(args) -> GradeRequest:
+def build_request(args: argparse.Namespace) -> GradeRequest:
     track = check_track(args.track)
     if args.image_file:
         path = Path(args.image_file)
@@ -79,7 +81,7 @@ def build_request(args) -> GradeRequest:
     return new_request(args.submission, track, profile.name, profile.gpus, args.image, image_file, args.priority)
 
 
-def notes_before_sending(app, request: GradeRequest) -> list[str]:
+def notes_before_sending(app: Any, request: GradeRequest) -> list[str]:
     """What the organiser may want to know: no live worker serves the queue or the track; a duplicate."""
     notes = []
     workers = live_workers(app.backend.client)

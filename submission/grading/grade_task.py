@@ -103,7 +103,7 @@ def die_with_parent(sig: int) -> None:
 # ---------------------------------------------------------------- the task
 
 
-def grade_task(task, payload: dict[str, Any]) -> dict[str, Any]:
+def grade_task(task: Any, payload: dict[str, Any]) -> dict[str, Any]:
     """The body of the ``shopbench.grade`` task (bound: ``task`` is the Celery task)."""
     config = _CONFIG
     if config is None:
@@ -140,8 +140,8 @@ def grade_task(task, payload: dict[str, Any]) -> dict[str, Any]:
     result = summary(staging)
     final, what = publish(config.results, staging, request.submission, request.track, record)
     if what == "already":
-        return {**summary(final), "published": what}
-    return {**result, "run_folder": str(final) if what == "published" else None, "published": what}
+        return {**(summary(final) or {}), "published": what}
+    return {**(result or {}), "run_folder": str(final) if what == "published" else None, "published": what}
 
 
 def graded(config: WorkerConfig, command: list[str], staging: Path, held: HeldGpus, timeout_s: float,
@@ -158,7 +158,7 @@ def graded(config: WorkerConfig, command: list[str], staging: Path, held: HeldGp
     return code
 
 
-def finished_before(task, config: WorkerConfig, request: GradeRequest, grade_id: str) -> dict[str, Any] | None:
+def finished_before(task: Any, config: WorkerConfig, request: GradeRequest, grade_id: str) -> dict[str, Any] | None:
     """The result of this grade if a worker finished it before: in the backend, or published."""
     meta = task.app.backend.get_task_meta(grade_id)
     if meta.get("status") == "SUCCESS" and isinstance(meta.get("result"), dict):
@@ -166,7 +166,7 @@ def finished_before(task, config: WorkerConfig, request: GradeRequest, grade_id:
     folder = run_folder(config.results, request.submission, request.track)
     record = published_grade(folder)
     if record is not None and record.get("grade_id") == grade_id:
-        return {**summary(folder), "published": "already"}
+        return {**(summary(folder) or {}), "published": "already"}
     return None
 
 
@@ -189,8 +189,9 @@ def track_budget_s(config: WorkerConfig, request: GradeRequest) -> float:
                           f"{len(config.gpus)}: it took a queue it should not serve")
     budget_s = profile.track_minutes[request.track] * 60 * config.time_scale
     if config.redis_broker and budget_s + config.grace_s >= config.redelivery_s:
-        raise GradeFailed(f"a grade of profile {request.profile} on {request.track} may run {budget_s + config.grace_s:.0f} "
-                          f"s, not less than worker {config.name}'s redelivery time ({config.redelivery_s:.0f} s): "
+        raise GradeFailed(f"a grade of profile {request.profile} on {request.track} may run "
+                          f"{budget_s + config.grace_s:.0f} s, not less than worker {config.name}'s redelivery time "
+                          f"({config.redelivery_s:.0f} s): "
                           "Redis would give it to a second worker while this one runs it; restart the worker with a "
                           "larger --redelivery-s")
     return budget_s
@@ -207,7 +208,7 @@ def back_on_the_queue(config: WorkerConfig, why: str) -> None:
     raise Reject(why, requeue=True)
 
 
-def take_gpus(task, config: WorkerConfig, request: GradeRequest, budget_s: float, started: float) -> HeldGpus:
+def take_gpus(task: Any, config: WorkerConfig, request: GradeRequest, budget_s: float, started: float) -> HeldGpus:
     """The grade's GPUs; back on the queue when they do not come free while the grade can still finish
     before the broker would hand it to another worker."""
     if request.gpus == 0:
@@ -232,6 +233,7 @@ def image_arguments(config: WorkerConfig, request: GradeRequest) -> list[str]:
             raise GradeFailed(f"the image file {request.image_file} is not readable on worker {config.name}: image "
                               "files must be on storage every worker reads (a shared folder)")
         return ["--image-file", request.image_file]
+    assert request.image is not None  # a request names an image or an image file (GradeRequest)
     import docker
 
     from .images import DockerUnavailable, connect
@@ -282,7 +284,8 @@ def run_grade_process(command: list[str], log_path: Path, fds: tuple[int, ...], 
 
     with open_append(log_path, truncate=True) as out:  # never through a link, never waiting on a FIFO
         process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                   pass_fds=fds, start_new_session=True, preexec_fn=in_child)
+                                   pass_fds=fds, start_new_session=True,
+                                   preexec_fn=in_child)  # noqa: PLW1509 - a prefork pool process runs no thread
     try:
         return process.wait(timeout=timeout_s)
     except subprocess.TimeoutExpired:

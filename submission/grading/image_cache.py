@@ -13,10 +13,15 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
+from typing import TYPE_CHECKING
 
 from .build_log import Stage
+
+if TYPE_CHECKING:
+    from docker import DockerClient
+    from docker.models.images import Image
 
 logger = logging.getLogger(__name__)
 
@@ -31,7 +36,7 @@ class Layer:
     created_by: str  # the instruction, as ``docker history`` shows it
 
 
-def image_id(client, ref: str) -> str | None:
+def image_id(client: DockerClient, ref: str) -> str | None:
     import docker
 
     try:
@@ -47,7 +52,7 @@ def cache_tag(tag: str, stage: str) -> str:
     return f"{repository}{CACHE_SUFFIX}:{stage}"
 
 
-def cache_stages(image, stages: Sequence[Stage]) -> list[Stage]:
+def cache_stages(image: Image, stages: Sequence[Stage]) -> list[Stage]:
     """The named stages (the context stage aside) whose last image the built ``image`` does not descend
     from: untagged, they would be dangling ``<none>`` images, and a cleanup would lose the build cache."""
     ancestors = {h.get("Id", "").removeprefix("sha256:") for h in image.history()}
@@ -55,7 +60,7 @@ def cache_stages(image, stages: Sequence[Stage]) -> list[Stage]:
             and not any(a.startswith(s.image_id) for a in ancestors)]
 
 
-def _remove(client, image: str) -> bool:
+def _remove(client: DockerClient, image: str) -> bool:
     """Remove an image and its untagged parents that nothing else uses; False when Docker refuses (a
     container or a child image still uses it)."""
     import docker
@@ -68,13 +73,13 @@ def _remove(client, image: str) -> bool:
         return False
 
 
-def remove_context_stage(client, stages: Sequence[Stage]) -> list[str]:
+def remove_context_stage(client: DockerClient, stages: Sequence[Stage]) -> list[str]:
     """The context stage's image (the whole build context: weights, wheelhouse, code): no image needs it."""
     found = [s.image_id for s in stages if s.name.lower() == CONTEXT_STAGE and s.image_id]
     return [f"{image[:12]} (the {CONTEXT_STAGE} stage)" for image in found if _remove(client, image)]
 
 
-def remove_after_failure(client, stages: Sequence[Stage]) -> list[str]:
+def remove_after_failure(client: DockerClient, stages: Sequence[Stage]) -> list[str]:
     """After a failed build: each stage's last image that nothing tagged and nothing builds on (the steps
     done before the failure, the wheelhouse copied in among them), with its untagged parents."""
     removed = []
@@ -84,7 +89,8 @@ def remove_after_failure(client, stages: Sequence[Stage]) -> list[str]:
     return removed
 
 
-def tidy_after_build(client, image, tag: str, stages: Sequence[Stage], before: dict[str, str | None]) -> list[str]:
+def tidy_after_build(client: DockerClient, image: Image, tag: str, stages: Sequence[Stage],
+                     before: dict[str, str | None]) -> list[str]:
     """After a successful build of ``image`` as ``tag``: the dependency stages tagged as cache, the context
     stage's image removed, and the images that ``before`` (ref -> image id before the build) named, once
     untagged, removed. Returns what was removed."""
@@ -104,7 +110,7 @@ def tidy_after_build(client, image, tag: str, stages: Sequence[Stage], before: d
     return removed
 
 
-def _tags(client, image: str) -> list[str] | None:
+def _tags(client: DockerClient, image: str) -> list[str] | None:
     import docker
 
     try:
@@ -113,7 +119,7 @@ def _tags(client, image: str) -> list[str] | None:
         return None
 
 
-def largest_layers(image, n: int = LARGEST_LAYERS) -> tuple[Layer, ...]:
+def largest_layers(image: Image, n: int = LARGEST_LAYERS) -> tuple[Layer, ...]:
     """The image's ``n`` largest layers, from ``docker history``."""
     layers = [Layer(int(h.get("Size") or 0), instruction(h.get("CreatedBy") or "") or "(the base image)")
               for h in image.history()]

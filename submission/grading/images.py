@@ -3,17 +3,19 @@
 ``build_image`` builds ``docker/Dockerfile`` of a repository (its ``.dockerignore`` respected; wheelhouse/
 sent for the packages stage), says which steps came from the cache and the largest layers, and removes
 what the build no longer needs (``image_cache``); a base image that cannot be had is named with the
-offline fix. ``context_files`` lists the build context (what ``check`` counts). ``save_image`` and ``load_image`` move an image as a tarball (what
-``grade --image-file`` reads); ``read_file_from_image`` reads a file without starting the image.
+offline fix. ``context_files`` lists the build context (what ``check`` counts). ``save_image`` and
+``load_image`` move an image as a tarball (what ``grade --image-file`` reads); ``read_file_from_image``
+reads a file without starting the image.
 """
 
 from __future__ import annotations
 
 import re
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Mapping
+from typing import TYPE_CHECKING, Any
 
 from ..errors import ConfigError, KitError
 from ..fileio import replacing
@@ -26,6 +28,9 @@ from .image_cache import (
     tidy_after_build,
 )
 
+if TYPE_CHECKING:
+    from docker import DockerClient
+
 DOCKERFILE = "docker/Dockerfile"
 DEFAULT_BASE_IMAGE = "nvidia/cuda:12.1.1-runtime-ubuntu22.04"  # the Dockerfile's default BASE_IMAGE
 LOG_TAIL = 40  # lines of a failed build's log shown
@@ -36,7 +41,7 @@ class DockerUnavailable(KitError):
     """No Docker daemon answers."""
 
 
-def connect():
+def connect() -> DockerClient:
     """A docker client whose daemon answers, or DockerUnavailable saying how to start one."""
     try:
         import docker
@@ -107,7 +112,7 @@ def context_files(repo: str | Path) -> list[str]:
     return sorted(Path(rel).as_posix() for rel in found if (repo / rel).is_file() or (repo / rel).is_symlink())
 
 
-def _context_tar(repo: Path):
+def _context_tar(repo: Path) -> Any:  # a temporary file (docker's tar)
     """The build context as a tarball (a temporary file): .dockerignore respected, except that wheelhouse/ is
     sent when present, for the packages stage (the Dockerfile drops it from the code)."""
     from docker.utils.build import tar
@@ -115,7 +120,7 @@ def _context_tar(repo: Path):
     patterns = list(dockerignore_patterns(repo) or [])
     if (repo / WHEELHOUSE).is_dir():
         patterns.append(f"!{WHEELHOUSE}")
-    return tar(str(repo), exclude=patterns, dockerfile=(DOCKERFILE, None), gzip=False)
+    return tar(repo, exclude=patterns, dockerfile=(DOCKERFILE, None), gzip=False)
 
 
 def dockerfile_base_image(repo: Path) -> str:
@@ -132,7 +137,7 @@ def base_image_hint(base: str, error: str) -> str:
             "`docker save` it and `docker load -i` it here")
 
 
-def build_image(client, repo: str | Path, options: BuildOptions, echo: Callable[[str], None] | None = None
+def build_image(client: DockerClient, repo: str | Path, options: BuildOptions, echo: Callable[[str], None] | None = None
                 ) -> BuildResult:
     """Build ``repo``/docker/Dockerfile with ``repo`` as the context; raises KitError if it fails. Then
     removes what the build made and no later build needs, and keeps the dependency stages as cache
@@ -157,7 +162,7 @@ def build_image(client, repo: str | Path, options: BuildOptions, echo: Callable[
         context.close()
     image = client.images.get(built or options.tag)
     removed = tidy_after_build(client, image, options.tag, log.stages(), before)
-    return BuildResult(options.tag, image.id, int(image.attrs.get("Size", 0)), time.perf_counter() - started,
+    return BuildResult(options.tag, str(image.id), int(image.attrs.get("Size", 0)), time.perf_counter() - started,
                        log.steps(), largest_layers(image), tuple(removed))
 
 
@@ -168,7 +173,8 @@ def _build_args(options: BuildOptions) -> dict[str, str]:
     return args
 
 
-def _stream_build(client, repo: Path, options: BuildOptions, log: BuildLog, context, echo) -> str | None:
+def _stream_build(client: DockerClient, repo: Path, options: BuildOptions, log: BuildLog, context: Any,
+                  echo: Callable[[str], None] | None) -> str | None:
     """Run the build, feeding ``log``; the image's id. KitError with the log's tail if it fails."""
     built = None
     stream = client.api.build(fileobj=context, custom_context=True, dockerfile=DOCKERFILE, tag=options.tag,
@@ -187,7 +193,7 @@ def _stream_build(client, repo: Path, options: BuildOptions, log: BuildLog, cont
     return built
 
 
-def save_image(client, ref: str, path: str | Path) -> int:
+def save_image(client: DockerClient, ref: str, path: str | Path) -> int:
     """Write the image as a tarball that ``docker load -i`` (and ``grade --image-file``) reads; its size."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -198,7 +204,7 @@ def save_image(client, ref: str, path: str | Path) -> int:
     return path.stat().st_size
 
 
-def load_image(client, path: str | Path) -> str:
+def load_image(client: DockerClient, path: str | Path) -> str:
     """Load a tarball written by ``save_image`` (or ``docker save``); the loaded image's reference."""
     path = Path(path)
     if not path.is_file():
@@ -208,10 +214,10 @@ def load_image(client, path: str | Path) -> str:
     if not images:
         raise ConfigError(f"{path}: holds no image; make it with `python -m submission docker build --save FILE`")
     image = images[0]
-    return image.tags[0] if image.tags else image.id
+    return image.tags[0] if image.tags else str(image.id)
 
 
-def read_file_from_image(client, ref: str, path: str) -> str | None:
+def read_file_from_image(client: DockerClient, ref: str, path: str) -> str | None:
     """A text file of an image, read without starting it (None if absent)."""
     import io
     import tarfile

@@ -14,9 +14,9 @@ from __future__ import annotations
 import csv
 import io
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
 
 from ..errors import DataError
 from ..scoring.data import ALL_AROUND, TRACKS, short_track
@@ -50,7 +50,7 @@ class Row:
 
     @property
     def track_mean(self) -> float | None:
-        values = [self.scores[t] for t in TRACKS if self.scores.get(t) is not None]
+        values = [score for t in TRACKS if (score := self.scores.get(t)) is not None]
         return sum(values) / len(values) if values else None
 
     @property
@@ -115,7 +115,7 @@ def merge(runs: Sequence[GradedRun]) -> list[Row]:
                         sum(r.wall_s for r in mine), {r.track: r.graded_at for r in mine},
                         {r.track: r.detail for r in mine}))
 
-    def rank_key(row: Row):
+    def rank_key(row: Row) -> tuple[bool, float, bool, float, str]:
         all_around, mean = row.scores.get(ALL_AROUND), row.track_mean
         return (all_around is None, -(all_around or 0.0), mean is None, -(mean or 0.0), row.submission)
 

@@ -7,8 +7,9 @@ or a verdict's detail is text, never markup. The rows are ``leaderboard.Row``s.
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from ..fileio import replace_file
 from ..reports.pages import render

@@ -91,8 +91,8 @@ def endpoints(broker: str, backend: str | None = None) -> Endpoints:
                           "PORT/VHOST URL")
     if backend is None:
         if scheme not in ("redis", "rediss"):
-            raise ConfigError(f"--broker {safe_url(broker)} is not Redis: pass --backend redis://HOST:PORT/DB, the Redis "
-                              "that holds the grades' results and the registry that status reads")
+            raise ConfigError(f"--broker {safe_url(broker)} is not Redis: pass --backend redis://HOST:PORT/DB, the "
+                              "Redis that holds the grades' results and the registry that status reads")
         backend = broker
     if urlsplit(backend).scheme not in ("redis", "rediss"):
         raise ConfigError(f"--backend {safe_url(backend)}: the result backend must be Redis (redis://HOST:PORT/DB)")
@@ -108,7 +108,7 @@ def transport_options(redis_broker: bool, redelivery_s: float) -> dict[str, Any]
             "socket_connect_timeout": ANSWER_TIMEOUT_S}
 
 
-def make_app(where: Endpoints, redelivery_s: float):
+def make_app(where: Endpoints, redelivery_s: float) -> Any:
     """The Celery app of the grading queue (a grade's task is registered by the worker, not here)."""
     try:
         from celery import Celery
@@ -133,7 +133,7 @@ def make_app(where: Endpoints, redelivery_s: float):
     return app
 
 
-def check_reachable(app, where: Endpoints) -> None:
+def check_reachable(app: Any, where: Endpoints) -> None:
     """BrokerUnavailable, naming the URL without its password, unless the broker and the backend answer."""
     try:
         with app.connection_for_write() as connection:
@@ -144,7 +144,7 @@ def check_reachable(app, where: Endpoints) -> None:
                                 "check the URL and that this host can reach it") from None
     try:
         app.backend.client.ping()
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:  # noqa: BLE001 - whatever the Redis client raises
         raise BrokerUnavailable(f"the result backend at {safe_url(where.backend)} does not answer "
                                 f"({_hide_password(str(exc), where.backend)}); start it, or check --backend") from None
 
@@ -174,7 +174,7 @@ class GradeRequest:
         return asdict(self)
 
     @classmethod
-    def from_payload(cls, raw: Any) -> "GradeRequest":
+    def from_payload(cls, raw: Any) -> GradeRequest:
         known = {f.name for f in fields(cls)}
         if not isinstance(raw, dict) or not {"grade_id", "submission", "track", "profile", "gpus"} <= set(raw):
             raise GradeFailed(f"not a grade request: {str(raw)[:200]}")
@@ -216,20 +216,20 @@ def broker_priority(priority: int, where: Endpoints) -> int:
     return MAX_PRIORITY - priority if where.redis_broker else priority
 
 
-def send(app, request: GradeRequest, where: Endpoints) -> None:
+def send(app: Any, request: GradeRequest, where: Endpoints) -> None:
     """Record the grade in the registry, then put it on its queue (removed from the registry if that fails)."""
     client = app.backend.client
     client.hset(REGISTRY_KEY, request.grade_id, json.dumps(request.payload()))
     try:
         app.send_task(TASK_NAME, args=[request.payload()], task_id=request.grade_id, queue=request.queue,
                       priority=broker_priority(request.priority, where), retry=False)
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - whatever the transport raises: the grade leaves the registry
         client.hdel(REGISTRY_KEY, request.grade_id)
         raise BrokerUnavailable(f"the broker at {safe_url(where.broker)} refused the grade "
                                 f"({_hide_password(str(exc), where.broker)})") from None
 
 
-def registry(app) -> list[GradeRequest]:
+def registry(app: Any) -> list[GradeRequest]:
     """Every grade ever enqueued on this backend, oldest first (entries that do not parse are skipped)."""
     requests = []
     for grade_id, raw in app.backend.client.hgetall(REGISTRY_KEY).items():
@@ -243,15 +243,15 @@ def registry(app) -> list[GradeRequest]:
 # ---------------------------------------------------------------- workers' heartbeats
 
 
-def write_heartbeat(client, name: str, info: dict[str, Any]) -> None:
+def write_heartbeat(client: Any, name: str, info: dict[str, Any]) -> None:
     client.set(WORKER_KEY + name, json.dumps({**info, "seen_at": time.time()}), ex=int(HEARTBEAT_TTL_S))
 
 
-def forget_worker(client, name: str) -> None:
+def forget_worker(client: Any, name: str) -> None:
     client.delete(WORKER_KEY + name)
 
 
-def live_workers(client) -> dict[str, dict[str, Any]]:
+def live_workers(client: Any) -> dict[str, dict[str, Any]]:
     """name -> its last heartbeat, for every worker seen within HEARTBEAT_TTL_S."""
     workers = {}
     for key in client.scan_iter(match=WORKER_KEY + "*"):

@@ -24,8 +24,9 @@ import json
 import os
 import shutil
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from ..jsonio import write_json
 from .leaderboard import SCORES_FILE

@@ -13,9 +13,10 @@ import dataclasses
 import json
 import sys
 import tempfile
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Mapping, Sequence
+from typing import TYPE_CHECKING
 
 from ..errors import ConfigError, KitError
 from ..harness.outcome import RunOutcome
@@ -28,6 +29,9 @@ from ..harness.profiles import (
 )
 from ..scoring.data import ALL_AROUND, Question
 from .images import DOCKERFILE, BaseImageUnavailable, DockerUnavailable
+
+if TYPE_CHECKING:
+    from docker import DockerClient
 
 LOG_LINES = 12  # of the container's log, shown when the smoke run fails
 NOT_IN_IMAGE = "a package or file that the image lacks is not caught"
@@ -77,7 +81,7 @@ def smoke_limits(repo: Path, timeout_s: float) -> Limits:
     return dataclasses.replace(limits, seconds_per_sample=None, budget_s=timeout_s)
 
 
-def _image(client, repo: Path, options: SmokeOptions) -> tuple[str, str]:
+def _image(client: DockerClient, repo: Path, options: SmokeOptions) -> tuple[str, str]:
     """The image to run and how it was had; KitError when it cannot be built."""
     from .images import BuildOptions, build_image, default_tag, describe_build
 
@@ -99,7 +103,7 @@ def _image(client, repo: Path, options: SmokeOptions) -> tuple[str, str]:
     return result.tag, f"image {result.tag} ({result.size_bytes / 1e9:.2f} GB, built in {result.seconds:.0f} s)"
 
 
-def in_image(client, repo: Path, questions: Sequence[Question], options: SmokeOptions) -> SmokeResult:
+def in_image(client: DockerClient, repo: Path, questions: Sequence[Question], options: SmokeOptions) -> SmokeResult:
     import docker
 
     from ..evaluate.pipeline import kept_answers

@@ -42,7 +42,7 @@ def _ago(seconds: float) -> str:
 
 def status_of(request: GradeRequest, meta: dict[str, Any], workers: dict[str, dict]) -> GradeStatus:
     state, info = meta.get("status"), meta.get("result")
-    base = {"submission": request.submission, "track": request.track, "grade_id": request.grade_id}
+    base: dict[str, Any] = {"submission": request.submission, "track": request.track, "grade_id": request.grade_id}
     if state == "SUCCESS" and isinstance(info, dict):
         verdict = info.get("verdict") or {}
         return GradeStatus(**base, state="done", since=info.get("finished_at"), worker=info.get("worker"),
@@ -81,7 +81,7 @@ def _timestamp(value: Any) -> float | None:
     return (value if value.tzinfo else value.replace(tzinfo=timezone.utc)).timestamp()
 
 
-def collect(app, results: Path | None) -> tuple[list[GradeStatus], dict[str, dict]]:
+def collect(app: Any, results: Path | None) -> tuple[list[GradeStatus], dict[str, dict]]:
     """The latest grade of each submission and track, and the live workers."""
     workers = live_workers(app.backend.client)
     latest: dict[tuple[str, str], GradeStatus] = {}
@@ -93,10 +93,13 @@ def collect(app, results: Path | None) -> tuple[list[GradeStatus], dict[str, dic
     known = {s.grade_id for s in latest.values()}
     if results is not None:
         for run in find_published(results):
-            key = (run.get("submission"), run.get("track"))
+            submission, track = run.get("submission"), run.get("track")
+            if not isinstance(submission, str) or not isinstance(track, str):
+                continue  # no grade's record
+            key = (submission, track)
             if run.get("grade_id") not in known and key not in latest:
                 verdict = run.get("verdict") or {}
-                latest[key] = GradeStatus(key[0], key[1], "done", run.get("grade_id"), run.get("finished_at"),
+                latest[key] = GradeStatus(submission, track, "done", run.get("grade_id"), run.get("finished_at"),
                                           run.get("worker"), tuple(run.get("devices") or ()), run.get("score"),
                                           verdict.get("status"), str(verdict.get("detail", "")), run["run_folder"])
             elif key in latest and latest[key].state == "done" and run.get("grade_id") == latest[key].grade_id:

@@ -16,6 +16,7 @@ process with its pool process.
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import logging
 import os
@@ -24,6 +25,7 @@ import socket
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 from ..errors import ConfigError, KitError, suggest
 from ..harness.profiles import ALL_TRACKS, get_profile, load_profiles
@@ -118,7 +120,7 @@ def check_gpus(gpus: tuple[str, ...]) -> None:
                           f"no device {absent[0]}")
 
 
-def build_config(args, redis_broker: bool) -> WorkerConfig:
+def build_config(args: argparse.Namespace, redis_broker: bool) -> WorkerConfig:
     gpus = device_ids(args.gpus) or ()
     check_gpus(gpus)
     if args.grace_s < 0 or args.time_scale <= 0:
@@ -199,7 +201,7 @@ def pool_processes_die_with_worker() -> None:
     main_pid = os.getpid()
 
     @signals.worker_process_init.connect(weak=False)
-    def _pool_process_dies_with_worker(**_) -> None:
+    def _pool_process_dies_with_worker(**_: Any) -> None:
         die_with_parent(signal.SIGKILL)
         if os.getppid() != main_pid:
             os._exit(1)
@@ -218,15 +220,15 @@ def no_container_left(name: str) -> None:
         log.warning("removed %d container(s) of grades stopped by the shutdown", removed)
 
 
-def register_task(app):
+def register_task(app: Any) -> Any:
     @app.task(name=TASK_NAME, bind=True, acks_late=True, reject_on_worker_lost=True)
-    def grade(self, payload):
+    def grade(self: Any, payload: dict[str, Any]) -> dict[str, Any]:
         return grade_task(self, payload)
 
     return grade
 
 
-def run_worker(app, config: WorkerConfig, args, removed: int, broker: str) -> int:
+def run_worker(app: Any, config: WorkerConfig, args: argparse.Namespace, removed: int, broker: str) -> int:
     from celery import signals
 
     if config.gpus:  # a GPU grade needs at least one device: no more grades at once than devices
@@ -237,12 +239,14 @@ def run_worker(app, config: WorkerConfig, args, removed: int, broker: str) -> in
     configure(config)
     register_task(app)
     pool_processes_die_with_worker()
-    info = {"name": config.name, "host": socket.gethostname(), "pid": os.getpid(), "gpus": list(config.gpus),
-            "concurrency": concurrency, "queues": queues, "profiles": list(config.profiles), "tracks": [t.track for t in config.tracks],
-            "redelivery_s": config.redelivery_s, "started_at": time.time(), "broker": broker}
+    tracks = [t.track for t in config.tracks]
+    info: dict[str, Any] = {
+        "name": config.name, "host": socket.gethostname(), "pid": os.getpid(), "gpus": list(config.gpus),
+        "concurrency": concurrency, "queues": queues, "profiles": list(config.profiles), "tracks": tracks,
+        "redelivery_s": config.redelivery_s, "started_at": time.time(), "broker": broker}
     print(f"worker {config.name}: profiles {', '.join(config.profiles)}; queues {', '.join(queues)}; "
           f"{concurrency} grade(s) at once; tracks "
-          f"{', '.join(info['tracks'])}; results {config.results}; redelivery after {config.redelivery_s:.0f} s"
+          f"{', '.join(tracks)}; results {config.results}; redelivery after {config.redelivery_s:.0f} s"
           + (f"; removed {removed} container(s) left by its last run" if removed else ""), flush=True)
     heartbeat = Heartbeat(app.conf.result_backend, config.name, info)
     signals.worker_ready.connect(lambda **_: heartbeat.start(), weak=False)  # once the pool has forked

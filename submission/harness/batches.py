@@ -9,7 +9,8 @@ limits (the benchmarks' reference loop); ``runner.run_model`` is the grader-fait
 from __future__ import annotations
 
 import time
-from typing import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
 
 from ..errors import ModelOutputError
 from ..scoring.data import Question
@@ -23,7 +24,7 @@ MIN_BATCH_SIZE, MAX_BATCH_SIZE = 1, 16
 ANSWER_CAP_CHARS = 1_000_000
 
 
-def batch_size_of(model) -> int:
+def batch_size_of(model: Any) -> int:
     size = model.get_batch_size()
     if not isinstance(size, int) or isinstance(size, bool) or not MIN_BATCH_SIZE <= size <= MAX_BATCH_SIZE:
         raise ModelOutputError(
@@ -36,7 +37,7 @@ def plural(n: int, noun: str) -> str:
     return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
-def ask(model, prompts: Sequence[str], is_multiple_choice: bool):
+def ask(model: Any, prompts: Sequence[str], is_multiple_choice: bool) -> Any:
     """``batch_predict`` on a copy of ``prompts``: whatever the model does to the batch it is given, the
     caller checks its answers against its own list."""
     return model.batch_predict({"prompt": list(prompts)}, is_multiple_choice)
@@ -48,7 +49,7 @@ def cap_answers(answers: list[str]) -> tuple[list[str], int]:
     return ([a[:ANSWER_CAP_CHARS] for a in answers] if cut else answers), cut
 
 
-def check_responses(responses, prompts: Sequence[str], batch_index: int) -> list[str]:
+def check_responses(responses: Any, prompts: Sequence[str], batch_index: int) -> list[str]:
     """The model's answers for one batch, or ModelOutputError saying what is wrong with them."""
     if not isinstance(responses, (list, tuple)):
         raise ModelOutputError(
@@ -74,7 +75,7 @@ def grader_order(questions: Sequence[Question]) -> list[Question]:
     return [q for q in questions if not q.is_multiple_choice] + [q for q in questions if q.is_multiple_choice]
 
 
-def iter_batches(model, questions: Sequence[Question]) -> Iterator[list[Question]]:
+def iter_batches(model: Any, questions: Sequence[Question]) -> Iterator[list[Question]]:
     """Yield batches, asking the model for its batch size before each one; never mixes the groups."""
     for is_mc in (False, True):
         group = [q for q in questions if q.is_multiple_choice == is_mc]
@@ -86,7 +87,7 @@ def iter_batches(model, questions: Sequence[Question]) -> Iterator[list[Question
 
 
 def run_predictions(
-    model,
+    model: Any,
     questions: Sequence[Question],
     writer: PredictionWriter,
     on_batch: Callable[[BatchRecord], None] | None = None,
@@ -105,7 +106,7 @@ def run_predictions(
         responses, _ = cap_answers(check_responses(responses, prompts, index))
         writer.write_batch(
             {"row": q.row, "output": r, "batch": index, "latency_s": round(latency, 6)}
-            for q, r in zip(batch, responses)
+            for q, r in zip(batch, responses, strict=True)
         )
         record = BatchRecord(index, tuple(q.row for q in batch), is_mc, latency)
         records.append(record)

@@ -80,7 +80,7 @@ def usage(folder: Path, skip: frozenset[str] = frozenset()) -> dict[str, int]:
 
 
 def biggest(files: dict[str, int]) -> str:
-    return max(files, key=files.get) if files else ""
+    return max(files, key=lambda path: files[path]) if files else ""
 
 
 class DiskWatch:
@@ -94,6 +94,8 @@ class DiskWatch:
 
     def added_to_output(self) -> dict[str, int]:
         """Files the run added to the output folder (or grew there), the harness's own aside."""
+        if self.output is None:
+            return {}
         now = usage(self.output, frozenset(HARNESS_FILES))
         return {path: size for path, size in now.items() if size > self.before.get(path, -1)}
 
@@ -108,7 +110,7 @@ class DiskWatch:
                 return verdicts.disk(f"the model's scratch space (TMPDIR, largest file {biggest(files)})",
                                      str(self.scratch), sum(files.values()), self.scratch_cap)
         added = self.output_over_cap()
-        if added:
+        if added and self.output_cap is not None:
             return verdicts.disk(f"the output folder, predictions.jsonl aside (largest file {biggest(added)}):",
                                  str(self.output), sum(added.values()), self.output_cap)
         return None

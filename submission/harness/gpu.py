@@ -24,6 +24,7 @@ older torch refuses keys it does not know, so the key is set only where the inst
 
 from __future__ import annotations
 
+import ctypes
 import functools
 import importlib.util
 import math
@@ -31,12 +32,13 @@ import os
 import re
 import shutil
 import subprocess
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ..card import CARD_VARIABLES, CONTEXT_RESERVE_BYTES, GPU_MEMORY_BYTES, card_environment
-from ..cuda import cuda_totals, load_libcuda, uuid_key
+from ..cuda import Nvml, cuda_totals, load_libcuda, uuid_key
 from .gpu_host import driver_note, require_enforcement
 
 if TYPE_CHECKING:  # the model's process imports this module: no YAML parser for a type hint
@@ -81,7 +83,7 @@ class GpuPlan:
     handles: tuple = field(default=(), compare=False, repr=False)  # NVML handles, one per device
 
 
-def load_nvml():
+def load_nvml() -> Nvml:
     """The initialised pynvml module, or None without nvidia-ml-py, a driver or a GPU."""
     if importlib.util.find_spec("pynvml") is None:
         return None
@@ -108,7 +110,7 @@ def host_gpu_count() -> int:
     return sum(1 for line in out.stdout.splitlines() if line.startswith("GPU "))
 
 
-def _text(value) -> str:
+def _text(value: object) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
@@ -129,12 +131,12 @@ class _Candidate:
     cuda_index: int | None = None  # whole cards: their rank among the cards this process may open
 
 
-def _describe(nvml, handle, mig: bool, cuda_index: int | None = None) -> _Candidate:
+def _describe(nvml: Nvml, handle: Any, mig: bool, cuda_index: int | None = None) -> _Candidate:
     return _Candidate(_text(nvml.nvmlDeviceGetUUID(handle)), _text(nvml.nvmlDeviceGetName(handle)),
                       int(nvml.nvmlDeviceGetMemoryInfo(handle).total), handle, mig, cuda_index)
 
 
-def _mig_devices(nvml, handle) -> list[_Candidate] | None:
+def _mig_devices(nvml: Nvml, handle: Any) -> list[_Candidate] | None:
     """The MIG devices of a MIG-enabled card (CUDA sees those, never the card), or None if MIG is off."""
     try:
         if nvml.nvmlDeviceGetMigMode(handle)[0] != NVML_FEATURE_ENABLED:
@@ -150,7 +152,7 @@ def _mig_devices(nvml, handle) -> list[_Candidate] | None:
     return found
 
 
-def candidates(nvml) -> tuple[list[_Candidate], list[str]]:
+def candidates(nvml: Nvml) -> tuple[list[_Candidate], list[str]]:
     """Every device CUDA could use here, in PCI bus order, and notes on the devices skipped. A whole
     card's ``cuda_index`` is NVML's index among the cards this process may open: CUDA's own index under
     ``CUDA_DEVICE_ORDER=PCI_BUS_ID`` (a card CUDA may not open, as on a cgroup-restricted host, it does not
@@ -208,14 +210,14 @@ def _pid_max() -> int:
         return 4_194_304  # Linux's upper bound
 
 
-def plausible(processes) -> bool:
+def plausible(processes: Iterable[Any]) -> bool:
     """Whether NVML's process list reads right: a binding whose struct does not match the driver's
     gives pids such as 0 or 4294967295 (nvidia-ml-py 12.535.77 on most drivers)."""
     limit = _pid_max()
     return all(0 < int(p.pid) <= limit for p in processes)
 
 
-def probe_processes(nvml, handles) -> tuple[str | None, list[str]]:
+def probe_processes(nvml: Nvml, handles: Sequence[Any]) -> tuple[str | None, list[str]]:
     """The per-process call to use: the ``_v3`` call, else ``_v2`` (drivers before R510 lack ``_v3``),
     else None (memory is then measured at device level)."""
     notes = []
@@ -225,7 +227,7 @@ def probe_processes(nvml, handles) -> tuple[str | None, list[str]]:
             continue
         try:
             listed = [call(handle) for handle in handles]
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:  # noqa: BLE001 - any NVMLError: noted below unless the driver lacks the call
             if _error_code(exc) != NVML_ERROR_FUNCTION_NOT_FOUND:
                 notes.append(f"NVML {name} failed ({exc})")
             continue
@@ -237,11 +239,11 @@ def probe_processes(nvml, handles) -> tuple[str | None, list[str]]:
     return None, notes
 
 
-def accounting_devices(nvml, devices: tuple[GpuDevice, ...], handles) -> frozenset[str]:
+def accounting_devices(nvml: Nvml, devices: tuple[GpuDevice, ...], handles: Sequence[Any]) -> frozenset[str]:
     """UUIDs of the devices whose driver keeps accounting (``nvidia-smi -am 1``): their per-process
     maximum then catches a peak between two polls."""
     enabled = set()
-    for device, handle in zip(devices, handles):
+    for device, handle in zip(devices, handles, strict=True):
         try:
             if nvml.nvmlDeviceGetAccountingMode(handle) == NVML_FEATURE_ENABLED:
                 enabled.add(device.uuid)
@@ -258,11 +260,12 @@ def _no_nvml_plan(wanted: int | None) -> GpuPlan:
     if not os.path.exists("/dev/nvidiactl"):
         if wanted is None:
             return GpuPlan()
-        return GpuPlan(notes=(f"no NVIDIA GPU here: the profile's {wanted} GPUs and their memory cap are not emulated",))
+        return GpuPlan(notes=(f"no NVIDIA GPU here: the profile's {wanted} GPUs and their memory cap are not "
+                              "emulated",))
     return GpuPlan(notes=("NVML unavailable (pip install nvidia-ml-py): GPU memory is not measured",))
 
 
-def plan_gpus(wanted: int | None, nvml) -> GpuPlan:
+def plan_gpus(wanted: int | None, nvml: Nvml) -> GpuPlan:
     """Show the model the first ``wanted`` GPUs (0: hide them all; None: leave them as they are, but
     still measure them). An empty ``CUDA_VISIBLE_DEVICES`` means no GPU, as it does for CUDA."""
     if wanted == 0:
@@ -298,7 +301,7 @@ def plan_gpus(wanted: int | None, nvml) -> GpuPlan:
     return GpuPlan(devices, visible, tuple(notes), call, accounting_devices(nvml, devices, handles), handles)
 
 
-def load_cuda():
+def load_cuda() -> ctypes.CDLL | None:
     """The driver's CUDA library for ``cuda_totals`` (replaced by a fake in the tests)."""
     return load_libcuda()
 
@@ -366,8 +369,9 @@ def gpu_env(limits: Limits, plan: GpuPlan, current: dict[str, str]) -> dict[str,
     if not card_enforced(limits, plan):
         return {**env, **dict.fromkeys(CARD_VARIABLES)}
     env.update(card_environment_for(limits))
-    if plan.devices and torch_reads_fraction():
-        fraction = min(torch_fraction(limits.gpu_memory_bytes, CONTEXT_RESERVE_BYTES, d.torch_total_bytes)
+    cap = limits.gpu_memory_bytes
+    if plan.devices and cap is not None and torch_reads_fraction():  # card_enforced: cap is set
+        fraction = min(torch_fraction(cap, CONTEXT_RESERVE_BYTES, d.torch_total_bytes)
                        for d in plan.devices)
         env[ALLOC_CONF] = alloc_conf(current.get(ALLOC_CONF), fraction)
     return env

@@ -14,8 +14,10 @@ from __future__ import annotations
 import os
 import re
 import sys
+from collections.abc import Iterator
 
 from ..card import CONTEXT_RESERVE_BYTES
+from ..cuda import Nvml
 from .gpu import (
     ALLOC_CONF,
     PROCESS_CALLS,
@@ -32,11 +34,12 @@ GPU_MEMORY_MESSAGE = re.compile(r"CUDA out of memory|CUDA error: out of memory|c
 GPU_INDEX = re.compile(r"\bGPU (\d+)\b")  # "GPU 0 has a total capacity of ..." (older: "(GPU 0; ...")
 
 
-def _chain(exc: BaseException):
+def _chain(exc: BaseException) -> Iterator[BaseException]:
+    link: BaseException | None = exc
     seen = 0
-    while exc is not None and seen < 10:
-        yield exc
-        exc, seen = exc.__cause__ or exc.__context__, seen + 1
+    while link is not None and seen < 10:
+        yield link
+        link, seen = link.__cause__ or link.__context__, seen + 1
 
 
 def gpu_failure(exc: BaseException) -> tuple[bool, int | None]:
@@ -50,12 +53,12 @@ def gpu_failure(exc: BaseException) -> tuple[bool, int | None]:
     return False, None
 
 
-def _own_bytes(nvml, uuid: str) -> int | None:
+def _own_bytes(nvml: Nvml, uuid: str) -> int | None:
     """This process's memory on the device as NVML lists it, or None where it is not listed (a
     container's own pid namespace) or NVML fails."""
     try:
         handle = nvml.nvmlDeviceGetHandleByUUID(uuid)
-    except Exception:  # noqa: BLE001
+    except Exception:  # noqa: BLE001 - any NVMLError: the figure is unknown, as documented
         return None
     for name in PROCESS_CALLS:
         try:

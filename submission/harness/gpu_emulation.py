@@ -26,6 +26,8 @@ from __future__ import annotations
 import importlib.abc
 import importlib.machinery
 import sys
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from types import ModuleType
 from typing import Any
 
 from ..card import ProfileCard, profile_card
@@ -50,18 +52,18 @@ def emulated(card: ProfileCard) -> bool:
 # ---------------------------------------------------------------- torch as the profile's card
 
 
-def patch_torch(torch, card: ProfileCard) -> None:
+def patch_torch(torch: Any, card: ProfileCard) -> None:
     """Make ``torch`` (the module) report and choose as ``card`` would; idempotent."""
     cuda = torch.cuda
     if getattr(cuda, "_shopbench_card", None) is not None:
         return
     real_capability, real_bf16 = cuda.get_device_capability, cuda.is_bf16_supported
 
-    def get_device_capability(device=None):
+    def get_device_capability(device: Any = None) -> tuple[int, ...]:
         real = tuple(real_capability(device))  # initialises CUDA, as the real one does
         return min(real, card.capability) if card.capability is not None else real
 
-    def is_bf16_supported(*args, **kwargs):
+    def is_bf16_supported(*args: Any, **kwargs: Any) -> bool:
         return False if lacks_bfloat16(card) else real_bf16(*args, **kwargs)
 
     get_device_capability.__doc__ = f"torch's, at most {card.described()}'s (the kit's T4 emulation)."
@@ -77,36 +79,39 @@ def patch_torch(torch, card: ProfileCard) -> None:
 class _AfterExec(importlib.abc.Loader):
     """Runs the real loader, then ``after(module)``; the module keeps the real loader as its own."""
 
-    def __init__(self, loader, after):
+    def __init__(self, loader: importlib.abc.Loader, after: Callable[[ModuleType], None]) -> None:
         self.loader, self.after = loader, after
 
-    def create_module(self, spec):
+    def create_module(self, spec: importlib.machinery.ModuleSpec) -> ModuleType | None:
         return self.loader.create_module(spec)
 
-    def exec_module(self, module):
-        module.__loader__ = module.__spec__.loader = self.loader
+    def exec_module(self, module: ModuleType) -> None:
+        module.__loader__ = self.loader
+        if module.__spec__ is not None:
+            module.__spec__.loader = self.loader
         self.loader.exec_module(module)
         self.after(module)
 
 
 class _Refused(importlib.abc.Loader):
-    def __init__(self, message: str):
+    def __init__(self, message: str) -> None:
         self.message = message
 
-    def create_module(self, spec):
+    def create_module(self, spec: importlib.machinery.ModuleSpec) -> ModuleType | None:
         raise ImportError(self.message, name=spec.name)
 
-    def exec_module(self, module):  # pragma: no cover - create_module raised
+    def exec_module(self, module: ModuleType) -> None:  # pragma: no cover - create_module raised
         raise ImportError(self.message, name=module.__name__)
 
 
 class CardFinder(importlib.abc.MetaPathFinder):
     """On the model's first ``import torch``, patch it; ``import flash_attn`` fails where the card lacks it."""
 
-    def __init__(self, card: ProfileCard):
+    def __init__(self, card: ProfileCard) -> None:
         self.card = card
 
-    def _real_spec(self, name, path, target):
+    def _real_spec(self, name: str, path: Sequence[str] | None,
+                   target: ModuleType | None) -> importlib.machinery.ModuleSpec | None:
         for finder in sys.meta_path:
             if finder is self or not hasattr(finder, "find_spec"):
                 continue
@@ -115,7 +120,8 @@ class CardFinder(importlib.abc.MetaPathFinder):
                 return spec
         return None
 
-    def find_spec(self, name, path=None, target=None):
+    def find_spec(self, name: str, path: Sequence[str] | None = None,
+                  target: ModuleType | None = None) -> importlib.machinery.ModuleSpec | None:
         top = name.partition(".")[0]
         if top == "flash_attn" and lacks_flash_attention(self.card):
             if self._real_spec(name, path, target) is None:
@@ -135,7 +141,7 @@ def flash_attention_refusal(card: ProfileCard) -> str:
             "capability 8.0); use attn_implementation='sdpa' or 'eager' (the kit's T4 emulation)")
 
 
-def install(environ=None) -> list[str]:
+def install(environ: Mapping[str, str] | None = None) -> list[str]:
     """In the model's process, before the model is imported: behave as the exported card. Returns notes."""
     try:
         card = profile_card(environ)
@@ -155,15 +161,15 @@ def install(environ=None) -> list[str]:
 # ---------------------------------------------------------------- bfloat16 weights
 
 
-def _on_gpu(tensor) -> bool:
+def _on_gpu(tensor: Any) -> bool:
     return bool(getattr(tensor, "is_cuda", False))
 
 
-def _is_bf16(tensor, torch) -> bool:
+def _is_bf16(tensor: Any, torch: Any) -> bool:
     return tensor.dtype == torch.bfloat16 and tensor.is_floating_point() and _on_gpu(tensor)
 
 
-def _tensors(value, prefix: str, torch, seen: set[int], depth: int):
+def _tensors(value: Any, prefix: str, torch: Any, seen: set[int], depth: int) -> Iterator[tuple[str, Any]]:
     """(name, tensor) of every parameter, buffer and tensor reachable from ``value`` through attributes,
     lists, tuples and dicts, at most MAX_DEPTH deep."""
     if id(value) in seen or depth > MAX_DEPTH or len(seen) > MAX_OBJECTS:
@@ -188,7 +194,7 @@ def _tensors(value, prefix: str, torch, seen: set[int], depth: int):
         yield from _tensors(item, name, torch, seen, depth + 1)
 
 
-def bfloat16_weights(model: Any, environ=None) -> str | None:
+def bfloat16_weights(model: Any, environ: Mapping[str, str] | None = None) -> str | None:
     """The ``unsupported`` verdict's detail when the model holds a bfloat16 parameter or buffer on CUDA
     under a card without bfloat16 (e.g. "lm_head.weight is bfloat16; ..."), else None."""
     torch = sys.modules.get("torch")

@@ -17,11 +17,12 @@ the run's notes.
 
 from __future__ import annotations
 
+import ctypes
 import importlib.util
 import logging
 import sys
 
-from ..cuda import driver_status, nvidia_gpu_present
+from ..cuda import Nvml, driver_status, nvidia_gpu_present
 from ..errors import LimitsError
 from .reaper import proc_readable
 
@@ -47,7 +48,7 @@ def nvml_problem() -> str:
     return "NVML could not be initialised"
 
 
-def require_enforcement(wanted: int | None, nvml) -> None:
+def require_enforcement(wanted: int | None, nvml: Nvml) -> None:
     """Refuse a run whose GPU limits could not be enforced here; see the module docstring."""
     if not wanted or not nvidia_gpu_present():
         return
@@ -61,7 +62,7 @@ def require_enforcement(wanted: int | None, nvml) -> None:
                           f"environment ({sys.executable}); install it: pip install {PSUTIL_PACKAGE}; {fix}")
 
 
-def driver_note(nvml, lib) -> str | None:
+def driver_note(nvml: Nvml, lib: ctypes.CDLL | None) -> str | None:
     """One sentence on the driver and torch's build, where a driver is here; logged as a warning when the
     installed torch cannot use it (the model would fall back to the CPU)."""
     status = driver_status(nvml, lib)

@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+from typing import Any
 
+from ..cuda import Nvml
 from .gpu import GpuDevice, GpuPlan, plausible
 
 UNKNOWN_AFTER = 3  # failed polls in a row after which a device's peak is reported as unknown
@@ -49,26 +51,26 @@ def _session(pid: int) -> int | None:
 class GpuAccountant:
     """Per-device accounting of the model's GPU memory; see the module docstring."""
 
-    def __init__(self, plan: GpuPlan, nvml):
+    def __init__(self, plan: GpuPlan, nvml: Nvml) -> None:
         self.plan, self.nvml = plan, nvml
-        self.handles = dict(zip((d.uuid for d in plan.devices), plan.handles))
+        self.handles = dict(zip((d.uuid for d in plan.devices), plan.handles, strict=True))
         self.tallies = {d.index: Tally() for d in plan.devices}
         self.own_session = _session(0)
         self.baseline = {d.index: self._device_used(d, default=0) for d in plan.devices}
 
-    def _handle(self, device: GpuDevice):
+    def _handle(self, device: GpuDevice) -> Any:
         handle = self.handles.get(device.uuid)
         return handle if handle is not None else self.nvml.nvmlDeviceGetHandleByUUID(device.uuid)
 
     def _device_used(self, device: GpuDevice, default: int | None = None) -> int:
         try:
             return int(self.nvml.nvmlDeviceGetMemoryInfo(self._handle(device)).used)
-        except Exception:  # noqa: BLE001
+        except Exception:
             if default is None:
                 raise
             return default
 
-    def _accounted_max(self, handle, pid: int) -> int:
+    def _accounted_max(self, handle: Any, pid: int) -> int:
         try:
             peak = self.nvml.nvmlDeviceGetAccountingStats(handle, pid).maxMemoryUsage
         except Exception:  # noqa: BLE001 - the pid's record is gone or not kept: the poll's figure stands

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Iterable
 
 from .gpu import GPU_HIDDEN, GpuDevice, GpuPlan, load_nvml, plan_gpus  # noqa: F401 - re-exported
 from .gpu_memory import GpuAccountant
@@ -131,7 +131,7 @@ class ResourceMonitor:
     peak_rss: int = 0
     gpus: GpuAccountant | None = field(default=None, init=False)
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         if self.nvml is not None and self.plan.devices:
             self.gpus = GpuAccountant(self.plan, self.nvml)
 

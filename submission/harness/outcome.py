@@ -8,8 +8,9 @@ the standard library and the verdicts.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Mapping
+from typing import TYPE_CHECKING
 
 from . import verdict as verdicts
 
@@ -62,7 +63,8 @@ class GpuUsage:
     peak_bytes: int | None  # this process's own memory as NVML reports it
     torch_peak_bytes: int | None  # torch.cuda.max_memory_reserved
     cap_bytes: int | None
-    measured: str | None = None  # what peak_bytes counts: 'process' (the model's), 'device' (the whole card); None: unknown
+    # what peak_bytes counts: 'process' (the model's), 'device' (the whole card); None: unknown
+    measured: str | None = None
 
 
 @dataclass(frozen=True)

@@ -11,9 +11,10 @@ import json
 import os
 import stat
 import time
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 from ..errors import DataError
 from ..fileio import open_append, read_regular, replace_file, truncate_regular
@@ -77,10 +78,10 @@ class PredictionWriter:
         write_atomically(self.path, bytes(self._content))
         return True
 
-    def __enter__(self) -> "PredictionWriter":
+    def __enter__(self) -> PredictionWriter:
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
 
@@ -162,7 +163,8 @@ class ResumeState:
 
 def _parse_lines(path: Path, data: bytes) -> tuple[list[tuple[int, dict]], int]:
     """(end offset, record) per complete line, and how many trailing lines were cut off mid-write."""
-    parsed, offset = [], 0
+    parsed: list[tuple[int, dict]] = []
+    offset = 0
     lines = data.split(b"\n")
     for number, line in enumerate(lines, start=1):
         end = offset + len(line) + 1

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 from ..errors import ConfigError, suggest
 from ..scoring.data import ALL_AROUND, TRACKS, Question
@@ -90,6 +91,10 @@ def _check_value(key: str, value: Any, place: str) -> None:
     if wrong_bool or not isinstance(value, allowed):
         names = " or ".join("null" if t is type(None) else t.__name__ for t in allowed)
         raise ConfigError(f"{place}: '{key}' must be {names}, got {value!r}")
+    _check_range(key, value, place)
+
+
+def _check_range(key: str, value: Any, place: str) -> None:
     positive = ("ram_gb", "seconds_per_sample", "disk_gb", "output_mb")
     if key in ("gpus", "vcpus") and value < 0 or key in positive and value is not None and value <= 0:
         raise ConfigError(f"{place}: '{key}' must be positive, got {value!r}")

@@ -11,14 +11,19 @@ lies on a whisker, which ends at the scale's end at most.
 from __future__ import annotations
 
 import io
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
+from typing import TYPE_CHECKING
 
 from ..scoring.data import TRACKS, short_track
 from .intervals import Interval, Intervals
 from .run_view import RunView
 
-TRACK_COLOURS = dict(zip(TRACKS, ("#4c72b0", "#dd8452", "#55a868", "#8172b3")))
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+
+TRACK_COLOURS = dict(zip(TRACKS, ("#4c72b0", "#dd8452", "#55a868", "#8172b3"), strict=True))
 LABEL_COLUMN = 0.12  # room for the value labels right of the scale's end, as a share of the scale
 LABEL_GAP_PT = 5  # between the scale's end (a whisker's cap at most) and a label
 
@@ -46,27 +51,27 @@ def bar_chart(panels: Sequence[Panel], title: str, xlim: tuple[float, float], xl
     return png(bar_figure(panels, title, xlim, xlabel))
 
 
-def png(fig) -> bytes:
+def png(fig: Figure) -> bytes:
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png")
     return buffer.getvalue()
 
 
-def bar_figure(panels: Sequence[Panel], title: str, xlim: tuple[float, float], xlabel: str):
+def bar_figure(panels: Sequence[Panel], title: str, xlim: tuple[float, float], xlabel: str) -> Figure:
     """The matplotlib Figure of ``bar_chart``."""
     from matplotlib.figure import Figure
 
     heights = [max(len(p.bars), 1) * 0.34 + 0.9 for p in panels]
     fig = Figure(figsize=(9, sum(heights) + 0.8), dpi=100, layout="constrained")
     axes = fig.subplots(len(panels), 1, squeeze=False, gridspec_kw={"height_ratios": heights})[:, 0]
-    for ax, panel in zip(axes, panels):
+    for ax, panel in zip(axes, panels, strict=True):
         _draw_panel(ax, panel, xlim)
     axes[-1].set_xlabel(xlabel)
     fig.suptitle(title, fontsize=12)
     return fig
 
 
-def _scale(ax, xlim: tuple[float, float]) -> None:
+def _scale(ax: Axes, xlim: tuple[float, float]) -> None:
     """The axes reach LABEL_COLUMN past the scale's end; ticks and grid stay on the scale."""
     from matplotlib.ticker import MaxNLocator
 
@@ -77,7 +82,7 @@ def _scale(ax, xlim: tuple[float, float]) -> None:
     ax.axvline(high, color="#bbbbbb", linewidth=0.8)  # where the scale ends and the label column begins
 
 
-def _draw_panel(ax, panel: Panel, xlim: tuple[float, float]) -> None:
+def _draw_panel(ax: Axes, panel: Panel, xlim: tuple[float, float]) -> None:
     ax.set_title(panel.title, fontsize=10, loc="left")
     _scale(ax, xlim)
     if xlim[0] < 0 < xlim[1]:
@@ -96,7 +101,7 @@ def _draw_panel(ax, panel: Panel, xlim: tuple[float, float]) -> None:
     errors = [[max(e, 0.0) for e in side] for side in errors]  # a percentile interval may miss the estimate
     ax.barh(positions, values, color=[b.colour for b in panel.bars], height=0.6)
     ax.errorbar(values, positions, xerr=errors, fmt="none", ecolor="#222222", elinewidth=1, capsize=3)
-    for position, bar in zip(positions, panel.bars):
+    for position, bar in zip(positions, panel.bars, strict=True):
         ax.annotate(f"{bar.value:.3f}", (xlim[1], position), xytext=(LABEL_GAP_PT, 0), textcoords="offset points",
                     va="center", ha="left", fontsize=7, annotation_clip=False)
     ax.set_yticks(positions, [b.label for b in panel.bars], fontsize=8)
@@ -109,7 +114,7 @@ def score_chart(view: RunView, intervals: Intervals) -> bytes:
     return png(score_figure(view, intervals))
 
 
-def score_figure(view: RunView, intervals: Intervals):
+def score_figure(view: RunView, intervals: Intervals) -> Figure:
     """The matplotlib Figure of ``score_chart``."""
     results = view.results
     panels = []

@@ -96,7 +96,10 @@ def _flips(rc: RunComparison, flips: list[Flip]) -> list[dict]:
 
 def render_compare(rc: RunComparison, chart_png: bytes) -> str:
     r, level = rc.result, f"{rc.result.confidence:.0%}"
-    p_text = lambda d: format_p(d.p_value, r.resamples)  # noqa: E731
+
+    def p_text(d: Difference) -> str:
+        return format_p(d.p_value, r.resamples)
+
     cards = [{"label": "all-around delta (B - A)", "value": f"{r.all_around.delta:+.4f}", "id": "all-around-delta",
               "detail": f"{level} interval {_span(r.all_around)}, p {p_text(r.all_around)}", "main": True}]
     cards += [{"label": short_track(t), "value": f"{d.delta:+.4f}", "detail": f"{_span(d)}, p {p_text(d)}",

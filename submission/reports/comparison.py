@@ -10,9 +10,9 @@ refused. The numbers only: ``compare.py`` shows them (terminal table, chart, com
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
@@ -42,16 +42,20 @@ class RunComparison:
     notes: tuple[str, ...]
 
 
+def _data_path(view: RunView) -> Path:
+    if view.data_path is None:
+        recorded = view.results.get("data_file")
+        where = f"records the data file {recorded!r}, which is not on this machine" if recorded \
+            else "records no data file"
+        raise DataError(f"run '{view.name}': results.json {where}; pass --data PATH with a copy of the "
+                        "data file both runs used (each run's predictions are checked against it)")
+    return view.data_path
+
+
 def check_same_data(a: RunView, b: RunView) -> None:
     """Refuse two runs unless their data files have the same bytes (paths may differ between machines)."""
-    for view in (a, b):
-        if view.data_path is None:
-            recorded = view.results.get("data_file")
-            where = f"records the data file {recorded!r}, which is not on this machine" if recorded \
-                else "records no data file"
-            raise DataError(f"run '{view.name}': results.json {where}; pass --data PATH with a copy of the "
-                            "data file both runs used (each run's predictions are checked against it)")
-    digest_a, digest_b = data_digest(a.data_path), data_digest(b.data_path)
+    path_a, path_b = _data_path(a), _data_path(b)
+    digest_a, digest_b = data_digest(path_a), data_digest(path_b)
     if digest_a != digest_b:
         raise DataError(
             f"the runs were scored on different data files: '{a.name}' on {a.data_path} (sha256 {digest_a[:12]}) "
@@ -73,7 +77,7 @@ def paired_tasks(a: RunView, b: RunView) -> tuple[list[TaskSamples], list[TaskSa
     for task in a.tasks:
         other = by_name_b.get(task.task_name)
         rows = sorted(set(task.rows) & set(other.rows)) if other else []
-        if rows:
+        if other is not None and rows:
             tasks_a.append(_subset(task, rows))
             tasks_b.append(_subset(other, rows))
     only_a, only_b = set(a.records) - set(b.records), set(b.records) - set(a.records)
@@ -90,7 +94,8 @@ def paired_tasks(a: RunView, b: RunView) -> tuple[list[TaskSamples], list[TaskSa
 
 def find_flips(a: RunView, b: RunView, tasks: Sequence[TaskSamples]) -> tuple[list[Flip], list[Flip]]:
     """(wrong in A and right in B, right in A and wrong in B), in task and row order."""
-    fixed, broken = [], []
+    fixed: list[Flip] = []
+    broken: list[Flip] = []
     for task in tasks:
         for row in task.rows:
             score_a, score_b = a.records[row]["score"], b.records[row]["score"]

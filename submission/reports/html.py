@@ -12,8 +12,9 @@ folders of local_evaluation.py, the Docker runner and the grader all get the sam
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from ..fileio import replace_file
 from ..scoring.data import TRACKS, Question, short_track

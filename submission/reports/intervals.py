@@ -22,8 +22,9 @@ the result for a given seed does not depend on the machine.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Iterator, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -52,7 +53,7 @@ class TaskSamples:
     rows: tuple[int, ...]
     values: np.ndarray
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         shape = (len(self.rows),) if self.aggregation == "mean" else (len(self.rows), 3)
         if self.aggregation not in ("mean", "micro-f1"):
             raise ValueError(f"task '{self.task_name}': unknown aggregation '{self.aggregation}'")
@@ -219,7 +220,7 @@ def replicates(runs: Sequence[Sequence[TaskSamples]], seed: int, resamples: int)
     rng = np.random.default_rng(seed)
     parts: list[dict[str, list[np.ndarray]]] = [defaultdict(list) for _ in runs]
     for indices in draw_indices(runs[0], rng, resamples):
-        for run, part in zip(runs, parts):
+        for run, part in zip(runs, parts, strict=True):
             for task in run:
                 part[task.task_name].append(task_scores(task.values, task.aggregation, indices[task.task_name]))
     track_of = {t.task_name: t.track for t in runs[0]}
@@ -318,7 +319,7 @@ def samples_from_result(questions: Sequence[Question], result: RunResult) -> lis
     """Bootstrap inputs from an in-process scoring result, tasks in data order."""
     rows_by_task: dict[str, list[int]] = defaultdict(list)
     for q in questions:
-        if q.row in result.samples:
+        if q.row in result.samples and q.task_name is not None:
             rows_by_task[q.task_name].append(q.row)
     tasks = []
     for name, rows in rows_by_task.items():

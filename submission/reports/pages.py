@@ -10,7 +10,10 @@ from __future__ import annotations
 import base64
 import functools
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from jinja2 import Environment
 
 from ..jsonio import dumps, printable
 
@@ -49,7 +52,7 @@ def png_base64(png: bytes) -> str:
 
 
 @functools.lru_cache(maxsize=1)
-def environment():
+def environment() -> Environment:
     from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
     env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=True, undefined=StrictUndefined,

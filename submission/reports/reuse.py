@@ -78,7 +78,9 @@ def previous_run(folder: str | Path) -> PreviousRun | None:
     if not set(present) & set(RUN_MARKS):
         return None
     results = _results(folder)
-    verdict = results.get("verdict") if isinstance(results.get("verdict"), dict) else {}
+    verdict = results.get("verdict")
+    if not isinstance(verdict, dict):
+        verdict = {}
     status = verdict.get("status") if isinstance(verdict.get("status"), str) else None
     answered = ""
     if isinstance(results.get("n_answered"), int) and isinstance(results.get("n_questions"), int):

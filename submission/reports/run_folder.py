@@ -6,8 +6,9 @@ whoever produced the answers, the folder looks the same, so ``compare`` and ``re
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from ..harness.predictions import PREDICTIONS_FILE, write_scored
 from ..jsonio import write_json

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from ..errors import DataError
 from ..harness.predictions import PREDICTIONS_FILE, read_records
@@ -86,10 +87,13 @@ def load_run_dir(run_dir: str | Path, data_file: str | Path | None = None) -> Ru
     source = str(run_dir / PREDICTIONS_FILE)
     records = {r["row"]: r for r in read_records(source)}
     tasks = samples_from_records(list(records.values()), results["tasks"], source)
-    data_path = Path(data_file) if data_file else find_data_file(results.get("data_file"), run_dir)
-    if data_file and not data_path.is_file():
-        raise DataError(f"{data_path}: no such data file")
-    notes = ()
+    if data_file:
+        data_path: Path | None = Path(data_file)
+        if not Path(data_file).is_file():
+            raise DataError(f"{data_path}: no such data file")
+    else:
+        data_path = find_data_file(results.get("data_file"), run_dir)
+    notes: tuple[str, ...] = ()
     if data_path is None:
         recorded = results.get("data_file")
         where = f"the data file {recorded!r} recorded in results.json is not on this machine" if recorded \

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import asdict
-from typing import Any, Sequence
+from typing import Any
 
 from ..harness.outcome import RunOutcome
 from ..harness.profiles import Limits, Profile
@@ -41,7 +42,7 @@ def batch_table(records: Sequence[dict[str, Any]]) -> dict[int, dict[str, Any]]:
 def latency_summary(batches: dict[int, dict[str, Any]]) -> dict[str, Any]:
     per_batch = [b["latency_s"] for b in batches.values()]
     per_question = [b["latency_s"] / len(b["rows"]) for b in batches.values()]
-    summary = {"batches": len(per_batch)}
+    summary: dict[str, Any] = {"batches": len(per_batch)}
     for name, values in (("batch_s", per_batch), ("per_question_s", per_question)):
         summary[name] = {f"p{q}": _round(percentile(values, q)) for q in (50, 90, 99)}
         summary[name]["max"] = _round(max(values, default=None))
@@ -71,7 +72,8 @@ def track_times(batches: dict[int, dict[str, Any]], by_row: dict[int, Question],
     for batch in batches.values():
         share = batch["latency_s"] / len(batch["rows"])
         for row in batch["rows"]:
-            track = by_row[row].track if row in by_row and by_row[row].track else "unknown"
+            question = by_row.get(row)
+            track = question.track if question is not None and question.track else "unknown"
             seconds[track] += share
             counts[track] += 1
     times = {}
@@ -95,7 +97,8 @@ def run_meta(outcome: RunOutcome, profile: Profile | None, records: Sequence[dic
         "limits": {**asdict(limits), "enforced": limits.enforced},
         "budget": budget_meta(outcome),
         "timings": {
-            "init_s": _round(outcome.init_s), "startup_s": _round(outcome.startup_s), "session_wall_s": _round(outcome.wall_s),
+            "init_s": _round(outcome.init_s), "startup_s": _round(outcome.startup_s),
+            "session_wall_s": _round(outcome.wall_s),
             "elapsed_s": _round(outcome.elapsed_s), "latency": latency_summary(batches),
             "slowest_batches": slowest_batches(batches, by_row, limits),
             "tracks": track_times(batches, by_row, profile, limits.time_scale),

@@ -57,8 +57,10 @@ def parse_failure_report(result: RunResult) -> list[str]:
     lines = ["", "parse failures (these outputs score 0; the official parser could not read them):"]
     for t in failing:
         example = t.failure_example
+        assert example is not None  # a task with parse failures keeps its first
         shown = dumps(example["output"][:80])
-        lines.append(f"  {t.task_name}: {t.parse_failures} of {t.n} ({t.task_type}); e.g. row {example['row']}: {shown}")
+        lines.append(f"  {t.task_name}: {t.parse_failures} of {t.n} ({t.task_type}); "
+                     f"e.g. row {example['row']}: {shown}")
     return lines
 
 
@@ -69,7 +71,9 @@ def format_model_info(info: Any) -> list[str]:
     if not isinstance(info, dict) or not isinstance(info.get("multiple_choice_method"), str):
         return []
     method = info["multiple_choice_method"]
-    probes = info.get("probes") if isinstance(info.get("probes"), list) else []
+    probes = info.get("probes")
+    if not isinstance(probes, list):
+        probes = []
     failed = [f"{p.get('method')} ({p.get('reason')})" for p in probes if isinstance(p, dict) and not p.get("ok")]
     lines = [f"multiple choice by {method}" + (f"; fell back from {'; '.join(failed)}" if failed else "")]
     counts = info.get("multiple_choice_answers")

@@ -10,9 +10,10 @@ from __future__ import annotations
 import json
 import math
 import random
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from ..errors import DataError, suggest, suggest_path
 
@@ -238,7 +239,7 @@ def _check_tasks_consistent(questions: list[Question], path: Path) -> None:
     """A task has one task type and one track (it may mix bleu and jp-bleu metrics)."""
     seen: dict[str, Question] = {}
     for q in questions:
-        if not q.has_truth:
+        if not q.has_truth or q.task_name is None:
             continue
         first = seen.setdefault(q.task_name, q)
         for name in ("task_type", "track"):

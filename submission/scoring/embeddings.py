@@ -13,9 +13,10 @@ import importlib
 import importlib.util
 import logging
 import os
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -108,9 +109,9 @@ def resolve_model_path(metric: str, explicit: Mapping[str, str] | None = None) -
                 )
             return path
     for finder in (_from_package, _from_hf_cache):
-        path = finder(spec)
-        if path is not None:
-            return path
+        found = finder(spec)
+        if found is not None:
+            return found
     raise ConfigError(
         f"metric '{metric}' needs the embedding model {spec.model_name}, which is not on this machine "
         f"and is never downloaded at run time. To provide it: {_how_to_provide(spec)}. "
@@ -118,10 +119,10 @@ def resolve_model_path(metric: str, explicit: Mapping[str, str] | None = None) -
     )
 
 
-_LOADED: dict[str, object] = {}
+_LOADED: dict[str, Any] = {}
 
 
-def load_model(path: Path, device: str = "cpu"):
+def load_model(path: str | Path, device: str = "cpu") -> Any:
     """A SentenceTransformer from a local folder, offline; loaded once per process."""
     key = f"{path}@{device}"
     if key not in _LOADED:
@@ -139,13 +140,13 @@ def load_model(path: Path, device: str = "cpu"):
     return _LOADED[key]
 
 
-def embed(model, texts: Sequence[str], batch_size: int = 64) -> dict[str, np.ndarray]:
+def embed(model: Any, texts: Sequence[str], batch_size: int = 64) -> dict[str, np.ndarray]:
     """Each distinct text's float32 embedding, computed once."""
     distinct = list(dict.fromkeys(texts))
     if not distinct:
         return {}
     vectors = model.encode(distinct, batch_size=batch_size, convert_to_numpy=True, show_progress_bar=False)
-    return dict(zip(distinct, vectors))
+    return dict(zip(distinct, vectors, strict=True))
 
 
 def default_cache_dir() -> Path:
@@ -176,7 +177,7 @@ class TruthEmbeddingCache:
         if self.path.is_file():
             try:
                 with np.load(self.path) as stored:
-                    self.vectors = dict(zip(stored["keys"].tolist(), stored["vectors"]))
+                    self.vectors = dict(zip(stored["keys"].tolist(), stored["vectors"], strict=True))
             except (OSError, ValueError, KeyError) as exc:
                 log.warning("ignoring unreadable embedding cache %s (%s)", self.path, exc)
 
@@ -184,7 +185,7 @@ class TruthEmbeddingCache:
     def key(text: str) -> str:
         return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
-    def embed(self, model, texts: Sequence[str]) -> dict[str, np.ndarray]:
+    def embed(self, model: Any, texts: Sequence[str]) -> dict[str, np.ndarray]:
         """Like ``embed``, reading and filling the cache."""
         keys = {text: self.key(text) for text in texts}
         found = {t: self.vectors[k] for t, k in keys.items() if k in self.vectors}

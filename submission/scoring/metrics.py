@@ -8,8 +8,9 @@ see ``submission.scoring.embeddings``. Aggregation is separate: ``aggregate``.
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -62,7 +63,7 @@ def f1_from_counts(counts: Sequence[tuple[int, int, int]]) -> float:
 
 
 @functools.lru_cache(maxsize=1)
-def _rouge_scorer():
+def _rouge_scorer() -> Any:
     from rouge_score import rouge_scorer
 
     return rouge_scorer.RougeScorer(["rougeL"], use_stemmer=True)
@@ -74,7 +75,7 @@ def rougel(parsed: str, truth: str) -> float:
 
 
 @functools.lru_cache(maxsize=2)
-def _bleu_scorer(tokenize: str):
+def _bleu_scorer(tokenize: str) -> Any:
     from sacrebleu.metrics import BLEU
 
     # The official metric is evaluate's "sacrebleu" with lowercase=True: corpus_bleu with its defaults.

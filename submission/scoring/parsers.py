@@ -9,8 +9,9 @@ failures instead of silently scoring 0.
 from __future__ import annotations
 
 import ast
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 MAX_RESPONSE_CHARACTERS = 5000
 OFFICIAL_PARSER_VERSION = "0.1.1"
@@ -58,7 +59,7 @@ def parse_named_entity_recognition(response: str) -> Parsed:
         entities = ast.literal_eval(response)
         if isinstance(entities, list) and all(isinstance(e, str) for e in entities):
             return Parsed(entities, False)
-    except Exception:  # the official parser falls back on any error, as we do
+    except Exception:  # noqa: BLE001 - the official parser falls back on any error, as we do
         pass
     return Parsed([e.strip() for e in response.split(",") if e.strip() != ""], False)
 

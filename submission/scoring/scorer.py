@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -73,10 +74,18 @@ def check_scoring_ready(questions: Sequence[Question], config: ScoringConfig | N
     """
     config = config or ScoringConfig()
     paths = {}
-    for metric in sorted({q.metric for q in questions if q.has_truth}):
+    for metric in sorted({_field(q, "metric") for q in questions if q.has_truth}):
         if get_metric(metric).embedding:
             paths[metric] = str(embeddings.resolve_model_path(metric, config.embedding_models))
     return paths
+
+
+def _field(q: Question, name: str) -> str:
+    """An answer-side field of ``q`` (task_name, task_type, metric or track); a question in test format has none."""
+    value = getattr(q, name)
+    if not isinstance(value, str):
+        raise DataError(f"row {q.row} has no {name} (test format): it cannot be scored")
+    return value
 
 
 def _check_outputs(questions: Sequence[Question], outputs: Mapping[int, str]) -> None:
@@ -104,7 +113,7 @@ def _embedding_scores(
     vectors.update(embeddings.embed(model, [p.value for _, p in items]))
     return [
         cosine_score(vectors[p.value], [vectors[t] for t in ts])
-        for (_, p), ts in zip(items, truths)
+        for (_, p), ts in zip(items, truths, strict=True)
     ]
 
 
@@ -113,19 +122,21 @@ def _sample_scores(
 ) -> dict[int, SampleScore]:
     by_metric: dict[str, list[tuple[Question, Parsed]]] = defaultdict(list)
     for q in questions:
-        by_metric[q.metric].append((q, parsed[q.row]))
+        by_metric[_field(q, "metric")].append((q, parsed[q.row]))
     paths = check_scoring_ready(questions, config)
-    samples = {}
+    samples: dict[int, SampleScore] = {}
     for metric_name, items in by_metric.items():
         metric = get_metric(metric_name)
         if metric.embedding:
             values = _embedding_scores(metric_name, items, config, paths)
             samples.update(
-                (q.row, SampleScore(q.row, p.value, p.failed, v)) for (q, p), v in zip(items, values)
+                (q.row, SampleScore(q.row, p.value, p.failed, v)) for (q, p), v in zip(items, values, strict=True)
             )
             continue
+        sample = metric.sample
+        assert sample is not None  # every metric that is not an embedding one has a per-sample function
         for q, p in items:
-            value = metric.sample(p.value, q.truth)
+            value = sample(p.value, q.truth)
             if metric.aggregation == "micro-f1":
                 samples[q.row] = SampleScore(q.row, p.value, p.failed, f1_from_counts([value]), value)
             else:
@@ -135,7 +146,7 @@ def _sample_scores(
 
 def _task_result(task: list[Question], samples: dict[int, SampleScore], outputs: Mapping[int, str]) -> TaskResult:
     first = task[0]
-    metrics = list(dict.fromkeys(q.metric for q in task))
+    metrics = list(dict.fromkeys(_field(q, "metric") for q in task))
     aggregations = {get_metric(m).aggregation for m in metrics}
     if len(aggregations) > 1:
         raise DataError(
@@ -148,7 +159,7 @@ def _task_result(task: list[Question], samples: dict[int, SampleScore], outputs:
     failures = [q for q in task if samples[q.row].parse_failed]
     example = {"row": failures[0].row, "output": outputs[failures[0].row][:FAILURE_EXAMPLE_CHARS]} if failures else None
     return TaskResult(
-        first.task_name, first.task_type, first.track, "+".join(metrics), len(task),
+        _field(first, "task_name"), _field(first, "task_type"), _field(first, "track"), "+".join(metrics), len(task),
         aggregate(aggregation, values), len(failures), example,
     )
 
@@ -165,11 +176,11 @@ def score_outputs(
     """Score raw outputs (row -> response string) against the questions' truths."""
     config = config or ScoringConfig()
     _check_outputs(questions, outputs)
-    parsed = {q.row: parse(q.task_type, scorable(outputs[q.row])) for q in questions}
+    parsed = {q.row: parse(_field(q, "task_type"), scorable(outputs[q.row])) for q in questions}
     samples = _sample_scores(questions, parsed, config)
     by_task: dict[str, list[Question]] = defaultdict(list)
     for q in questions:
-        by_task[q.task_name].append(q)
+        by_task[_field(q, "task_name")].append(q)
     tasks = {name: _task_result(task, samples, outputs) for name, task in by_task.items()}
     track_scores: dict[str, list[float]] = defaultdict(list)
     for task in tasks.values():

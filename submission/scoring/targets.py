@@ -18,7 +18,8 @@ For the four exact-match types ``build_target`` checks its own answer with the o
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from ..errors import DataError
 from .parsers import MAX_RESPONSE_CHARACTERS, parse
@@ -85,7 +86,7 @@ def _named_entities(truth: Sequence[str]) -> str:
     return repr(list(truth))  # a Python list of strings: the parser's literal_eval reads it as it is
 
 
-BUILDERS = {
+BUILDERS: dict[str, Callable[[Any], str]] = {
     "multiple-choice": _multiple_choice,
     "retrieval": _retrieval,
     "ranking": _ranking,

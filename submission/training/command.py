@@ -14,6 +14,8 @@ import contextlib
 import gc
 import os
 import sys
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 from ..scoring.data import ALL_AROUND
 from .evaluation import evaluate_pair, html_path_for, show_pair
@@ -21,6 +23,9 @@ from .output_folder import EVAL_FOLDER
 from .outputs import ADAPTER_CONFIG, baseline_settings, snippet, write_settings
 from .pipeline import Finished, Job, Options, prepare, run, write_training
 from .reevaluation import evaluate_only
+
+if TYPE_CHECKING:
+    from ..evaluate.local import Reporter
 
 
 def describe_job(job: Job) -> str:
@@ -63,22 +68,24 @@ def release(finished: Finished) -> None:
         torch.cuda.empty_cache()
 
 
-def evaluate_and_compare(finished: Finished, reporter) -> int:
+def evaluate_and_compare(finished: Finished, reporter: Reporter) -> int:
     """Base model, then adapter, on --eval-data; show the comparison; record it in training.json. A run that a
     limit ended early is scored on what it answered (exit status 1)."""
     job, out = finished.job, finished.job.options.output_dir
     release(finished)
     folder = out / EVAL_FOLDER
     base_yaml = write_settings(folder / "base.yaml", baseline_settings(job.base, None, "none"), "The base model")
-    pair = evaluate_pair(job.evaluation, folder, {"base": base_yaml, "adapter": out / ADAPTER_CONFIG}, reporter)
-    show_pair(pair, job.evaluation, out, reporter)
+    evaluation = job.evaluation
+    assert evaluation is not None  # called with --eval-data only
+    pair = evaluate_pair(evaluation, folder, {"base": base_yaml, "adapter": out / ADAPTER_CONFIG}, reporter)
+    show_pair(pair, evaluation, out, reporter)
     finished.training["evaluation"] = pair.record(html_path_for(folder))
     write_training(out, finished.training)
     return 0 if pair.ok else 1
 
 
 @contextlib.contextmanager
-def card_rules_applied(enabled: bool = True):
+def card_rules_applied(enabled: bool = True) -> Iterator[None]:
     """Train under the grader's card, as the evaluation runs: the default profile's compute capability,
     bfloat16 and FlashAttention-2 rules for backends/hardware.py, in this process's environment while the
     block runs (variables already set are kept)."""
@@ -86,8 +93,8 @@ def card_rules_applied(enabled: bool = True):
     from ..harness.profiles import DEFAULT_PROFILE, get_profile, limits_for, load_profiles
 
     rules = card_rules(limits_for(get_profile(DEFAULT_PROFILE, load_profiles()), ALL_AROUND)) if enabled else {}
-    added = [name for name, value in rules.items() if value is not None and name not in os.environ]
-    os.environ.update({name: rules[name] for name in added})
+    added = {name: value for name, value in rules.items() if value is not None and name not in os.environ}
+    os.environ.update(added)
     try:
         yield
     finally:
@@ -95,7 +102,7 @@ def card_rules_applied(enabled: bool = True):
             os.environ.pop(name, None)
 
 
-def finetune(options: Options, reporter) -> int:
+def finetune(options: Options, reporter: Reporter) -> int:
     """Train, write, evaluate (or, with --evaluate-only, evaluate the adapter there); 0, or 1 when an evaluation
     ended with a failure verdict. Bad input raises a KitError before a model loads."""
     if options.evaluate_only:

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from ..environment import KIT_ROOT
 from ..errors import ConfigError
@@ -71,8 +72,10 @@ class FinetuneConfig:
         require(isinstance(self.base_config, str) and self.base_config, "base_config", self.base_config,
                "a baseline YAML path (relative to this file's folder)")
         require(self.quantization in QUANTIZATIONS, "quantization", self.quantization, "none or 4bit (QLoRA)")
-        require(self.lr_scheduler in SCHEDULERS, "lr_scheduler", self.lr_scheduler, f"one of {', '.join(SCHEDULERS)}")
-        require(isinstance(self.lora, LoraSettings), "lora", self.lora, "a mapping of r, alpha, dropout, target_modules")
+        require(self.lr_scheduler in SCHEDULERS, "lr_scheduler", self.lr_scheduler,
+                f"one of {', '.join(SCHEDULERS)}")
+        require(isinstance(self.lora, LoraSettings), "lora", self.lora,
+                "a mapping of r, alpha, dropout, target_modules")
         for name in ("learning_rate", "epochs", "max_grad_norm"):
             value = getattr(self, name)
             require(is_number(value) and value > 0 and math.isfinite(value), name, value, "a positive number")
@@ -109,7 +112,8 @@ def load_finetune_config(path: str | Path | None = None, **overrides: Any) -> Fi
     """Read a fine-tuning YAML file (default ``models/finetune.yaml``); keyword overrides win (None: ignored)."""
     path = Path(path) if path is not None else DEFAULT_FINETUNE_CONFIG
     document = read_mapping(path, "the fine-tuning config")
-    data, source, lines = with_overrides(document, {key: value for key, value in overrides.items() if value is not None})
+    given = {key: value for key, value in overrides.items() if value is not None}
+    data, source, lines = with_overrides(document, given)
     return config_from_mapping(data, source, lines, path.resolve().parent)
 
 

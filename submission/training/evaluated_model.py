@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 
 from ..backends.transformers import TransformersModel, check_settings_file
+from ..backends.transformers_settings import TransformersSettings
 from ..environment import EVALUATED_MODEL_CONFIG
 from ..errors import ConfigError
 
@@ -34,6 +35,6 @@ class EvaluatedModel(TransformersModel):
         super().__init__(config_path=config_path())
 
     @classmethod
-    def check_settings(cls):
+    def check_settings(cls) -> TransformersSettings:
         """The settings file named in the environment, checked before the run (the interface's hook)."""
         return check_settings_file(config_path())

@@ -16,7 +16,7 @@ from __future__ import annotations
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..environment import EVALUATED_MODEL_CONFIG, KIT_ROOT
 from ..errors import DataError
@@ -38,6 +38,10 @@ from ..scoring.data import Question, load_questions
 from ..scoring.scorer import ScoringConfig, check_scoring_ready
 from .evaluated_model import SPEC
 from .output_folder import EVAL_FOLDER
+
+if TYPE_CHECKING:
+    from ..evaluate.local import Reporter
+    from ..harness.verdict import Verdict
 
 
 @dataclass(frozen=True)
@@ -65,7 +69,7 @@ def plan_evaluation(data_path: str | Path, seed: int, enforce_limits: bool = Tru
     return EvalPlan(path, questions, scoring, resolved, profile, limits, seed)
 
 
-def evaluate_config(plan: EvalPlan, config_path: Path, out_dir: Path, label: str, reporter) -> Evaluated:
+def evaluate_config(plan: EvalPlan, config_path: Path, out_dir: Path, label: str, reporter: Reporter) -> Evaluated:
     """Run the baseline with ``config_path`` on the plan's questions; a scored run folder at ``out_dir``
     (``reporter``: the command's, for the progress bar)."""
     if out_dir.exists():  # an earlier evaluation of this output folder: replaced, never mixed in
@@ -119,9 +123,14 @@ class Pair:
         return {**compared, "runs": self.runs}
 
 
+def _verdict(evaluated: Evaluated) -> Verdict:
+    assert evaluated.outcome is not None  # a model ran: these are never saved predictions scored
+    return evaluated.outcome.verdict
+
+
 def describe_run(label: str, evaluated: Evaluated, total: int) -> str:
     """One line per evaluation: the verdict, and for a partial run what was answered and scored."""
-    verdict = evaluated.outcome.verdict
+    verdict = _verdict(evaluated)
     if verdict.ok:
         return f"{label}: verdict {verdict}"
     score = evaluated.results.get("all_around")
@@ -131,13 +140,13 @@ def describe_run(label: str, evaluated: Evaluated, total: int) -> str:
             f"all-around {score:.4f} on them")
 
 
-def evaluate_pair(plan: EvalPlan, folder: Path, configs: dict[str, Path], reporter) -> Pair:
+def evaluate_pair(plan: EvalPlan, folder: Path, configs: dict[str, Path], reporter: Reporter) -> Pair:
     """Evaluate each settings file of ``configs`` (label -> YAML: base, then adapter) into ``folder``/label, score
     what each answered, and compare the two on the questions both answered (compare.html in ``folder``)."""
     pair = Pair()
     for label, config_path in configs.items():
         evaluated = evaluate_config(plan, config_path, folder / label, label, reporter)
-        verdict = evaluated.outcome.verdict
+        verdict = _verdict(evaluated)
         line = describe_run(label, evaluated, len(plan.questions))
         if verdict.ok:
             reporter.result(line)
@@ -160,7 +169,7 @@ def evaluate_pair(plan: EvalPlan, folder: Path, configs: dict[str, Path], report
     return pair
 
 
-def show_pair(pair: Pair, plan: EvalPlan, out: Path, reporter) -> None:
+def show_pair(pair: Pair, plan: EvalPlan, out: Path, reporter: Reporter) -> None:
     """The comparison table (or why there is none), the folders written, and which limit ended an evaluation
     with the command that evaluates again without the limits."""
     folder = out / EVAL_FOLDER

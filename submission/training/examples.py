@@ -17,9 +17,10 @@ from __future__ import annotations
 import hashlib
 import re
 import unicodedata
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from ..backends.prompting import format_prompt
 from ..errors import DataError
@@ -95,8 +96,11 @@ def targets_for(train: Sequence[Sourced]) -> list[str]:
     """Each question's target; DataError naming file and line for a truth that has no answer."""
     targets = []
     for item in train:
+        task_type = item.question.task_type
+        if task_type is None:
+            raise DataError(f"{item.where}: no task_type; training needs the answer fields of each question")
         try:
-            targets.append(build_target(item.question.task_type, item.question.truth))
+            targets.append(build_target(task_type, item.question.truth))
         except TargetError as error:
             raise DataError(f"{item.where}: {error}; remove the line or fix its output_field") from None
     return targets
@@ -122,7 +126,7 @@ def build_examples(tokenizer: Any, fmt: PromptFormat, train: Sequence[Sourced], 
     if tokenizer.eos_token_id is None:
         raise DataError("the base model's tokenizer has no end-of-sequence token; training needs one to teach "
                         "the model where an answer ends (set eos_token in its tokenizer_config.json)")
-    return [encode_example(tokenizer, fmt, item, target, max_len) for item, target in zip(train, targets)]
+    return [encode_example(tokenizer, fmt, item, target, max_len) for item, target in zip(train, targets, strict=True)]
 
 
 class PadCollator:
@@ -148,8 +152,9 @@ class PadCollator:
             labels.append([IGNORE] * pad + list(f["labels"]))
             mask.append([0] * pad + [1] * len(f["input_ids"]))
         attention_mask = torch.tensor(mask)
-        batch = {"input_ids": torch.tensor(ids), "labels": torch.tensor(labels), "attention_mask": attention_mask,
-                 "position_ids": (attention_mask.cumsum(-1) - 1).clamp(min=0)}
+        batch: dict[str, Any] = {"input_ids": torch.tensor(ids), "labels": torch.tensor(labels),
+                                 "attention_mask": attention_mask,
+                                 "position_ids": (attention_mask.cumsum(-1) - 1).clamp(min=0)}
         if self.answer_logits_only:
             answer = max(sum(label != IGNORE for label in f["labels"]) for f in features)
             batch["logits_to_keep"] = min(width, answer + 1)  # the position before an answer predicts its first token

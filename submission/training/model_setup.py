@@ -64,7 +64,7 @@ def current_plan(config: FinetuneConfig, base: TransformersSettings) -> Precisio
     return plan_precision(config, base, available, cuda_capability() if available else None)
 
 
-def load_base(folder: Path, plan: PrecisionPlan, base: TransformersSettings, gradient_checkpointing: bool):
+def load_base(folder: Path, plan: PrecisionPlan, base: TransformersSettings, gradient_checkpointing: bool) -> Any:
     """The base model as the plan says; a 4-bit base is prepared for k-bit training."""
     import torch
     from transformers import AutoModelForCausalLM
@@ -89,7 +89,7 @@ def load_base(folder: Path, plan: PrecisionPlan, base: TransformersSettings, gra
     return model
 
 
-def linear_layer_names(model) -> list[str]:
+def linear_layer_names(model: Any) -> list[str]:
     """The last name part of every linear layer (what LoRA's target_modules match), sorted."""
     import torch
 
@@ -98,7 +98,7 @@ def linear_layer_names(model) -> list[str]:
     return sorted(names)
 
 
-def add_lora(model, lora: LoraSettings, config_source: str):
+def add_lora(model: Any, lora: LoraSettings, config_source: str) -> Any:
     """Wrap ``model`` with fresh LoRA adapters; unknown target modules are refused with the known ones."""
     with peft_quietly():
         from peft import LoraConfig, get_peft_model

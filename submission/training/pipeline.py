@@ -11,9 +11,10 @@ from __future__ import annotations
 import dataclasses
 import json
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from ..backends.transformers_settings import TransformersSettings, load_transformers_settings
 from ..environment import KIT_ROOT, describe
@@ -22,6 +23,7 @@ from ..fileio import replace_file
 from .config import DEFAULT_FINETUNE_CONFIG, FinetuneConfig, load_finetune_config
 from .evaluation import EvalPlan, plan_evaluation
 from .examples import (
+    Example,
     PromptFormat,
     Sourced,
     build_examples,
@@ -105,7 +107,7 @@ def prepare(options: Options) -> Job:
     evaluation = plan_evaluation(options.eval_data, config.seed, options.enforce_limits) if options.eval_data else None
     overlap = find_overlap(train_items, evaluation.questions) if evaluation else []
     if overlap and not options.allow_overlap:
-        raise DataError(overlap_message(overlap, len(train_items), options.eval_data))
+        raise DataError(overlap_message(overlap, len(train_items), str(options.eval_data)))
     identity = {"data": [data_entry(path, sum(item.where.startswith(f"{path}:") for item in train_items))
                          for path in options.data],
                 "config": config.as_dict(), "base_config": str(config.base_config_path.resolve())}
@@ -129,7 +131,7 @@ def check_output(job: Job) -> str | None:
         if saved is not None and _comparable(saved.get(key), key) != _comparable(job.identity[key], key):
             raise ConfigError(f"--resume: the {key.replace('_', ' ')} differ from the interrupted run's "
                               f"({run_file}); resume with the same --data, --config and --seed")
-    if finished is None:
+    if finished is None or progress is None:
         return None
     return finished_message(out, progress, finished, all((out / name).is_file() for name in ADAPTER_FILES))
 
@@ -143,7 +145,7 @@ def _comparable(value: Any, key: str) -> Any:
     return value
 
 
-def load_for_training(job: Job):
+def load_for_training(job: Job) -> tuple[Path, Any, list[Example], Any]:
     """Seed, tokenizer, examples, base model with fresh LoRA adapters."""
     from transformers import set_seed
 

@@ -16,16 +16,19 @@ import json
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..backends.transformers_settings import check_weights_path, load_transformers_settings
 from ..errors import DataError
-from .config import load_finetune_config
+from .config import FinetuneConfig, load_finetune_config
 from .evaluation import EvalPlan, evaluate_pair, html_path_for, plan_evaluation, show_pair
 from .examples import find_overlap, load_training_data, overlap_message
 from .output_folder import EVAL_FOLDER, check_for_evaluation
 from .outputs import ADAPTER_CONFIG, TRAINING_FILE, sha256_of, weights_path, write_settings
-from .pipeline import write_training
+from .pipeline import Options, write_training
+
+if TYPE_CHECKING:
+    from ..evaluate.local import Reporter
 
 
 @dataclass(frozen=True)
@@ -37,7 +40,7 @@ class EvaluationJob:
     overlap_note: str | None  # why the overlap with the training data could not be checked
 
 
-def adapter_settings(out: Path, config) -> tuple[dict[str, Any], str]:
+def adapter_settings(out: Path, config: FinetuneConfig) -> tuple[dict[str, Any], str]:
     """The baseline settings that load the adapter in ``out``, and where they come from."""
     written = out / ADAPTER_CONFIG
     path = written if written.is_file() else config.base_config_path
@@ -69,12 +72,14 @@ def check_overlap(out: Path, plan: EvalPlan, allow: bool) -> str | None:
     return None
 
 
-def prepare_evaluation(options) -> EvaluationJob:
+def prepare_evaluation(options: Options) -> EvaluationJob:
     """Every check before a model loads: the folder and its adapter, the settings, the data, the overlap."""
     out = options.output_dir
     check_for_evaluation(out, options.overwrite)
     config = load_finetune_config(options.config, seed=options.seed)
     adapter, source = adapter_settings(out, config)
+    if options.eval_data is None:  # the command refuses --evaluate-only without it
+        raise DataError("--evaluate-only needs --eval-data FILE: the questions to evaluate the adapter on")
     plan = plan_evaluation(options.eval_data, config.seed, options.enforce_limits)
     return EvaluationJob(out, plan, adapter, source, check_overlap(out, plan, options.allow_overlap))
 
@@ -90,7 +95,7 @@ def record_evaluation(out: Path, evaluation: dict[str, Any]) -> bool:
     return True
 
 
-def evaluate_only(options, reporter) -> int:
+def evaluate_only(options: Options, reporter: Reporter) -> int:
     """0 when both evaluations ended ``ok``, else 1 (what they answered is scored and compared)."""
     job = prepare_evaluation(options)
     reporter.result(f"evaluating the adapter in {job.out} against its base on {job.evaluation.data_path} "

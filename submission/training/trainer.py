@@ -10,14 +10,18 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any
 
 from ..backends.quiet import peft_quietly
 from .config import FinetuneConfig
 from .examples import Example, PadCollator, answer_loss, as_features
 from .model_setup import PrecisionPlan
+
+if TYPE_CHECKING:
+    from transformers import TrainingArguments
 
 
 @dataclass(frozen=True)
@@ -53,7 +57,7 @@ def last_checkpoint(folder: Path) -> str | None:
     return get_last_checkpoint(str(folder)) if folder.is_dir() else None
 
 
-def training_arguments(config: FinetuneConfig, plan: PrecisionPlan, checkpoints: Path):
+def training_arguments(config: FinetuneConfig, plan: PrecisionPlan, checkpoints: Path) -> TrainingArguments:
     with peft_quietly():
         from transformers import TrainingArguments
 
@@ -70,37 +74,38 @@ def training_arguments(config: FinetuneConfig, plan: PrecisionPlan, checkpoints:
     )
 
 
-def make_progress_callback():
+def make_progress_callback() -> Any:
     """A tqdm bar over optimizer steps with the last loss and the tokens per second of this session."""
     from tqdm import tqdm
     from transformers import TrainerCallback
 
     class ProgressBar(TrainerCallback):
-        def on_train_begin(self, args, state, control, **kwargs):
+        def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
             self.bar = tqdm(total=state.max_steps, initial=state.global_step, desc="training", unit="step",
                             file=sys.stderr, dynamic_ncols=True)
             self.started, self.tokens = time.perf_counter(), state.num_input_tokens_seen  # this session's start
 
-        def on_step_end(self, args, state, control, **kwargs):
+        def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
             self.bar.update(state.global_step - self.bar.n)
 
-        def on_log(self, args, state, control, logs=None, **kwargs):
+        def on_log(self, args: Any, state: Any, control: Any, logs: dict[str, Any] | None = None,
+                   **kwargs: Any) -> None:
             if logs and "loss" in logs:
                 rate = (state.num_input_tokens_seen - self.tokens) / max(time.perf_counter() - self.started, 1e-9)
                 self.bar.set_postfix_str(f"loss {logs['loss']:.4f}, {rate:,.0f} tokens/s")
 
-        def on_train_end(self, args, state, control, **kwargs):
+        def on_train_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
             self.bar.close()
 
     return ProgressBar()
 
 
-def loss_curve(log_history: Sequence[dict[str, Any]]) -> list[dict[str, float]]:
+def loss_curve(log_history: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     return [{"step": entry["step"], "loss": entry["loss"], "learning_rate": entry.get("learning_rate"),
              "tokens_seen": entry.get("num_input_tokens_seen")} for entry in log_history if "loss" in entry]
 
 
-def train(model, examples: Sequence[Example], pad_id: int, request: TrainRequest) -> TrainOutcome:
+def train(model: Any, examples: Sequence[Example], pad_id: int, request: TrainRequest) -> TrainOutcome:
     """Run the trainer on ``examples``; returns the trained model and what was measured."""
     with peft_quietly():
         from transformers import PrinterCallback, Trainer

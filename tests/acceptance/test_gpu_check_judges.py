@@ -60,9 +60,11 @@ def test_the_card_is_judged_on_what_torch_reports_in_the_models_process():
 
 def test_the_other_item_checks_fail_when_broken():
     assert judges.indices_parsed(json.dumps({"ids": [0], "count": 1}))
-    assert not judges.indices_parsed(json.dumps({"error": "ValueError: invalid literal for int() with base 10: 'GPU-5d'"}))
-    assert judges.triton_in_scratch(json.dumps({"files": 3, "tmpdir": "/tmp/s", "triton_cache": "/tmp/s/cache/triton"}))
-    assert not judges.triton_in_scratch(json.dumps({"files": 3, "tmpdir": "/tmp/s", "triton_cache": "/root/.triton/cache"}))
+    bad_int = "ValueError: invalid literal for int() with base 10: 'GPU-5d'"
+    assert not judges.indices_parsed(json.dumps({"error": bad_int}))
+    scratch = {"files": 3, "tmpdir": "/tmp/s"}
+    assert judges.triton_in_scratch(json.dumps({**scratch, "triton_cache": "/tmp/s/cache/triton"}))
+    assert not judges.triton_in_scratch(json.dumps({**scratch, "triton_cache": "/root/.triton/cache"}))
     refused = judges.refused("nvidia-ml-py")
     assert refused(None, ["LimitsError: ... the package nvidia-ml-py (import pynvml) is not installed"])
     assert not refused(outcome("ok", "4 questions answered"), ["1"])  # ran unmeasured: the old behaviour
@@ -80,7 +82,8 @@ def test_the_table_has_a_check_for_items_1_2_3_and_5(gpu_table):
     for name in ("visible_gpus", "spawned_indices", "nvml_missing_refused", "tree_without_psutil", "triton_compile",
                  "triton_container", "capability_seen", "bf16_weights"):
         assert name in gpu_table
-    assert gpu_table["nvml_missing_refused"].hide == ("pynvml",) and gpu_table["tree_without_psutil"].hide == ("psutil",)
+    assert gpu_table["nvml_missing_refused"].hide == ("pynvml",)
+    assert gpu_table["tree_without_psutil"].hide == ("psutil",)
     assert gpu_table["triton_compile"].env == {"HOME": judges.UNWRITABLE_HOME}
     assert gpu_table["triton_container"].skip.startswith("needs docker and --container-image")
     assert all(check.judge is not None or check.runner is not None or check.skip for check in gpu_table.values())

@@ -2,8 +2,8 @@
 
 It stands in for what cannot run here (vLLM's structured outputs, top log-probabilities, a server that
 accepts a field and ignores it, a server that fails on cue) and for the Docker test, whose image has no
-torch. It answers GET /health, GET /v1/models, GET /stats (requests seen, most in flight at once, the last request's body) and
-POST /v1/chat/completions and /v1/completions with the response shapes vLLM documents.
+torch. It answers GET /health, GET /v1/models, GET /stats (requests seen, most in flight at once, the last
+request's body) and POST /v1/chat/completions and /v1/completions with the response shapes vLLM documents.
 
     python openai_server.py --host 127.0.0.1 --port 8000 --features structured_outputs,logit_bias --vocab tokenizer.json
 
@@ -233,7 +233,8 @@ def spawn_daemon(pid_file: str | None) -> None:
 
 def spawn_stubborn_grandchild() -> None:
     """A process that leaves the group (setsid) and ignores SIGTERM, then sleeps."""
-    code = "import os, signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); print('stubborn child', os.getpid(), flush=True); time.sleep(3600)"
+    code = ("import os, signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); "
+            "print('stubborn child', os.getpid(), flush=True); time.sleep(3600)")
     subprocess.Popen([sys.executable, "-c", code], start_new_session=True)
 
 

@@ -5,7 +5,7 @@ import subprocess
 import sys
 
 import pytest
-from kit_paths import ROOT  # noqa: E402
+from kit_paths import ROOT
 
 from submission import cli
 

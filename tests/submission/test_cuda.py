@@ -8,11 +8,11 @@ from kit_paths import TESTS
 
 sys.path.insert(0, str(TESTS / "submission" / "harness"))
 
-from fake_cuda import FakeLibcuda  # noqa: E402
-from fake_nvml import GIB, Device, FakeNvml  # noqa: E402
+from fake_cuda import FakeLibcuda
+from fake_nvml import GIB, Device, FakeNvml
 
-from submission import cuda  # noqa: E402
-from submission.cuda import TorchBuild, cuda_totals, driver_status, driver_version, torch_build  # noqa: E402
+from submission import cuda
+from submission.cuda import TorchBuild, cuda_totals, driver_status, driver_version, torch_build
 
 MIB = 1024**2
 H200 = Device("GPU-0aaa0000-0000-4000-8000-000000000000", total=143_771 * MIB, cuda_total=143_156 * MIB)
@@ -77,5 +77,5 @@ def test_cpu_builds_and_older_cuda_builds(torch_build_, ok, text):
 def test_without_a_driver_nothing_is_wrong(tmp_path, monkeypatch):
     monkeypatch.setattr(cuda, "DRIVER_VERSION_FILE", str(tmp_path / "absent"))
     status = driver_status(None, FakeLibcuda([]), TORCH_CU13)
-    assert status.ok and status.text == "no NVIDIA driver here; torch 2.13.0 is built for CUDA 13.0 and needs an R580 " \
-                                        "or newer driver"
+    assert status.ok
+    assert status.text == "no NVIDIA driver here; torch 2.13.0 is built for CUDA 13.0 and needs an R580 or newer driver"

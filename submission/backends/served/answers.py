@@ -101,10 +101,12 @@ class MultipleChoice:
         if self.method == "structured_outputs":
             return self.asker.body(prompt, 2, structured_outputs={"choice": choices})
         if self.method == "top_logprobs":
-            extra = {"logprobs": True, "top_logprobs": TOP_LOGPROBS} if self.asker.api == "chat" else {"logprobs": TOP_LOGPROBS}
+            chat = self.asker.api == "chat"
+            extra = {"logprobs": True, "top_logprobs": TOP_LOGPROBS} if chat else {"logprobs": TOP_LOGPROBS}
             return self.asker.body(prompt, 1, **extra)
         if self.method == "logit_bias":
-            bias = {str(token): BIAS for choice in choices for token in self.digit_ids.get(choice, [])}
+            digit_ids = self.digit_ids or {}
+            bias = {str(token): BIAS for choice in choices for token in digit_ids.get(choice, [])}
             return self.asker.body(prompt, 1, logit_bias=bias)
         return self.asker.body(prompt, self.generate_tokens)
 

@@ -91,19 +91,21 @@ def check_fraction(argv: list[str], engine: str, budget: GpuBudget) -> str:
     except ValueError:
         raise GpuMemoryError(f"{flag} {value!r} in the launch command is not a number") from None
     utilization(budget, fraction)
-    return f"{engine} {flag} {fraction_text(fraction)} of {gib(budget.card_bytes)} per card (cap {gib(budget.cap_bytes)})"
+    return (f"{engine} {flag} {fraction_text(fraction)} of {gib(budget.card_bytes)} per card "
+            f"(cap {gib(budget.cap_bytes)})")
 
 
 def fit_target_mib(budget: GpuBudget) -> int:
     """llama.cpp's ``--fit-target``: the MiB to leave free on each card so that what it fits into the rest
     stays within the cap less the margin (at least its own default)."""
-    if not budget.enforced:
+    cap = budget.cap_bytes
+    if cap is None or not budget.enforced:
         return LLAMA_DEFAULT_FIT_TARGET_MIB
     if not budget.free_bytes:
         raise GpuMemoryError(f"{gib(budget.cap_bytes)} per card is the cap, but the cards' free memory cannot be read "
                              "(pynvml), so no --fit-target can be derived for llama-server; install nvidia-ml-py, "
                              "or give -c N and -ngl N sized for the cap")
-    usable = budget.cap_bytes - budget.margin_bytes
+    usable = cap - budget.margin_bytes
     leave = max(free - usable for free in budget.free_bytes)
     return max(LLAMA_DEFAULT_FIT_TARGET_MIB, math.ceil(leave / MIB))
 
@@ -119,8 +121,8 @@ def check_llama_cpp(argv: list[str], budget: GpuBudget) -> str:
            f"the cap {gib(budget.cap_bytes)}")
     fit = flag_value(argv, *LLAMA_FIT)
     if fit is not None and fit.strip().lower() in ("off", "0", "false"):
-        raise GpuMemoryError(f"llama-server with --fit {fit} and without both -c and -ngl takes its defaults, sized for "
-                             f"no card in particular; {fix}")
+        raise GpuMemoryError(f"llama-server with --fit {fit} and without both -c and -ngl takes its defaults, "
+                             f"sized for no card in particular; {fix}")
     target = flag_value(argv, *LLAMA_FIT_TARGET)
     needed = fit_target_mib(budget)
     if target is None:
@@ -133,9 +135,9 @@ def check_llama_cpp(argv: list[str], budget: GpuBudget) -> str:
     except ValueError:
         raise GpuMemoryError(f"--fit-target {target!r} in the launch command is not a number of MiB") from None
     if min(given) < needed:
-        raise GpuMemoryError(f"--fit-target {target} MiB leaves too little free: llama-server would fit more than the cap "
-                             f"{gib(budget.cap_bytes)} less the margin {gib(budget.margin_bytes)}; at least {needed} MiB "
-                             "here: use --fit-target {fit_target_mib}")
+        raise GpuMemoryError(f"--fit-target {target} MiB leaves too little free: llama-server would fit more than "
+                             f"the cap {gib(budget.cap_bytes)} less the margin {gib(budget.margin_bytes)}; at least "
+                             f"{needed} MiB here: use --fit-target {{fit_target_mib}}")
     return f"llama-server --fit-target {target} MiB (cap {gib(budget.cap_bytes)} per card)"
 
 

@@ -63,14 +63,14 @@ class GpuBudget:
         return self.cap_bytes is not None and self.gpu_visible
 
 
-def gib(n: float) -> str:
-    return f"{n / GIB:.2f} GiB"
+def gib(n: float | None) -> str:
+    return "an unknown size" if n is None else f"{n / GIB:.2f} GiB"
 
 
 def margin_for(engine: str | None, configured: float | str) -> int:
     """The margin in bytes: ``gpu_memory_margin_gib`` as configured, or (``auto``) the engine's own."""
     if configured == "auto":
-        return ENGINE_MARGINS.get(engine, DEFAULT_MARGIN)
+        return ENGINE_MARGINS.get(engine or "", DEFAULT_MARGIN)
     return int(float(configured) * GIB)
 
 
@@ -87,14 +87,15 @@ def fraction_text(value: float) -> str:
 def utilization(budget: GpuBudget, requested: float | None) -> float:
     """The fraction to give the engine: ``requested`` (checked) or, for None (``auto``), the largest one
     that keeps ``fraction x card + margin`` within the cap, at most the ceiling."""
-    if not budget.enforced:
+    cap = budget.cap_bytes
+    if cap is None or not budget.enforced:
         return budget.ceiling if requested is None else requested
     if budget.card_bytes is None:
         raise GpuMemoryError(
-            f"{GPU_MEMORY_BYTES} caps GPU memory at {gib(budget.cap_bytes)} per card, but the card's total memory cannot "
-            f"be read (neither libcuda, pynvml nor torch.cuda could), so no --gpu-memory-utilization can be derived; "
-            f"install nvidia-ml-py, or run without a cap (--no-limits)")
-    usable = budget.cap_bytes - budget.margin_bytes
+            f"{GPU_MEMORY_BYTES} caps GPU memory at {gib(budget.cap_bytes)} per card, but the card's total memory "
+            "cannot be read (neither libcuda, pynvml nor torch.cuda could), so no --gpu-memory-utilization can be "
+            "derived; install nvidia-ml-py, or run without a cap (--no-limits)")
+    usable = cap - budget.margin_bytes
     if usable <= 0:
         raise GpuMemoryError(
             f"the cap {gib(budget.cap_bytes)} per card leaves nothing after the margin {gib(budget.margin_bytes)}; "
@@ -106,7 +107,8 @@ def utilization(budget: GpuBudget, requested: float | None) -> float:
         raise GpuMemoryError(
             f"gpu_memory_utilization {requested:g} of this card's {gib(budget.card_bytes)} is "
             f"{gib(requested * budget.card_bytes)}, over the cap {gib(budget.cap_bytes)} per card less the margin "
-            f"{gib(budget.margin_bytes)}; use gpu_memory_utilization: auto (here {fraction_text(floor_fraction(bound))})")
+            f"{gib(budget.margin_bytes)}; use gpu_memory_utilization: auto "
+            f"(here {fraction_text(floor_fraction(bound))})")
     return requested
 
 

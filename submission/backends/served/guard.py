@@ -29,7 +29,8 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from types import FrameType
 
 PR_SET_PDEATHSIG = 1
 PR_SET_CHILD_SUBREAPER = 36
@@ -147,7 +148,7 @@ def prctl(option: int, value: int) -> bool:
         return False
 
 
-def kill_with_parent(sig: int = signal.SIGKILL):
+def kill_with_parent(sig: int = signal.SIGKILL) -> Callable[[], None]:
     """A ``preexec_fn``: the kernel sends ``sig`` to the child when its parent dies."""
     def preexec() -> None:
         prctl(PR_SET_PDEATHSIG, sig)
@@ -166,13 +167,13 @@ class Guard:
         self.server_status: int | None = None
         self.stop_reason: str | None = None
 
-    def on_signal(self, sig: int, _frame) -> None:
+    def on_signal(self, sig: int, _frame: FrameType | None) -> None:
         self.stop_reason = self.stop_reason or f"received {signal.Signals(sig).name}"
 
     def run(self) -> int:
         try:
-            # preexec_fn is safe here: the guard runs no threads
-            self.server = subprocess.Popen(self.argv, preexec_fn=kill_with_parent(signal.SIGKILL))  # noqa: PLW1509
+            self.server = subprocess.Popen(
+                self.argv, preexec_fn=kill_with_parent(signal.SIGKILL))  # noqa: PLW1509 - the guard runs no thread
         except OSError as error:
             note(f"cannot start {self.argv[0]!r}: {error}")
             return 127

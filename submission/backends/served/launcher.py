@@ -5,10 +5,11 @@ so that nothing it started outlives the run.
   word (``render_command``). The host is always 127.0.0.1. The port is reserved before the server starts:
   a socket bound to it with SO_REUSEADDR and SO_REUSEPORT (and not listening) keeps every process that
   sets neither from taking it, while the server, which sets one of them (uvicorn and vLLM SO_REUSEADDR,
-  llama.cpp's cpp-httplib SO_REUSEPORT), still binds it. It is released once the server answers. One server starts at a time in a process (a lock).
-- The server runs under ``guard.py`` (a standalone standard-library script, run as ``python -I``) in a new process group, a child of the model's
-  process, so the harness's accounting (RAM, NVML) and its kill on a verdict cover it. The guard stops
-  the server when the model's process dies, however it dies.
+  llama.cpp's cpp-httplib SO_REUSEPORT), still binds it. It is released once the server answers. One server
+  starts at a time in a process (a lock).
+- The server runs under ``guard.py`` (a standalone standard-library script, run as ``python -I``) in a new
+  process group, a child of the model's process, so the harness's accounting (RAM, NVML) and its kill on a
+  verdict cover it. The guard stops the server when the model's process dies, however it dies.
 - Its stdout and stderr are drained continuously by a thread that keeps the last lines (and writes them
   to ``log_file`` when set); every error names the command and ends with those lines.
 - ``stop()`` sends SIGTERM to the group, waits up to the grace period, then SIGKILLs the group, every
@@ -38,6 +39,8 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import FrameType
+from typing import IO
 
 from ...errors import ConfigError, ServerError
 from ...fileio import open_append
@@ -111,7 +114,7 @@ class PortReservation:
 class LogDrain(threading.Thread):
     """Reads the server's output as it comes, keeps the last lines, copies all of it to a file if asked."""
 
-    def __init__(self, stream, log_file: Path | None) -> None:
+    def __init__(self, stream: IO[bytes], log_file: Path | None) -> None:
         super().__init__(name="served-log", daemon=True)
         self.stream, self.log_file = stream, log_file
         self.lines: collections.deque[str] = collections.deque(maxlen=400)
@@ -136,7 +139,7 @@ class LogDrain(threading.Thread):
                 sink.close()
             self.stream.close()
 
-    def _open_sink(self):
+    def _open_sink(self) -> io.TextIOWrapper | None:
         """The log file, or None; a file that cannot be written must not stop the draining."""
         if self.log_file is None:
             return None
@@ -172,6 +175,10 @@ class ServerLauncher:
     def server_pid(self) -> int | None:
         return self.drain.server_pid if self.drain else None
 
+    @property
+    def guard_pid(self) -> int | None:
+        return self.guard.pid if self.guard else None
+
     def start(self, port: int = 0) -> str:
         """Reserve a port, start the guard and server; returns the base URL. Holds the launch lock until
         ``ready()`` (or ``stop()``) releases it."""
@@ -189,6 +196,7 @@ class ServerLauncher:
             raise
         _LIVE.add(self)
         install_exit_handlers()
+        assert self.guard.stdout is not None  # stdout=PIPE
         self.drain = LogDrain(self.guard.stdout, self.plan.log_file)
         self.drain.start()
         self.drain.pid_seen.wait(timeout=30)
@@ -293,7 +301,7 @@ def stop_all() -> None:
         launcher.stop()
 
 
-def _on_signal(sig: int, frame) -> None:
+def _on_signal(sig: int, frame: FrameType | None) -> None:
     stop_all()
     previous = _PREVIOUS.get(sig)
     if callable(previous):

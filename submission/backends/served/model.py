@@ -14,9 +14,9 @@ It is ready when the server process is alive, ``/health`` answers 200, ``/v1/mod
 a one-token warm-up request succeeds, all within ``startup_timeout_s``. Then the multiple-choice method is
 chosen by probing the server (``answers.py``). What it does along the way (the command, the pids, the
 method and its fallbacks) goes to log records (``logging``, never print: a run's progress bar owns the
-terminal) and into ``run_info()``, which the evaluator records in results.json and prints in its summary. A batch's prompts go to the server at once
-(up to ``max_concurrency``); the answers come back in order, shaped by the baseline's own
-``task_inference.py``, exactly as ``TransformersModel`` shapes them.
+terminal) and into ``run_info()``, which the evaluator records in results.json and prints in its summary. A
+batch's prompts go to the server at once (up to ``max_concurrency``); the answers come back in order,
+shaped by the baseline's own ``task_inference.py``, exactly as ``TransformersModel`` shapes them.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ import sys
 import time
 import weakref
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -80,6 +81,7 @@ def launch_plan(config: ServedSettings) -> tuple[LaunchPlan, Path | None, list[s
     from ..weights import resolve_weights
 
     template, notes = config.launch, []
+    assert template is not None  # called for a launched server only
     values = {"host": HOST, "python": sys.executable}
     weights = None
     if "{weights}" in template:
@@ -162,7 +164,7 @@ def wait_until_ready(client: OpenAIClient, config: ServedSettings, launcher: Ser
 
     while True:
         reason = launcher.exit_reason() if launcher is not None else None
-        if reason:
+        if launcher is not None and reason:
             raise launcher.failure(f"{reason} before it was ready")
         if time.monotonic() > deadline:
             what = (f"the server at {client.url('')} was not ready within {config.startup_timeout_s:g} s "
@@ -263,9 +265,10 @@ class ServedModel(ShopBenchBaseModel):
             weakref.finalize(self, self.launcher.stop)  # a model dropped without close() stops its server too
             base_url = self.launcher.start()
             log.info("started `%s` (guard pid %s, server pid %s); waiting up to %g s for it to answer",
-                     self.launcher.plan_command, self.launcher.guard.pid, self.launcher.server_pid,
+                     self.launcher.plan_command, self.launcher.guard_pid, self.launcher.server_pid,
                      config.startup_timeout_s)
         else:
+            assert config.base_url is not None  # the settings hold exactly one of launch and base_url
             base_url = config.base_url
         options = ClientOptions(base_url, api_key(config), config.request_timeout_s, config.max_retries,
                                 config.retry_backoff_s, config.max_concurrency)
@@ -284,7 +287,7 @@ class ServedModel(ShopBenchBaseModel):
         failed = [f"{p.method} ({p.reason})" for p in self.probes if not p.ok]
         log.info("multiple choice by %s%s", self.mc_method, f"; fell back from {'; '.join(failed)}" if failed else "")
 
-    def _renderer(self, folder: Path | None, why: str = ""):
+    def _renderer(self, folder: Path | None, why: str = "") -> Callable[[str], str] | None:
         """Completions: the prompt text the model reads (``prompting.format_prompt``)."""
         config = self.config
         if config.api == "chat":
@@ -294,14 +297,15 @@ class ServedModel(ShopBenchBaseModel):
             if folder is None:
                 raise ConfigError("api: completions with use_chat_template: true needs the model's tokenizer: set "
                                   "tokenizer: FOLDER (or weights: FOLDER, which tokenizer: auto uses), or "
-                                  f"use_chat_template: false" + (f" ({why})" if why else ""))
+                                  "use_chat_template: false" + (f" ({why})" if why else ""))
             from transformers import AutoTokenizer
 
             tokenizer = AutoTokenizer.from_pretrained(str(folder))
         return lambda prompt: format_prompt(tokenizer, prompt, config.system_prompt, config.use_chat_template)
 
     def describe(self) -> str:
-        where = f"launched at {self.client.url('')}" if self.launcher else f"at {self.client.url('')}"
+        url = self.client.url("") if self.client else "(closed)"
+        where = f"launched at {url}" if self.launcher else f"at {url}"
         return f"model {self.model_id!r} {where}, api {self.config.api}, multiple choice by {self.mc_method}"
 
     # the ShopBench interface -----------------------------------------------------------------------------
@@ -316,16 +320,16 @@ class ServedModel(ShopBenchBaseModel):
             return self.answer_multiple_choice(prompts)
         task_types = [infer_task_type(prompt) for prompt in prompts]
         bodies = [self.asker.body(prompt, getattr(self.config.max_new_tokens, task_type))
-                  for prompt, task_type in zip(prompts, task_types)]
+                  for prompt, task_type in zip(prompts, task_types, strict=True)]
         responses = self._post_many(bodies)
         return [shape_output(task_type, self.asker.text(response), prompt)
-                for prompt, task_type, response in zip(prompts, task_types, responses)]
+                for prompt, task_type, response in zip(prompts, task_types, responses, strict=True)]
 
     def answer_multiple_choice(self, prompts: list[str]) -> list[str]:
         """One allowed digit per prompt, by the method chosen at start; checked, shaped when it fails."""
         responses = self._post_many([self.mc.body(prompt) for prompt in prompts])
         answers, shaped = [], 0
-        for prompt, response in zip(prompts, responses):
+        for prompt, response in zip(prompts, responses, strict=True):
             answer, how = self.mc.answer(prompt, response)
             self.counts[how] += 1
             shaped += how == SHAPED

@@ -110,7 +110,8 @@ def test_a_gpu_host_whose_torch_cannot_use_the_gpu_falls_back_to_the_cpu_loudly(
     with caplog.at_level(logging.WARNING, logger="submission.backends.hardware"):
         assert resolve_device("auto", False) == "cpu"
     assert ("device: auto runs on the CPU although this host has an NVIDIA GPU: NVIDIA driver 550.54.15; torch "
-            "2.13.0 is built for CUDA 13.0 and needs an R580 or newer driver: torch will not see the GPU") in caplog.text
+            "2.13.0 is built for CUDA 13.0 and needs an R580 or newer driver: torch will not see the GPU"
+            ) in caplog.text
     with pytest.raises(ConfigError, match=r"torch sees no GPU .*\(NVIDIA driver 550.54.15; torch 2.13.0"):
         resolve_device("cuda", False)
     caplog.clear()

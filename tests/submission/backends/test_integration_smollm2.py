@@ -12,13 +12,12 @@ import sys
 from pathlib import Path
 
 import pytest
+from kit_paths import DEV_DATA, ROOT, SAMPLE_DATA
 
 from submission.backends.task_inference import listed_ids, mc_choices
 from submission.scoring.parsers import parse
 
 pytestmark = pytest.mark.integration
-
-from kit_paths import DEV_DATA, ROOT, SAMPLE_DATA  # noqa: E402
 
 
 def one_question_per_task(path: Path) -> list[dict]:
@@ -52,7 +51,7 @@ def test_default_model_answers_parse_for_every_task_type(smollm2_gguf, handful):
     for multiple_choice in (True, False):
         batch = [row for row in rows if row["is_multiple_choice"] == multiple_choice]
         answers = model.batch_predict({"prompt": [row["input_field"] for row in batch]}, multiple_choice)
-        for row, answer in zip(batch, answers):
+        for row, answer in zip(batch, answers, strict=True):
             prompt, task_type = row["input_field"], row["task_type"]
             parsed = parse(task_type, answer)
             if task_type == "multiple-choice":

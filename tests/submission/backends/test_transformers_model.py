@@ -59,7 +59,7 @@ def tiny(tiny_llama_dir) -> TransformersModel:
 def test_multiple_choice_answers_are_one_digit_among_the_choices(tiny):
     answers = tiny.batch_predict({"prompt": MC_PROMPTS * 3}, is_multiple_choice=True)
     assert len(answers) == len(MC_PROMPTS) * 3
-    for prompt, answer in zip(MC_PROMPTS * 3, answers):
+    for prompt, answer in zip(MC_PROMPTS * 3, answers, strict=True):
         assert len(answer) == 1 and int(answer) in mc_choices(prompt)
         assert not parse("multiple-choice", answer).failed
 
@@ -76,14 +76,14 @@ def test_multiple_choice_takes_the_argmax_over_choice_tokens(tiny):
     sequences = tiny.encode(MC_PROMPTS)
     logits = tiny.last_logits(sequences)
     answers = tiny.answer_multiple_choice(MC_PROMPTS)
-    for prompt, row_logits, answer in zip(MC_PROMPTS, logits, answers):
+    for prompt, row_logits, answer in zip(MC_PROMPTS, logits, answers, strict=True):
         scores = {c: row_logits[tiny.choice_tokens(c)].max().item() for c in mc_choices(prompt)}
         assert int(answer) == max(scores, key=scores.get)
 
 
 def test_retrieval_and_ranking_outputs_parse_to_valid_ids(tiny):
     answers = tiny.batch_predict({"prompt": OPEN_PROMPTS}, is_multiple_choice=False)
-    for prompt, answer in zip(OPEN_PROMPTS, answers):
+    for prompt, answer in zip(OPEN_PROMPTS, answers, strict=True):
         if "rank the products" in prompt:
             parsed = parse("ranking", answer)
             assert sorted(parsed.value) == listed_ids(prompt) == [1, 2, 3, 4, 5]
@@ -102,9 +102,9 @@ def _order_prompts() -> tuple[list[str], list[str]]:
     repeats = (6, 3, 9, 1, 12, 4)
     multiple_choice = [  # lengths close enough to share forward passes under mc_length_ratio
         f"{filler * repeat}Rate it on a scale of 0 to 9. Answer for the {name}"
-        for name, repeat in zip(names, (14, 12, 16, 11, 17, 13))
+        for name, repeat in zip(names, (14, 12, 16, 11, 17, 13), strict=True)
     ]
-    generation = [f"{filler * repeat}Describe the {name}" for name, repeat in zip(names, repeats)]
+    generation = [f"{filler * repeat}Describe the {name}" for name, repeat in zip(names, repeats, strict=True)]
     ids = [
         f"{filler * repeat}Please select 3 products.\n{numbered_from(start, 10)}\nOutput: "
         for start, repeat in ((1, 8), (21, 1), (41, 5))
@@ -130,7 +130,7 @@ def test_order_is_preserved_after_length_sorting(tiny_llama_dir):
         # The test can see a mix-up only if a chunk is out of data order and its rows' answers differ.
         assert any(chunk != sorted(chunk) and len({one_by_one[row] for row in chunk}) > 1 for chunk in chunks)
         assert model.batch_predict({"prompt": prompts}, is_mc) == one_by_one
-    for prompt, answer in zip(open_ended[-3:], one_by_one[-3:]):
+    for prompt, answer in zip(open_ended[-3:], one_by_one[-3:], strict=True):
         assert set(integers_in(answer)) <= set(listed_ids(prompt))
 
 
@@ -161,7 +161,7 @@ def test_open_answers_stop_early_without_changing_the_answer(tiny_llama_dir):
     encoded = model.encode(OPEN_PROMPTS)
     from submission.backends.task_inference import infer_task_type
 
-    for prompt, ids in zip(OPEN_PROMPTS, encoded):
+    for prompt, ids in zip(OPEN_PROMPTS, encoded, strict=True):
         task_type = infer_task_type(prompt)
         full = model.generate([ids], [30])[0]
         answer = model.batch_predict({"prompt": [prompt]}, is_multiple_choice=False)[0]
@@ -172,9 +172,9 @@ def test_rows_of_one_generate_call_keep_their_own_budgets(tiny):
     encoded = tiny.encode([GENERATION_PROMPT, NER_PROMPT, OPEN_PROMPTS[0]])
     budgets = [2, 9, 5]
     together = tiny.generate(encoded, budgets)
-    alone = [tiny.generate([ids], [budget])[0] for ids, budget in zip(encoded, budgets)]
+    alone = [tiny.generate([ids], [budget])[0] for ids, budget in zip(encoded, budgets, strict=True)]
     assert together == alone
-    for text, budget in zip(together, budgets):
+    for text, budget in zip(together, budgets, strict=True):
         assert len(tiny.tokenizer(text, add_special_tokens=False).input_ids) <= budget
     assert len(set(together)) == 3
 
@@ -221,7 +221,7 @@ def test_quantized_loading_works_on_cpu(tiny_llama_dir, quantization):
     linear_types = {type(module).__name__ for module in model.model.modules()}
     assert ("Linear8bitLt" if quantization == "8bit" else "Linear4bit") in linear_types
     answers = model.batch_predict({"prompt": MC_PROMPTS}, is_multiple_choice=True)
-    assert all(int(a) in mc_choices(p) for p, a in zip(MC_PROMPTS, answers))
+    assert all(int(a) in mc_choices(p) for p, a in zip(MC_PROMPTS, answers, strict=True))
     ranking = model.batch_predict({"prompt": OPEN_PROMPTS[1:2]}, is_multiple_choice=False)[0]
     assert sorted(parse("ranking", ranking).value) == [1, 2, 3, 4, 5]
 

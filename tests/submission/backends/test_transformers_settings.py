@@ -60,7 +60,8 @@ def test_unknown_key_names_the_file_the_line_and_a_close_match(tmp_path):
 
 def test_unknown_budget_key_is_refused(tmp_path):
     path = write(tmp_path, "max_new_tokens:\n  generaton: 10\n")
-    with pytest.raises(ConfigError, match=r"unknown key 'max_new_tokens.generaton'; did you mean 'max_new_tokens.generation'"):
+    with pytest.raises(ConfigError,
+                       match=r"unknown key 'max_new_tokens.generaton'; did you mean 'max_new_tokens.generation'"):
         load_config(path)
 
 

@@ -5,7 +5,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from kit_paths import ROOT  # noqa: E402
+from kit_paths import ROOT
 
 from submission.cli.check import main as check_main
 from submission.grading.check import CheckOptions, run_checks

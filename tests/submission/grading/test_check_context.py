@@ -7,7 +7,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from kit_paths import ROOT  # noqa: E402
+from kit_paths import ROOT
 
 from submission.grading.check import CheckOptions, run_checks
 
@@ -78,8 +78,9 @@ def test_an_adapter_that_git_ignores_fails_with_the_fix(tmp_path):
     set_key(repo, "baseline.yaml", "lora_adapter", "../adapters/try1")
     status, detail = weights_check(repo)
     assert status == "fail", detail
-    assert "models/baseline.yaml names (lora_adapter) adapters/try1, whose files are not tracked by git " \
-           "(.gitignore ignores it): adapters/try1/adapter_config.json, adapters/try1/adapter_model.safetensors" in detail
+    assert ("models/baseline.yaml names (lora_adapter) adapters/try1, whose files are not tracked by git "
+            "(.gitignore ignores it): adapters/try1/adapter_config.json, adapters/try1/adapter_model.safetensors"
+            ) in detail
     assert "`git add -f adapters/try1` and commit" in detail
     assert "checkpoint-7" not in detail  # excluded by .dockerignore: never needed
 

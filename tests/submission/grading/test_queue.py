@@ -8,7 +8,7 @@ import tarfile
 
 import pytest
 from brokers import RabbitServer, RedisServer, free_port, why_missing
-from kit_paths import ROOT  # noqa: E402
+from kit_paths import ROOT
 
 from submission import cli
 from submission.grading.image_tar import read_from_saved_image
@@ -46,7 +46,7 @@ def saved_image(path, *layers: dict[str, bytes]):
     names = [f"layer{i}/layer.tar" for i in range(len(layers))]
     manifest = json.dumps([{"Config": "config.json", "RepoTags": ["t:1"], "Layers": names}]).encode()
     path.write_bytes(_tar({"manifest.json": manifest, "config.json": b"{}",
-                           **{name: _tar(layer) for name, layer in zip(names, layers)}}))
+                           **{name: _tar(layer) for name, layer in zip(names, layers, strict=True)}}))
     return path
 
 

@@ -11,7 +11,7 @@ import time
 from types import SimpleNamespace
 
 import pytest
-from kit_paths import ROOT, SAMPLE_DATA  # noqa: E402
+from kit_paths import ROOT, SAMPLE_DATA
 
 from submission.errors import ConfigError, DataError
 from submission.grading.gpu_slots import acquire

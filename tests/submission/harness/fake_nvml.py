@@ -6,9 +6,9 @@ binding raises), so the harness meets the exceptions it meets on a GPU machine.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from types import SimpleNamespace
-from typing import Callable
 
 import pynvml
 
@@ -24,7 +24,7 @@ class Device:
     used: int = 1 * GIB  # device level, every process on it
     processes: Callable[[], list[tuple[int, int | None]]] = lambda: []  # (pid, bytes or None)
     openable: bool = True
-    migs: list["Device"] | None = None  # MIG devices when MIG is enabled on this card
+    migs: list[Device] | None = None  # MIG devices when MIG is enabled on this card
     accounting: dict[int, int] | None = None  # pid -> its maximum, when accounting mode is on
     cuda_total: int | None = None  # the total CUDA reports (fake_cuda.py); None: NVML's less 600 MiB
 

@@ -11,7 +11,7 @@ import pytest
 import torch
 from fake_cuda import for_latest_nvml
 from fake_nvml import FUNCTION_NOT_FOUND, GIB, UNKNOWN, Device, FakeNvml
-from kit_paths import TESTS  # noqa: E402
+from kit_paths import TESTS
 
 from submission.card import CONTEXT_RESERVE_BYTES
 from submission.harness import gpu as gpus
@@ -186,9 +186,9 @@ def test_the_models_processes_are_summed_and_others_ignored():
 
 
 def test_a_worker_that_reparented_counts_through_its_session():
-    leader = subprocess.Popen([sys.executable, "-c", "import subprocess, time; print(subprocess.Popen("
-                               "['sh', '-c', 'sleep 60 >/dev/null & echo $!'], stdout=subprocess.PIPE).communicate()[0].decode(),"
-                               " flush=True); time.sleep(60)"], stdout=subprocess.PIPE, start_new_session=True)
+    code = ("import subprocess, time; print(subprocess.Popen(['sh', '-c', 'sleep 60 >/dev/null & echo $!'], "
+            "stdout=subprocess.PIPE).communicate()[0].decode(), flush=True); time.sleep(60)")
+    leader = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, start_new_session=True)
     try:
         worker = int(leader.stdout.readline())
         assert worker not in [p.pid for p in psutil.Process(leader.pid).children(recursive=True)]
@@ -218,7 +218,8 @@ def test_host_pids_in_a_container_give_a_device_level_figure_labelled_so():
     nvml.devices[0].used = 9 * GIB
     assert gpu.poll({os.getpid()})[0][1:] == (4 * GIB, "device")
     assert gpu.peak(0) == (4 * GIB, "device")
-    assert "measured at device level" in gpu.notes()[0] and "other tenants included, less the 5120 MiB" in gpu.notes()[0]
+    assert "measured at device level" in gpu.notes()[0]
+    assert "other tenants included, less the 5120 MiB" in gpu.notes()[0]
 
 
 def test_a_process_whose_memory_nvml_withholds_is_measured_at_device_level():
@@ -285,10 +286,14 @@ def test_gpu_memory_errors_are_recognised_and_name_their_card():
 QUESTIONS = [Question(row, f"question {row}", False) for row in range(4)]
 
 
-def run(tmp_path, model, limits, nvml=None, options=HarnessOptions(poll_s=0.05, kill_grace_s=0.5), **env):
+FAST = HarnessOptions(poll_s=0.05, kill_grace_s=0.5)
+
+
+def run(tmp_path, model, limits, nvml=None, options=FAST, **env):
     import submission.harness.runner as runner
 
-    spec = ModelSpec(model=f"fake_models.models:{model}", repo=str(TESTS), env={k.upper(): str(v) for k, v in env.items()})
+    spec = ModelSpec(model=f"fake_models.models:{model}", repo=str(TESTS),
+                     env={k.upper(): str(v) for k, v in env.items()})
     original = runner.load_nvml
     runner.load_nvml = lambda: nvml
     try:
@@ -309,7 +314,8 @@ def test_the_model_gets_the_profiles_card_and_the_device_order(tmp_path):
     assert (seen["SHOPBENCH_BFLOAT16"], seen["SHOPBENCH_FLASH_ATTENTION_2"]) == ("0", "0")
     assert seen["SHOPBENCH_GPU_NAME"] == "NVIDIA T4"
     assert seen["CUDA_VISIBLE_DEVICES"] == "0,1,2,3"
-    assert seen["CUDA_DEVICE_ORDER"] == "PCI_BUS_ID" and "per_process_memory_fraction:" in seen["PYTORCH_CUDA_ALLOC_CONF"]
+    assert seen["CUDA_DEVICE_ORDER"] == "PCI_BUS_ID"
+    assert "per_process_memory_fraction:" in seen["PYTORCH_CUDA_ALLOC_CONF"]
 
 
 def test_without_limits_the_model_gets_no_card_but_the_device_order(tmp_path, monkeypatch):

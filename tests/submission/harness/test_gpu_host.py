@@ -103,7 +103,8 @@ def test_without_proc_a_missing_psutil_is_refused(monkeypatch):
 
 def test_hosts_without_a_driver_or_runs_without_gpu_limits_are_not_refused(monkeypatch):
     monkeypatch.setitem(sys.modules, "pynvml", None)
-    assert plan_gpus(4, None).notes == ("no NVIDIA GPU here: the profile's 4 GPUs and their memory cap are not emulated",)
+    not_emulated = "no NVIDIA GPU here: the profile's 4 GPUs and their memory cap are not emulated"
+    assert plan_gpus(4, None).notes == (not_emulated,)
     monkeypatch.setattr(gpu_host, "nvidia_gpu_present", lambda: True)
     assert plan_gpus(None, None).cuda_visible_devices is None  # --no-limits: nothing to enforce
     assert plan_gpus(0, None).cuda_visible_devices == ""

@@ -251,4 +251,5 @@ def test_when_the_harness_itself_is_killed_nothing_of_the_model_survives_and_no_
 
 def test_a_models_run_info_reaches_the_outcome(tmp_path):
     outcome = run(tmp_path, "ReportsRunInfo", fail_batch=-1)
-    assert outcome.verdict.status == "ok" and outcome.model_info == {"method": "lookup", "batches": 7}  # 5 open and 2 multiple-choice batches
+    assert outcome.verdict.status == "ok"
+    assert outcome.model_info == {"method": "lookup", "batches": 7}  # 5 open and 2 multiple-choice batches

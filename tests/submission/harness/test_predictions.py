@@ -17,7 +17,7 @@ QUESTIONS = [Question(row, f"q{row}", False) for row in (0, 1, 3)]
 
 
 def write(path, *lines):
-    path.write_text("".join((l if isinstance(l, str) else json.dumps(l)) + "\n" for l in lines))
+    path.write_text("".join((line if isinstance(line, str) else json.dumps(line)) + "\n" for line in lines))
     return path
 
 
@@ -33,7 +33,8 @@ def test_writer_appends_each_batch_to_disk_at_once(tmp_path):
 
 
 def test_a_file_with_only_row_and_output_is_enough(tmp_path):
-    path = write(tmp_path / "p.jsonl", {"row": 3, "output": "c"}, "", {"row": 0, "output": "a"}, {"row": 1, "output": ""})
+    path = write(tmp_path / "p.jsonl", {"row": 3, "output": "c"}, "", {"row": 0, "output": "a"},
+                 {"row": 1, "output": ""})
     assert outputs_for(read_records(path), QUESTIONS, str(path)) == {0: "a", 1: "", 3: "c"}
 
 
@@ -65,5 +66,5 @@ def test_unknown_repeated_and_missing_rows_are_refused(tmp_path):
 def test_write_scored_replaces_the_file_whole(tmp_path):
     path = write(tmp_path / "p.jsonl", {"row": 0, "output": "a"})
     write_scored(path, [{"row": 0, "output": "a", "score": 1.0}])
-    assert [json.loads(l) for l in path.read_text().splitlines()] == [{"row": 0, "output": "a", "score": 1.0}]
+    assert [json.loads(line) for line in path.read_text().splitlines()] == [{"row": 0, "output": "a", "score": 1.0}]
     assert not (tmp_path / "p.jsonl.tmp").exists()

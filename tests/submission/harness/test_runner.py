@@ -6,7 +6,7 @@ import os
 import re
 
 import pytest
-from kit_paths import TESTS  # noqa: E402
+from kit_paths import TESTS
 
 from submission.errors import ConfigError
 from submission.harness.outcome import HarnessOptions, ModelSpec
@@ -174,7 +174,8 @@ def cuda_available() -> bool:
     return torch.cuda.is_available()
 
 
-@pytest.mark.skipif(not cuda_available(), reason="needs a CUDA GPU (python -m acceptance.gpu_memory_check is the fuller check)")
+@pytest.mark.skipif(not cuda_available(),
+                    reason="needs a CUDA GPU (python -m acceptance.gpu_memory_check is the fuller check)")
 def test_more_gpu_memory_than_the_cap_is_a_gpu_memory_verdict(tmp_path):
     limits = tiny_limits(tmp_path, gpus=1, gpu_memory_gib=1.0, gpu_name="cap test")
     outcome = run(tmp_path, "AllocatesGpuMemory", limits, fake_gpu_gb=2)

@@ -5,7 +5,7 @@ import json
 import re
 
 import pytest
-from kit_paths import SAMPLE_DATA  # noqa: E402
+from kit_paths import SAMPLE_DATA
 
 from benchmarks.reference_grader import perfect_output
 from submission.reports.charts import score_chart
@@ -27,7 +27,8 @@ def run_folder(folder, wrong_every: int | None):
     data = folder / "data.json"
     data.write_text("\n".join(lines) + "\n", encoding="utf-8")
     questions = load_questions(data, require_truth=True)
-    outputs = {q.row: "0" if wrong_every and i % wrong_every == 0 else perfect_output(q) for i, q in enumerate(questions)}
+    outputs = {q.row: "0" if wrong_every and i % wrong_every == 0 else perfect_output(q)
+               for i, q in enumerate(questions)}
     result = score_outputs(questions, outputs)
     records = scored_records(questions, outputs, result, {})
     (folder / "predictions.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")

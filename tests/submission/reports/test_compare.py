@@ -4,9 +4,9 @@ import json
 import shutil
 
 import pytest
-from benchmarks.reference_grader import perfect_output
-from test_html import data_file, make_run  # noqa: F401  (data_file is a fixture)
+from test_html import make_run
 
+from benchmarks.reference_grader import perfect_output
 from submission import cli
 from submission.reports.compare import COMPARE_FILE
 from submission.reports.comparison import compare_runs
@@ -21,7 +21,7 @@ def main_compare(argv):
 
 
 @pytest.fixture
-def runs(tmp_path, data_file):  # noqa: F811
+def runs(tmp_path, data_file):
     make_run(tmp_path / "a", data_file)
     make_run(tmp_path / "b", data_file, seed=1)
     return tmp_path / "a", tmp_path / "b"
@@ -50,7 +50,7 @@ def test_deltas_and_flips_match_the_two_runs_own_results(runs):
     assert fixed and broken  # the two mixes differ both ways
 
 
-def test_a_clearly_better_run_is_reported_better(tmp_path, data_file):  # noqa: F811
+def test_a_clearly_better_run_is_reported_better(tmp_path, data_file):
     questions = load_questions(data_file, require_truth=True)
     make_run(tmp_path / "a", data_file, outputs={q.row: "nothing useful" for q in questions})
     make_run(tmp_path / "b", data_file, outputs={q.row: perfect_output(q) for q in questions})
@@ -80,7 +80,7 @@ def test_the_default_output_is_compare_html_in_run_bs_folder_never_the_current_o
     assert f"wrote {runs[1] / COMPARE_FILE}" in capsys.readouterr().out
 
 
-def test_runs_on_different_data_files_are_refused_with_a_clear_message(runs, tmp_path, data_file, capsys):  # noqa: F811
+def test_runs_on_different_data_files_are_refused_with_a_clear_message(runs, tmp_path, data_file, capsys):
     other = tmp_path / "other.json"
     lines = data_file.read_text(encoding="utf-8").splitlines()
     record = json.loads(lines[0])
@@ -93,7 +93,7 @@ def test_runs_on_different_data_files_are_refused_with_a_clear_message(runs, tmp
     assert not (tmp_path / "x.html").exists()
 
 
-def test_the_same_data_at_another_path_is_accepted(runs, tmp_path, data_file):  # noqa: F811
+def test_the_same_data_at_another_path_is_accepted(runs, tmp_path, data_file):
     copy = tmp_path / "copy" / "development.json"
     copy.parent.mkdir()
     shutil.copy(data_file, copy)
@@ -101,7 +101,7 @@ def test_the_same_data_at_another_path_is_accepted(runs, tmp_path, data_file):  
     assert compare_runs(load_run_dir(runs[0]), load_run_dir(tmp_path / "c")).result.all_around.delta == 0
 
 
-def test_a_missing_data_file_asks_for_data_and_then_works(runs, tmp_path, data_file, capsys):  # noqa: F811
+def test_a_missing_data_file_asks_for_data_and_then_works(runs, tmp_path, data_file, capsys):
     results = json.loads((runs[1] / "results.json").read_text())
     results["data_file"] = "/grader/data/development.json"
     (runs[1] / "results.json").write_text(json.dumps(results))
@@ -111,7 +111,7 @@ def test_a_missing_data_file_asks_for_data_and_then_works(runs, tmp_path, data_f
                          "--data", str(data_file)]) == 0
 
 
-def test_runs_on_different_question_subsets_are_paired_on_the_shared_ones(tmp_path, data_file):  # noqa: F811
+def test_runs_on_different_question_subsets_are_paired_on_the_shared_ones(tmp_path, data_file):
     questions = load_questions(data_file, require_truth=True)
     make_run(tmp_path / "a", data_file)
     make_run(tmp_path / "b", data_file, outputs={q.row: perfect_output(q) for q in questions[:30]})

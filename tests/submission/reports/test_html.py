@@ -6,9 +6,9 @@ import shutil
 
 import pytest
 from chromium import Chromium
-from kit_paths import SAMPLE_DATA  # noqa: E402
-from benchmarks.reference_grader import TRICKY, perfect_output
+from kit_paths import SAMPLE_DATA
 
+from benchmarks.reference_grader import TRICKY, perfect_output
 from submission import cli
 from submission.errors import DataError
 from submission.jsonio import write_json
@@ -26,16 +26,6 @@ from submission.reports.table import format_table
 from submission.scoring.data import load_questions
 
 INJECTED = '</pre><script>console.error("injected")</script><img src="https://example.com/x.png">'
-
-
-@pytest.fixture(scope="module")
-def data_file(tmp_path_factory):
-    """The sample split without its embedding-metric task, so scoring needs no embedding model."""
-    lines = [line for line in SAMPLE_DATA.read_text(encoding="utf-8").splitlines()
-             if line.strip() and "sent-transformer" not in json.loads(line)["metric"]]
-    path = tmp_path_factory.mktemp("data") / "sample-no-embeddings.json"
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    return path
 
 
 def mixed_outputs(questions, seed=0):
@@ -84,7 +74,7 @@ def test_report_from_a_run_folder_shows_scores_intervals_tasks_time_and_worst_ex
     assert low <= result.all_around <= high and intervals["resamples"] == 1000 and intervals["seed"] == 0
     assert f'id="all-around">{result.all_around:.4f}<' in page
     assert f"[{low:.4f}, {high:.4f}]" in page
-    for name, task in result.tasks.items():
+    for name in result.tasks:
         assert f"<td>{name}</td>" in page and f"[{intervals['tasks'][name][0]:.4f}, " in page
     assert "Slowest batches" in page and "no time budget recorded" in page
     assert "10.5 s" not in page and "9.5 s" in page  # batch 3 (latency 9.5 s) heads the fallback table

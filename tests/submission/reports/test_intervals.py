@@ -5,9 +5,9 @@ import json
 
 import numpy as np
 import pytest
-from kit_paths import SAMPLE_DATA  # noqa: E402
-from benchmarks.reference_grader import TRICKY, perfect_output
+from kit_paths import SAMPLE_DATA
 
+from benchmarks.reference_grader import TRICKY, perfect_output
 from submission.errors import DataError
 from submission.reports.intervals import (
     TaskSamples,
@@ -157,11 +157,17 @@ def test_bootstrap_matches_the_exact_bootstrap_distribution_by_enumeration():
     (levels,) = replicates([tasks], seed=5, resamples=20000)
     boot = np.sort(levels.all_around)
     grid = np.linspace(0, 1, 201)
-    cdf = lambda values: np.searchsorted(values, grid, "right") / len(values)  # noqa: E731
+
+    def cdf(values):
+        return np.searchsorted(values, grid, "right") / len(values)
+
     distance = np.abs(cdf(exact) - cdf(boot))
     assert distance.max() < 0.015  # the resampled distribution is the exact one, up to sampling noise
     result = bootstrap(tasks, seed=5, resamples=20000)
-    q = lambda p: np.quantile(exact, p, method="inverted_cdf")  # noqa: E731
+
+    def q(p):
+        return np.quantile(exact, p, method="inverted_cdf")
+
     assert q(0.02) <= result.all_around.low <= q(0.03) and q(0.97) <= result.all_around.high <= q(0.98)
     assert q(0.02) < q(0.97)
     # the full set: gen 0.45; ner counts (3, 2, 2) -> P 3/5, R 3/5, F1 0.6

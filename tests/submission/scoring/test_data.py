@@ -41,7 +41,8 @@ def test_test_format_is_refused_where_truth_is_required(tmp_path):
 @pytest.mark.parametrize("line,message", [
     ('{"input_field": "x",', r"d.json:2: not valid JSON"),
     ("[1, 2]", r"d.json:2: expected a JSON object"),
-    (dict(GOOD, task_type="multiple_choice"), r"d.json:2: unknown task_type 'multiple_choice'; did you mean 'multiple-choice'"),
+    (dict(GOOD, task_type="multiple_choice"),
+     r"d.json:2: unknown task_type 'multiple_choice'; did you mean 'multiple-choice'"),
     (dict(GOOD, metric="acuracy"), r"d.json:2: unknown metric 'acuracy'; did you mean 'accuracy'"),
     (dict(GOOD, track="amazon-kdd-cup-24-all-around"), r"d.json:2: unknown track"),
     (dict(GOOD, output_field="1"), r"d.json:2: field 'output_field' must be an int .* for metric 'accuracy', got str"),

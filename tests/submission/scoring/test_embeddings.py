@@ -75,7 +75,13 @@ def test_truth_cache_reuses_embeddings_and_follows_the_model_files(tmp_path, min
     again = embeddings.TruthEmbeddingCache(minilm_path, tmp_path / "cache")
     assert set(again.vectors) == {again.key("a red kettle"), again.key("a blue kettle")}
     calls = []
-    counting = type("Counting", (), {"encode": lambda self, texts, **kw: calls.append(list(texts)) or model.encode(texts, **kw)})()
+
+    class Counting:
+        def encode(self, texts, **kw):
+            calls.append(list(texts))
+            return model.encode(texts, **kw)
+
+    counting = Counting()
     second = again.embed(counting, ["a blue kettle", "a green kettle"])
     assert calls == [["a green kettle"]]  # only the new text is embedded
     assert (second["a blue kettle"] == first["a blue kettle"]).all()

@@ -4,9 +4,9 @@ import json
 import random
 
 import pytest
+
 from benchmarks import reference_grader
 from benchmarks.reference_grader import TRICKY, perfect_output
-
 from submission.errors import DataError
 from submission.scoring.data import load_questions
 from submission.scoring.embeddings import load_model

@@ -97,7 +97,7 @@ def test_the_answer_only_loss_equals_the_plain_causal_lm_loss_of_each_example(ti
     features = [{"input_ids": list(e.input_ids), "labels": list(e.labels)} for e in examples]
     with torch.no_grad():  # one example at a time, no padding: transformers' own loss, a mean per answer token
         sums = [model(input_ids=torch.tensor([f["input_ids"]]), labels=torch.tensor([f["labels"]])).loss
-                * e.answer_tokens for f, e in zip(features, examples)]
+                * e.answer_tokens for f, e in zip(features, examples, strict=True)]
         expected = sum(sums) / sum(e.answer_tokens for e in examples)
         for answer_logits_only in (True, False):
             batch = PadCollator(baseline.tokenizer.pad_token_id, answer_logits_only)(features)

@@ -14,8 +14,8 @@ T4, A100 = (7, 5), (8, 0)
 QLORA = FinetuneConfig(quantization="4bit")
 
 
-def plan(config=FinetuneConfig(), cuda=False, capability=None, **base) -> PrecisionPlan:
-    return plan_precision(config, TransformersSettings(**base), cuda, capability)
+def plan(config=None, cuda=False, capability=None, **base) -> PrecisionPlan:
+    return plan_precision(config or FinetuneConfig(), TransformersSettings(**base), cuda, capability)
 
 
 def test_cpu_trains_in_float32_without_autocast():

@@ -36,7 +36,8 @@ def test_an_unknown_key_is_refused_with_its_line_and_a_suggestion(tmp_path):
     with pytest.raises(ConfigError) as error:
         load_served_settings(path)
     message = str(error.value)
-    assert f"{path}, line 2" in message and "'max_concurency'" in message and "did you mean 'max_concurrency'" in message
+    assert f"{path}, line 2" in message and "'max_concurency'" in message
+    assert "did you mean 'max_concurrency'" in message
 
 
 def test_a_bad_value_names_the_key_its_line_and_what_was_expected(tmp_path):

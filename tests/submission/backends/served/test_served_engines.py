@@ -43,7 +43,8 @@ def test_llama_server_gets_a_fit_target_that_leaves_all_but_the_cap_free():
     for free in budget.free_bytes:
         assert free - target * MIB <= CAP - GIB
     argv = ["llama-server", "-m", "m.gguf", "--fit-target", str(target)]
-    assert check_command(argv, budget, T4) == (argv, [f"llama-server --fit-target {target} MiB (cap 14.56 GiB per card)"])
+    described = f"llama-server --fit-target {target} MiB (cap 14.56 GiB per card)"
+    assert check_command(argv, budget, T4) == (argv, [described])
 
 
 @pytest.mark.parametrize("argv, message", [
@@ -96,7 +97,8 @@ def test_a_command_asking_for_bfloat16_is_refused_before_launch(dtype):
     with pytest.raises(ConfigError, match=f"launch: --dtype {dtype}: the grader's NVIDIA T4 \\(compute capability "
                                           "7.5\\) has no bfloat16; use --dtype float16"):
         check_command(["vllm", "serve", "m", "--dtype", dtype], GpuBudget(None, None), T4)
-    assert check_command(["llama-server", "--dtype", dtype], GpuBudget(None, None), T4)[0][-1] == dtype  # not vLLM's flag
+    argv, _ = check_command(["llama-server", "--dtype", dtype], GpuBudget(None, None), T4)
+    assert argv[-1] == dtype  # not vLLM's flag
 
 
 def test_set_flag_replaces_every_form_or_appends():

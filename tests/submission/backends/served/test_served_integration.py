@@ -106,7 +106,7 @@ def test_base_url_mode_answers_every_task_type_parseably(smollm2_server, smollm2
         for is_mc in (True, False):
             batch = [row for row in rows if row["is_multiple_choice"] == is_mc]
             answers = model.batch_predict({"prompt": [row["input_field"] for row in batch]}, is_mc)
-            for row, answer in zip(batch, answers):
+            for row, answer in zip(batch, answers, strict=True):
                 assert_parse(row, answer)
         assert model.run_info()["multiple_choice_answers"] == {"logit_bias": sum(r["is_multiple_choice"] for r in rows)}
 
@@ -158,4 +158,5 @@ def test_a_timeout_verdict_leaves_no_server_process_alive(smollm2_gguf, tmp_path
     outcome = run_served(tmp_path, "EnvServed", limits, multiple_choice_questions(2))
     assert outcome.verdict.status == "timeout" and outcome.verdict.detail.startswith("batch 0 ")
     assert outcome.model_info["multiple_choice_method"] == "logit_bias"  # recorded though the run timed out
-    assert wait_gone(launched_pids(outcome.model_info)) == []  # the harness killed the model; the guard stopped the server
+    # the harness killed the model; the guard stopped the server
+    assert wait_gone(launched_pids(outcome.model_info)) == []

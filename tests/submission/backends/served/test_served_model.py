@@ -81,7 +81,7 @@ def test_the_first_method_the_server_honours_is_chosen_and_answers_are_allowed_d
     model = launched("--features", features, "--vocab", str(tiny_llama_dir / "tokenizer.json"),
                      tokenizer=str(tiny_llama_dir))
     answers = model.batch_predict({"prompt": MC_PROMPTS}, True)
-    assert [int(a) in mc_choices(p) for a, p in zip(answers, MC_PROMPTS)] == [True] * 4
+    assert [int(a) in mc_choices(p) for a, p in zip(answers, MC_PROMPTS, strict=True)] == [True] * 4
     info = model.run_info()
     assert info["multiple_choice_method"] == method and info["multiple_choice_answers"] == {method: 4}
     tried = [p["method"] for p in info["probes"]]
@@ -107,7 +107,7 @@ def test_a_field_the_server_stops_honouring_is_caught_answer_by_answer(launched,
                      multiple_choice=["logit_bias", "generate"])
     assert model.mc_method == "logit_bias"
     answers = model.batch_predict({"prompt": MC_PROMPTS}, True)
-    assert all(int(a) in mc_choices(p) for a, p in zip(answers, MC_PROMPTS))
+    assert all(int(a) in mc_choices(p) for a, p in zip(answers, MC_PROMPTS, strict=True))
     assert model.run_info()["multiple_choice_answers"] == {"shaped": 4}
     assert "model: 4 of 4 multiple-choice answers by logit_bias were not an allowed digit; shaped from their text" \
         in format_model_info(model.run_info())
@@ -281,12 +281,12 @@ def test_in_base_url_mode_tokenizer_auto_is_the_weights_folder(serve, tiny_llama
         assert model.config.tokenizer == "auto" and model.mc_method == "logit_bias"  # not a silent generate
         assert model.run_info()["tokenizer"] == str(tiny_llama_dir)
         answers = model.batch_predict({"prompt": MC_PROMPTS}, True)
-        assert all(int(a) in mc_choices(p) for a, p in zip(answers, MC_PROMPTS))
+        assert all(int(a) in mc_choices(p) for a, p in zip(answers, MC_PROMPTS, strict=True))
     (tmp_path / "config.json").write_text("{}")  # a weights folder without a tokenizer: the fallback says why
     with ServedModel(base_url=base_url, weights=str(tmp_path), startup_timeout_s=30) as model:
         assert model.mc_method == "generate"
-        assert f"logit_bias (no tokenizer to map digits to token ids (no tokenizer with the digits 0-9 in {tmp_path}))" \
-            in format_model_info(model.run_info())[0]
+        why = f"no tokenizer to map digits to token ids (no tokenizer with the digits 0-9 in {tmp_path})"
+        assert f"logit_bias ({why})" in format_model_info(model.run_info())[0]
 
 
 def test_model_info_is_kept_when_the_run_ends_in_a_timeout(tmp_path):
