@@ -1,6 +1,6 @@
 """The rendered launch command checked per engine (submission/backends/served/engines.py), with injected
 numbers: llama-server's fit target under the cap, the card's dtypes for vLLM and SGLang, each engine's
-margin, and the README's table of fractions against the function that computes them."""
+margin, and docs/served-models.md's table of fractions against the function that computes them."""
 
 from __future__ import annotations
 
@@ -120,7 +120,7 @@ def test_the_launch_plan_applies_the_card_to_a_vllm_template(monkeypatch):
         launch_plan(ServedSettings(launch=template + " --dtype bfloat16"))
 
 
-# ---------------------------------------------------------------- margins, and the README's table
+# ---------------------------------------------------------------- margins, and docs/served-models.md's table
 
 
 def test_each_engine_has_its_own_margin():
@@ -132,7 +132,7 @@ def test_each_engine_has_its_own_margin():
 
 
 def readme_rows() -> list[tuple[str, ...]]:
-    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    text = (ROOT / "docs" / "served-models.md").read_text(encoding="utf-8")
     table = text[text.index("`{gpu_memory_utilization}` as the launcher computes it"):]
     return [tuple(cell.strip() for cell in line.strip("|").split("|"))
             for line in table.splitlines()[:20] if re.match(r"\| (vLLM|SGLang) \|", line)]
@@ -142,7 +142,7 @@ def mib(cell: str) -> int:
     return int(cell.removesuffix(" MiB").replace(",", "")) * MIB
 
 
-def test_the_readmes_table_is_what_the_function_computes():
+def test_the_docs_table_is_what_the_function_computes():
     rows = readme_rows()
     assert len(rows) == 6
     for engine, margin, total, fraction, budget, usable in rows:
