@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Iterator, Sequence
 
 from ..errors import ConfigError, KitError
 from ..grading.container_channel import Interrupt
@@ -30,7 +30,8 @@ def add_limit_arguments(parser: argparse.ArgumentParser, track_help: str) -> Non
     group.add_argument("--profile", help="hardware profile (default: from aicrowd.json: 'gpu': false -> cpu, "
                        "else phase2)")
     group.add_argument("--profiles-file", action="append", default=[], metavar="YAML",
-                       help="add (or replace) profiles from this YAML file, same shape as submission/harness/profiles.yaml")
+                       help="add (or replace) profiles from this YAML file, same shape as "
+                       "submission/harness/profiles.yaml")
     group.add_argument("--track", help=track_help)
     group.add_argument("--time-scale", type=float, default=1.0, metavar="X",
                        help="multiply every time limit by X (default: 1)")

@@ -102,7 +102,8 @@ def main(argv: list[str], prog: str = "python -m submission grade") -> int:
         image = image_or_build(client, args, repo)
         config = submission_config(client, image, repo, profile_given=args.profile is not None)
         if config is not None and config.challenge_id != args.track:
-            reporter.note(f"the submission's aicrowd.json names {config.challenge_id}; grading on {args.track} as asked")
+            reporter.note(f"the submission's aicrowd.json names {config.challenge_id}; "
+                          f"grading on {args.track} as asked")
         profile, limits = resolve_limits(args, config.profile_name if config else DEFAULT_PROFILE, truth, args.track)
         scoring = ScoringConfig(embedding_models=key_values(args.embedding_model, "--embedding-model"))
         settings = dataclasses.replace(settings_from(args, image), gpu_ids=gpu_ids, labels=labels)

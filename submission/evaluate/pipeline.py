@@ -21,9 +21,10 @@ from __future__ import annotations
 import functools
 import logging
 import time
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping, Protocol, Sequence
+from typing import Any, Protocol
 
 from .. import environment
 from ..environment import KIT_ROOT

@@ -16,8 +16,9 @@ import os
 import select
 import signal
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING
 
 from ..harness import verdict as verdicts
 from ..harness.failures import Measured
@@ -106,7 +107,7 @@ class Interrupt:
         os.set_blocking(self._wake, False)
         self.previous: dict[int, object] = {}
 
-    def __enter__(self) -> "Interrupt":
+    def __enter__(self) -> Interrupt:
         try:
             for sig in self.SIGNALS:
                 self.previous[sig] = signal.signal(sig, self._caught)

@@ -30,9 +30,10 @@ OUTPUT_DIR = "/shopbench/output"  # the model's own writable folder: a tmpfs the
 ENTRYPOINT = f"{CONTAINER_HOME}/docker/entrypoint.py"
 COMMAND = ["python3", ENTRYPOINT]
 RUN_USER = "1001:1001"  # docker/Dockerfile's user aicrowd: the grader never runs a submission as root
+NO_GPU_PLAN = GpuPlan()  # no GPU devices planned: the job sets no GPU fraction
 
 
-def container_job(model: str | None, seed: int, limits: Limits, plan: GpuPlan = GpuPlan()) -> dict[str, Any]:
+def container_job(model: str | None, seed: int, limits: Limits, plan: GpuPlan = NO_GPU_PLAN) -> dict[str, Any]:
     """The job message for the model's loop in the container (``protocol.py``: "job")."""
     env: dict[str, str | None] = {"CUDA_DEVICE_ORDER": DEVICE_ORDER}
     fraction = None

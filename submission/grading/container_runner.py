@@ -31,9 +31,10 @@ import logging
 import os
 import socket
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 from ..environment import KIT_ROOT, PROFILE, SEED
 from ..errors import ConfigError
@@ -219,7 +220,8 @@ def scratch_mounts(limits: Limits) -> dict[str, str]:
     "failed to map segment from shared object". The model runs its own code anyway; nosuid stays."""
     size = f",size={limits.disk_bytes}" if limits.disk_bytes is not None else ""
     output = f",size={limits.output_bytes}" if limits.output_bytes is not None else size
-    return {"/tmp": f"rw,exec,nosuid,nodev,mode=1777{size}", f"{CONTAINER_HOME}/.cache": f"rw,exec,nosuid,nodev,mode=1777{size}",
+    return {"/tmp": f"rw,exec,nosuid,nodev,mode=1777{size}",
+            f"{CONTAINER_HOME}/.cache": f"rw,exec,nosuid,nodev,mode=1777{size}",
             OUTPUT_DIR: f"rw,exec,nosuid,nodev,mode=1777{output}"}
 
 
@@ -250,7 +252,8 @@ def create_container(client, settings: ContainerSettings, limits: Limits, resour
         environment=container_environment(limits, settings.seed), network_mode="none",
         volumes=_volumes(settings.mount_kit), read_only=True, tmpfs=scratch_mounts(limits),
         stdin_open=True, tty=False,  # the channel: stdin and stdout, framed apart from stderr
-        log_config=docker.types.LogConfig(type="none"),  # the host streams the log under a cap: no copy on the daemon's disk
+        # the host streams the log under a cap: no copy on the daemon's disk
+        log_config=docker.types.LogConfig(type="none"),
         mem_limit=resources.mem_bytes, memswap_limit=resources.mem_bytes, shm_size=resources.shm_bytes,
         nano_cpus=resources.nano_cpus, device_requests=requests, cap_drop=["ALL"],
         security_opt=["no-new-privileges"], pids_limit=PIDS_LIMIT, init=True, privileged=False,
@@ -341,8 +344,8 @@ def run_container(client, questions: Sequence[Question], output_dir: str | Path,
     if oom and verdict.status == "crashed":
         verdict = verdicts.Verdict("memory", f"the container reached its RAM limit and the kernel's out-of-memory "
                                    f"killer stopped the model: {verdict.detail}")
-    outcome = judge.outcome(verdict, ended, measured.peak_rss or judge.child_rss, gpu_usage(judge, measured, plan, limits),
-                            resources.notes)
+    outcome = judge.outcome(verdict, ended, measured.peak_rss or judge.child_rss,
+                            gpu_usage(judge, measured, plan, limits), resources.notes)
     return ContainerRun(settings.image, image.id, code, oom, transport.killed_at_deadline, deadline,
                         ended - transport.started, outcome, tuple(judge.records), output_dir, resources, record,
                         log.tail_text(LOG_TAIL), log.dropped)

@@ -15,9 +15,10 @@ from __future__ import annotations
 import functools
 import hashlib
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 from .. import __version__
 from ..errors import ConfigError, DataError
@@ -159,7 +160,7 @@ def aligned_inputs(inputs_path: Path | None, truth_path: Path) -> tuple[list[Que
     if [q.row for q in inputs] != [q.row for q in truth]:
         raise DataError(f"{inputs_path} holds {len(inputs)} questions and {truth_path} {len(truth)} (or their blank "
                         "lines differ); the inputs and the truth must list the same questions, line by line")
-    for given, true in zip(inputs, truth):
+    for given, true in zip(inputs, truth, strict=True):
         if (given.prompt, given.is_multiple_choice) != (true.prompt, true.is_multiple_choice):
             raise DataError(f"{inputs_path}:{given.row + 1}: input_field or is_multiple_choice differs from "
                             f"{truth_path}:{true.row + 1}; the inputs and the truth must list the same questions")

@@ -32,8 +32,9 @@ import random
 import select
 import signal
 import sys
+from collections.abc import Callable
 from time import perf_counter  # bound now: a model that replaces time.perf_counter does not change it
-from typing import Any, Callable
+from typing import Any
 
 from ..errors import ConfigError, KitError, ModelOutputError
 from ..loading import ModelImportError, load_model_class, participant_traceback

@@ -20,7 +20,8 @@ from __future__ import annotations
 import collections
 import select
 import time
-from typing import Any, Callable, Protocol, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol
 
 from ..errors import ConfigError, KitError
 from ..scoring.data import Question
@@ -49,7 +50,7 @@ class Transport(Protocol):
     def died(self, when: str) -> verdicts.Verdict: ...  # how the model's side ended without saying why
     def check(self, now: float, final: bool = False) -> verdicts.Verdict | None: ...  # resources, interrupts
     def next_check(self) -> float: ...  # when ``check`` next has work to do
-    def measured(self) -> "Measured": ...  # what the transport measured so far: RAM and GPU peaks
+    def measured(self) -> Measured: ...  # what the transport measured so far: RAM and GPU peaks
 
 
 class Stop(KitError):
@@ -186,7 +187,8 @@ class Judge:
             batch, outputs, index, latency, now = self.unwritten.popleft()
             elapsed = round(self.elapsed(now), 3)
             records = [{"row": q.row, "output": out, "batch": index, "batch_size": len(batch),
-                        "latency_s": round(latency, 6), "elapsed_s": elapsed} for q, out in zip(batch, outputs)]
+                        "latency_s": round(latency, 6), "elapsed_s": elapsed}
+                       for q, out in zip(batch, outputs, strict=True)]
             self.writer.write_batch(records)
             self.records.extend(records)
             if self.on_progress is not None:

@@ -24,8 +24,8 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Mapping
 
 from .limits import process_tree
 from .protocol import MAX_LINE_BYTES, LineReader, ProtocolError

@@ -39,7 +39,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import KitError
-from .batches import ANSWER_CAP_CHARS, MAX_BATCH_SIZE, MIN_BATCH_SIZE  # noqa: F401 - MAX_BATCH_SIZE for the judge
+from .batches import ANSWER_CAP_CHARS, MAX_BATCH_SIZE, MIN_BATCH_SIZE
 
 VERSION = 1
 MAX_LINE_BYTES = 16 * 1024 * 1024  # one message; an answer of ANSWER_CAP_CHARS astral characters is 12 MB as JSON

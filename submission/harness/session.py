@@ -19,8 +19,8 @@ from ..scoring.data import Question
 from . import verdict as verdicts
 from .caches import cache_environment
 from .disk import DiskWatch, remove_scratch, scratch_folder
-from .gpu import gpu_env
 from .failures import Measured
+from .gpu import gpu_env
 from .judge import Judge
 from .limits import ResourceMonitor, plan_gpus
 from .outcome import GpuUsage, HarnessOptions, ModelSpec, RunOutcome

@@ -13,7 +13,8 @@ import os
 import signal
 import subprocess
 import time
-from typing import Any, Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 from ..scoring.data import Question
 from . import verdict as verdicts
