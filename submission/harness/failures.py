@@ -48,7 +48,7 @@ def gpu_failure(failure: Failure, limits: Limits, measured: Measured,
              set(torch_peaks) | set(measured.gpu_peaks)}
     cap, device = limits.gpu_memory_bytes, failure.device
     if device is None and peaks:
-        device = max(peaks, key=peaks.get)
+        device = max(peaks, key=peaks.__getitem__)
     if device is None or cap is None:
         return verdicts.Verdict("gpu_memory", failure.detail)
     name = measured.gpu_names.get(device, f"cuda:{device}")

@@ -29,6 +29,7 @@ from . import protocol
 from . import verdict as verdicts
 from .failures import Measured, named_failure
 from .outcome import BatchRecord, GpuUsage, Progress, RunOutcome
+from .predictions import PredictionWriter
 from .profiles import Limits
 from .protocol import ProtocolError
 
@@ -56,7 +57,7 @@ class Transport(Protocol):
 class Stop(KitError):
     """The run ends with ``verdict`` (control flow inside ``Judge.run``, which always catches it)."""
 
-    def __init__(self, verdict: verdicts.Verdict):
+    def __init__(self, verdict: verdicts.Verdict) -> None:
         super().__init__(str(verdict))
         self.verdict = verdict
 
@@ -65,24 +66,28 @@ class Judge:
     """One run of the protocol; ``run`` returns the verdict, the other attributes are what was observed."""
 
     def __init__(self, transport: Transport, job: dict[str, Any], todo: Sequence[Question], limits: Limits,
-                 writer, on_progress: Callable[[Progress], None] | None = None, first_batch: int = 0,
-                 prior: tuple[int, float] = (0, 0.0), exit_wait_s: float = 10.0):
+                 writer: PredictionWriter, on_progress: Callable[[Progress], None] | None = None,
+                 first_batch: int = 0, prior: tuple[int, float] = (0, 0.0), exit_wait_s: float = 10.0) -> None:
         self.transport, self.job, self.todo, self.limits, self.writer = transport, job, list(todo), limits, writer
         self.on_progress, self.next_index, self.exit_wait_s = on_progress, first_batch, exit_wait_s
         self.n_prior, self.prior_elapsed = prior  # a resumed run's answered questions and time so far
         self.n_questions = self.n_prior + len(self.todo)
-        self.reader, self.inbox = protocol.LineReader(), collections.deque()
+        self.reader = protocol.LineReader()
+        self.inbox: collections.deque[tuple[bytes, float]] = collections.deque()  # lines, when each arrived
         self.encoder = protocol.BatchEncoder([q.prompt for q in self.todo])
         self.pending: collections.deque[memoryview] = collections.deque()
         self.batches: list[BatchRecord] = []
-        self.unwritten: collections.deque = collections.deque()  # batches checked, not yet written
+        # batches checked, not yet written: questions, answers, index, latency, when the answers arrived
+        self.unwritten: collections.deque[tuple[list[Question], list[str], int, float, float]] = collections.deque()
         self.records: list[dict[str, Any]] = []  # this session's predictions, as written
         self.answered = self.answers_cut = self.child_rss = 0
         self.torch_peaks: dict[int, int] = {}
         self.notes: list[str] = []
         self.model_info: dict | None = None
         self.infos = 0
-        self.traceback = self.init_s = self.ready_at = None
+        self.traceback: str | None = None
+        self.init_s: float | None = None
+        self.ready_at: float | None = None
         self.state = ("build", 0, 0)  # what the judge waits for: the contexts of a verdict's detail
 
     # ------------------------------------------------------------ the run
@@ -163,6 +168,7 @@ class Judge:
         deadline = None if limit is None else started + limit
 
         def late(now: float) -> verdicts.Verdict:
+            assert limit is not None, "late() runs only past the deadline, which only a limit sets"
             return verdicts.batch_timeout(index, n, now - started, limit, stopped=True)
 
         outputs: list[str] = []

@@ -41,7 +41,7 @@ class Adopter:
 
     _lock, _holders, _was = threading.Lock(), 0, False
 
-    def __init__(self):
+    def __init__(self) -> None:
         self.before = set(children_of().get(os.getpid(), ()))
         with Adopter._lock:
             if Adopter._holders == 0:
@@ -239,6 +239,7 @@ class ModelProcess:
                 except (ProcessLookupError, PermissionError):
                     pass
             self.reaper.wait()
+        assert self.adopter is not None, "start() makes the adopter before it starts the reaper"
         self.orphans_killed = self.adopter.kill_orphans({self.reaper.pid})
         self.adopter.release()
         for fd in (self.data, self.reports, self.to_model):

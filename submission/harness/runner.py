@@ -75,6 +75,7 @@ def run_judged(spec: ModelSpec, questions: Sequence[Question], out_dir: str | Pa
                 session.stop(verdict)
     if verdict.ok and not limits.enforced:  # nothing was enforced: the verdict does not say "within the limits"
         verdict = verdicts.ok(len(questions), False)
+    assert session.judge is not None, "session.start() made the judge"
     return JudgedRun(session.outcome(verdict), prior + tuple(session.judge.records))
 
 
