@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 from pathlib import Path
 
@@ -48,7 +49,7 @@ chosen for it, and its name on the container.
 """
 
 
-def build_parser(prog: str):
+def build_parser(prog: str) -> argparse.ArgumentParser:
     parser_ = parser(prog, "Grade one submission: run its image under the track's profile with only the test "
                      "inputs mounted, score it on the host against the truth, write scores.json.", GRADE_EPILOG)
     source = parser_.add_mutually_exclusive_group(required=True)

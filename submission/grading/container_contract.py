@@ -39,9 +39,9 @@ def container_job(model: str | None, seed: int, limits: Limits, plan: GpuPlan = 
     fraction = None
     if card_enforced(limits, plan):  # the profile's card: its rules, as backends/hardware.py reads them
         env.update(card_environment_for(limits))
-        if plan.devices:
-            fraction = min(torch_fraction(limits.gpu_memory_bytes, CONTEXT_RESERVE_BYTES, d.total_bytes)
-                           for d in plan.devices)
+        cap = limits.gpu_memory_bytes
+        if plan.devices and cap is not None:  # card_enforced: cap is set
+            fraction = min(torch_fraction(cap, CONTEXT_RESERVE_BYTES, d.total_bytes) for d in plan.devices)
     return {
         "model": model, "repo": CONTAINER_HOME, "seed": seed, "sys_path": [], "full_traceback": False,
         "fsize_bytes": limits.disk_bytes, "ram_bytes": limits.ram_bytes, "rlimit_as": not plan.devices,
