@@ -111,7 +111,8 @@ def compare(trees: dict[str, Path], models: Path, model: str, n: int, batch: int
     for _ in range(repeat):
         for name, tree in trees.items():
             runs[name].append(one_run(tree, models, model, n, batch, megabytes))
-    medians = {name: {key: statistics.median(r[key] for r in found) for key in found[0]} for name, found in runs.items()}
+    medians = {name: {key: statistics.median(r[key] for r in found) for key in found[0]}
+               for name, found in runs.items()}
     result = {"questions": n, "batch_size": batch, "repeat": repeat}
     for name, values in medians.items():
         result.update({f"{name}_{key}": round(value, 4) for key, value in values.items()})

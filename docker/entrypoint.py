@@ -19,7 +19,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from submission.harness.child import main  # noqa: E402
+from submission.harness.child import main
 
 if __name__ == "__main__":
     sys.exit(main(["--stdio"]))

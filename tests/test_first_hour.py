@@ -84,17 +84,18 @@ def test_the_container_loop_refuses_an_instance_as_a_configuration_error(tmp_pat
     questions = load_questions(SAMPLE_DATA)[:3]
     job = {**container_job("participant.inst:UserModel", 0, UNLIMITED), "repo": str(tmp_path / "app")}
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path / "app"), str(ROOT)])}
-    with PredictionWriter(tmp_path / "p.jsonl") as writer, pytest.raises(ConfigError, match="UserModel must be a class"):
+    with PredictionWriter(tmp_path / "p.jsonl") as writer, \
+            pytest.raises(ConfigError, match="UserModel must be a class"):
         run_stdio([sys.executable, str(ROOT / "docker" / "entrypoint.py")], questions, job, writer, env=env)
 
 
 @pytest.mark.parametrize("spec, message", [
-    ("participant.my_model:MyModle", "defines no 'MyModle' (for model 'participant.my_model:MyModle'); did you mean 'MyModel'? "
-                                "classes it defines: MyModel"),
+    ("participant.my_model:MyModle", "defines no 'MyModle' (for model 'participant.my_model:MyModle'); "
+                                     "did you mean 'MyModel'? classes it defines: MyModel"),
     ("participant.my_model", "--model 'participant.my_model' names a module; write 'module:Class', e.g. "
                         "'participant.my_model:MyModel'; it defines MyModel"),
-    ("participant/my_model.py:MyModel", "--model 'participant/my_model.py:MyModel': give the module's import path, not a "
-                                   "file: 'participant.my_model:MyModel'"),
+    ("participant/my_model.py:MyModel", "--model 'participant/my_model.py:MyModel': give the module's import path, "
+                                        "not a file: 'participant.my_model:MyModel'"),
     ("models.my_modle:MyModel", "cannot import 'models.my_modle' (for model 'models.my_modle:MyModel'): no such "
                                 "module"),
 ])

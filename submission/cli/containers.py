@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Iterator, Sequence
+from typing import TYPE_CHECKING
 
 from ..errors import ConfigError, KitError
 from ..grading.container_channel import Interrupt
@@ -19,6 +20,9 @@ from ..reports.table import format_model_info, format_table
 from ..scoring.data import Question, short_track
 from .output import REPORTER
 
+if TYPE_CHECKING:
+    from docker import DockerClient
+
 
 def parser(prog: str, description: str, epilog: str) -> argparse.ArgumentParser:
     return argparse.ArgumentParser(prog=prog, description=description, epilog=epilog,
@@ -30,7 +34,8 @@ def add_limit_arguments(parser: argparse.ArgumentParser, track_help: str) -> Non
     group.add_argument("--profile", help="hardware profile (default: from aicrowd.json: 'gpu': false -> cpu, "
                        "else phase2)")
     group.add_argument("--profiles-file", action="append", default=[], metavar="YAML",
-                       help="add (or replace) profiles from this YAML file, same shape as submission/harness/profiles.yaml")
+                       help="add (or replace) profiles from this YAML file, same shape as "
+                       "submission/harness/profiles.yaml")
     group.add_argument("--track", help=track_help)
     group.add_argument("--time-scale", type=float, default=1.0, metavar="X",
                        help="multiply every time limit by X (default: 1)")
@@ -71,13 +76,13 @@ def docker_refusals() -> Iterator[None]:
         raise KitError(f"Docker refused: {exc}") from exc
 
 
-def resolve_limits(args, profile_name: str, questions: Sequence[Question], track: str | None,
+def resolve_limits(args: argparse.Namespace, profile_name: str, questions: Sequence[Question], track: str | None,
                    enabled: bool = True) -> tuple[Profile, Limits]:
     profile = get_profile(args.profile or profile_name, load_profiles(*args.profiles_file))
     return profile, limits_for(profile, budget_track_for(questions, track), args.time_scale, enabled)
 
 
-def settings_from(args, image: str, model: str | None = None) -> ContainerSettings:
+def settings_from(args: argparse.Namespace, image: str, model: str | None = None) -> ContainerSettings:
     if args.grace_s is not None and args.grace_s < 0:
         raise ConfigError(f"--grace-s must be at least 0, got {args.grace_s}")
     shm = None if args.shm_gb is None else int(args.shm_gb * 1e9)
@@ -85,7 +90,7 @@ def settings_from(args, image: str, model: str | None = None) -> ContainerSettin
     return ContainerSettings(image=image, model=model, seed=args.seed, grace_s=grace, shm_bytes=shm)
 
 
-def image_or_build(client, args, repo: Path | None) -> str:
+def image_or_build(client: DockerClient, args: argparse.Namespace, repo: Path | None) -> str:
     """--image (checked to exist), --image-file (loaded) or the image built from ``repo``."""
     import docker
 
@@ -100,11 +105,13 @@ def image_or_build(client, args, repo: Path | None) -> str:
             raise ConfigError(f"--image {args.image}: no such image here; build it with `python -m submission docker "
                               "build` or load it with `docker load -i FILE`") from None
         return args.image
+    if repo is None:  # the commands' flags always give an image, an image file or a repository
+        raise ConfigError("no image to run: give --image, --image-file or --repo")
     options = BuildOptions(args.tag or default_tag(repo), args.base_image, key_values(args.build_arg, "--build-arg"))
     return build(client, repo, options).tag
 
 
-def build(client, repo: Path, options: BuildOptions, verbose: bool = False) -> BuildResult:
+def build(client: DockerClient, repo: Path, options: BuildOptions, verbose: bool = False) -> BuildResult:
     """build_image, showing each step as it starts (every line with ``verbose``) and the summary."""
     if not (repo / ".dockerignore").is_file():
         REPORTER.step(f"note: {repo / '.dockerignore'} is missing: .git, data and runs go into the build context; "
@@ -122,8 +129,8 @@ def build(client, repo: Path, options: BuildOptions, verbose: bool = False) -> B
 class ContainerProgress:
     """A progress bar fed with the count of lines in the container's predictions.jsonl."""
 
-    def __init__(self, total: int, budget_s: float | None):
-        self.bar = REPORTER.progress(total, "container")
+    def __init__(self, total: int, budget_s: float | None) -> None:
+        self.bar, self.total = REPORTER.progress(total, "container"), total
         self.budget_s, self.shown = budget_s, ""
 
     def __call__(self, answered: int, elapsed_s: float) -> None:
@@ -131,7 +138,7 @@ class ContainerProgress:
         if text != self.shown:
             self.shown = text
             self.bar.set_postfix_str(text, refresh=False)
-        self.bar.update(min(answered, self.bar.total) - self.bar.n)
+        self.bar.update(min(answered, self.total) - self.bar.n)
 
     def close(self) -> None:
         self.bar.close()
@@ -140,12 +147,17 @@ class ContainerProgress:
 def describe_run(limits: Limits, image: str) -> str:
     if not limits.enforced:
         return f"image {image}; limits: none (--no-limits)"
-    return (f"image {image}; profile {limits.profile}: {limits.seconds_per_sample:g} s per sample, budget "
-            f"{limits.budget_s / 60:g} min for {short_track(limits.budget_track)}, RAM {limits.ram_bytes / 1e9:g} GB, "
-            f"{limits.vcpus} CPUs, {limits.gpus} GPU(s); no network")
+    return (f"image {image}; profile {limits.profile}: {_shown(limits.seconds_per_sample, 's')} per sample, budget "
+            f"{_shown(limits.budget_s, 'min', 60)} for {short_track(limits.budget_track)}, "
+            f"RAM {_shown(limits.ram_bytes, 'GB', 1e9)}, {limits.vcpus} CPUs, {limits.gpus} GPU(s); no network")
 
 
-def execute(client, request: RunRequest) -> tuple[ScoredRun, int | None]:
+def _shown(value: float | None, unit: str, per_unit: float = 1.0) -> str:
+    """A limit as shown: the value divided by ``per_unit``, in ``unit``; "none" where none applies."""
+    return "none" if value is None else f"{value / per_unit:g} {unit}"
+
+
+def execute(client: DockerClient, request: RunRequest) -> tuple[ScoredRun, int | None]:
     """run_and_score with a progress bar, then the report; and the exit status a signal to this process asks
     for (130 after SIGINT, 143 after SIGTERM or SIGHUP: the container stopped and removed, the answers so far
     scored and written with the verdict ``interrupted``), or None."""

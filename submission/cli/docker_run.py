@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import time
 from pathlib import Path
 
@@ -83,7 +84,7 @@ def main(argv: list[str], prog: str = "python -m submission docker run") -> int:
         return interrupted or (0 if scored.outcome.verdict.ok else 1)
 
 
-def build_parser(prog: str):
+def build_parser(prog: str) -> argparse.ArgumentParser:
     parser_ = parser(prog, "Run the submission's image the grader's way on a split, then score it on the host.",
                      RUN_EPILOG)
     parser_.add_argument("--repo", default=".", help="the submission's repository (default: the current folder)")

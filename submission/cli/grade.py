@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 from pathlib import Path
 
@@ -48,7 +49,7 @@ chosen for it, and its name on the container.
 """
 
 
-def build_parser(prog: str):
+def build_parser(prog: str) -> argparse.ArgumentParser:
     parser_ = parser(prog, "Grade one submission: run its image under the track's profile with only the test "
                      "inputs mounted, score it on the host against the truth, write scores.json.", GRADE_EPILOG)
     source = parser_.add_mutually_exclusive_group(required=True)
@@ -102,7 +103,8 @@ def main(argv: list[str], prog: str = "python -m submission grade") -> int:
         image = image_or_build(client, args, repo)
         config = submission_config(client, image, repo, profile_given=args.profile is not None)
         if config is not None and config.challenge_id != args.track:
-            reporter.note(f"the submission's aicrowd.json names {config.challenge_id}; grading on {args.track} as asked")
+            reporter.note(f"the submission's aicrowd.json names {config.challenge_id}; "
+                          f"grading on {args.track} as asked")
         profile, limits = resolve_limits(args, config.profile_name if config else DEFAULT_PROFILE, truth, args.track)
         scoring = ScoringConfig(embedding_models=key_values(args.embedding_model, "--embedding-model"))
         settings = dataclasses.replace(settings_from(args, image), gpu_ids=gpu_ids, labels=labels)

@@ -21,9 +21,10 @@ from __future__ import annotations
 import functools
 import logging
 import time
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping, Protocol, Sequence
+from typing import Any, Protocol
 
 from .. import environment
 from ..environment import KIT_ROOT
@@ -157,6 +158,7 @@ def evaluate(evaluation: Evaluation, runner: Runner | None = None) -> Evaluated:
         refuse_non_regular(out_dir, RUN_FOLDER_FILES)  # never written through a link or a FIFO: refused first
         started = time.perf_counter()
         if runner is None:
+            assert evaluation.predictions is not None, "checked on entry: no runner means saved predictions"
             run, outcome = None, None
             answers = saved_answers(evaluation.predictions, questions)
         else:
@@ -197,7 +199,7 @@ def run_metadata(evaluation: Evaluation, resolved: dict[str, str], timings: dict
 class ProgressBar:
     """A progress bar with the projected run time against the budget: 'projected 52.3 of 70 min'."""
 
-    def __init__(self, bar):
+    def __init__(self, bar: Any) -> None:  # a tqdm bar
         self.bar, self.shown = bar, 0.0
 
     def __call__(self, progress: Progress) -> None:

@@ -15,10 +15,14 @@ from __future__ import annotations
 import os
 import select
 import signal
+import socket
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Sequence
+from types import FrameType
+from typing import TYPE_CHECKING, Any
 
+from ..cuda import Nvml
 from ..harness import verdict as verdicts
 from ..harness.failures import Measured
 from ..harness.gpu import GpuPlan, load_nvml, plan_gpus
@@ -28,6 +32,8 @@ from ..harness.profiles import Limits
 from ..harness.protocol import MAX_LINE_BYTES
 
 if TYPE_CHECKING:
+    from docker.models.containers import Container
+
     from ..harness.judge import Judge
 
 HEADER_BYTES, STDOUT = 8, 1
@@ -38,7 +44,7 @@ TAIL_BYTES = 64 * 1024
 class Demux:
     """Docker's multiplexed attach stream, parsed incrementally: (stdout parts, other parts) per chunk."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         self.header, self.stream, self.left = bytearray(), 0, 0
 
     def feed(self, data: bytes) -> tuple[list[bytes], list[bytes]]:
@@ -99,14 +105,14 @@ class Interrupt:
 
     SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
 
-    def __init__(self):
+    def __init__(self) -> None:
         self.signum: int | None = None
         self.fd, self._wake = os.pipe()
         os.set_blocking(self.fd, False)
         os.set_blocking(self._wake, False)
-        self.previous: dict[int, object] = {}
+        self.previous: dict[int, Callable[[int, FrameType | None], Any] | int | None] = {}  # signal.signal's
 
-    def __enter__(self) -> "Interrupt":
+    def __enter__(self) -> Interrupt:
         try:
             for sig in self.SIGNALS:
                 self.previous[sig] = signal.signal(sig, self._caught)
@@ -114,7 +120,7 @@ class Interrupt:
             pass
         return self
 
-    def _caught(self, signum, frame) -> None:
+    def _caught(self, signum: int, frame: FrameType | None) -> None:
         if self.signum is None:
             self.signum = signum
         try:
@@ -122,7 +128,7 @@ class Interrupt:
         except OSError:
             pass
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         for sig, handler in self.previous.items():
             signal.signal(sig, handler)
         os.close(self.fd)
@@ -152,7 +158,8 @@ class Interrupt:
 class ContainerWatch:
     """What the host measures of a container itself: its processes, their GPU memory, its memory peak."""
 
-    def __init__(self, container, plan, nvml, gpu_cap: int | None, scratch: str = "/tmp and ~/.cache (tmpfs)"):
+    def __init__(self, container: Container, plan: GpuPlan, nvml: Nvml, gpu_cap: int | None,
+                 scratch: str = "/tmp and ~/.cache (tmpfs)") -> None:
         self.container, self.gpu_cap, self.plan, self.scratch = container, gpu_cap, plan, scratch
         self.accountant = GpuAccountant(plan, nvml) if nvml is not None and plan.devices else None
         self.cgroups: dict[str, Path] | None = None
@@ -214,8 +221,8 @@ class ContainerWatch:
 class ContainerTransport:
     """The judge's transport over the attach socket ``sock`` of a started ``container``."""
 
-    def __init__(self, container, sock, log: LogSink, watch: ContainerWatch, interrupt: Interrupt | None,
-                 deadline_s: float | None, poll_s: float = 0.25):
+    def __init__(self, container: Container, sock: socket.socket, log: LogSink, watch: ContainerWatch,
+                 interrupt: Interrupt | None, deadline_s: float | None, poll_s: float = 0.25) -> None:
         self.container, self.sock, self.log, self.watch, self.interrupt = container, sock, log, watch, interrupt
         self.deadline_s, self.poll_s = deadline_s, poll_s
         self.demux, self.held = Demux(), bytearray()
@@ -325,7 +332,7 @@ class ContainerTransport:
         self.wait_exit(timeout, keep=False)
 
 
-def exit_status(container, timeout: float = 30.0) -> int | None:
+def exit_status(container: Container, timeout: float = 30.0) -> int | None:
     """The container's exit code once it has stopped (its state reloaded), or None if it still runs."""
     try:
         code = container.wait(timeout=timeout).get("StatusCode")
@@ -335,7 +342,7 @@ def exit_status(container, timeout: float = 30.0) -> int | None:
     return code
 
 
-def host_plan(limits: Limits, gpu_ids: Sequence[str] | None = None) -> tuple[GpuPlan, object]:
+def host_plan(limits: Limits, gpu_ids: Sequence[str] | None = None) -> tuple[GpuPlan, Nvml]:
     """The host's GPUs the container is given (the profile's first ones, or ``grade --gpus``'s, named as
     CUDA_VISIBLE_DEVICES names them), through the host's NVML (None where it has none): what the host
     measures the container's GPU memory on."""
@@ -353,7 +360,7 @@ def host_plan(limits: Limits, gpu_ids: Sequence[str] | None = None) -> tuple[Gpu
             os.environ["CUDA_VISIBLE_DEVICES"] = saved
 
 
-def gpu_usage(judge: Judge, measured, plan: GpuPlan, limits: Limits) -> tuple[GpuUsage, ...]:
+def gpu_usage(judge: Judge, measured: Measured, plan: GpuPlan, limits: Limits) -> tuple[GpuUsage, ...]:
     """Per GPU: the host's NVML peak of the container's processes, the loop's torch peak, the cap."""
     cap = limits.gpu_memory_bytes
     if plan.devices:

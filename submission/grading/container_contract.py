@@ -30,17 +30,18 @@ OUTPUT_DIR = "/shopbench/output"  # the model's own writable folder: a tmpfs the
 ENTRYPOINT = f"{CONTAINER_HOME}/docker/entrypoint.py"
 COMMAND = ["python3", ENTRYPOINT]
 RUN_USER = "1001:1001"  # docker/Dockerfile's user aicrowd: the grader never runs a submission as root
+NO_GPU_PLAN = GpuPlan()  # no GPU devices planned: the job sets no GPU fraction
 
 
-def container_job(model: str | None, seed: int, limits: Limits, plan: GpuPlan = GpuPlan()) -> dict[str, Any]:
+def container_job(model: str | None, seed: int, limits: Limits, plan: GpuPlan = NO_GPU_PLAN) -> dict[str, Any]:
     """The job message for the model's loop in the container (``protocol.py``: "job")."""
     env: dict[str, str | None] = {"CUDA_DEVICE_ORDER": DEVICE_ORDER}
     fraction = None
     if card_enforced(limits, plan):  # the profile's card: its rules, as backends/hardware.py reads them
         env.update(card_environment_for(limits))
-        if plan.devices:
-            fraction = min(torch_fraction(limits.gpu_memory_bytes, CONTEXT_RESERVE_BYTES, d.total_bytes)
-                           for d in plan.devices)
+        cap = limits.gpu_memory_bytes
+        if plan.devices and cap is not None:  # card_enforced: cap is set
+            fraction = min(torch_fraction(cap, CONTEXT_RESERVE_BYTES, d.total_bytes) for d in plan.devices)
     return {
         "model": model, "repo": CONTAINER_HOME, "seed": seed, "sys_path": [], "full_traceback": False,
         "fsize_bytes": limits.disk_bytes, "ram_bytes": limits.ram_bytes, "rlimit_as": not plan.devices,

@@ -31,9 +31,10 @@ import logging
 import os
 import socket
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import TYPE_CHECKING, Any
 
 from ..environment import KIT_ROOT, PROFILE, SEED
 from ..errors import ConfigError
@@ -56,6 +57,10 @@ from .container_channel import (
     host_plan,
 )
 from .container_contract import COMMAND, CONTAINER_HOME, ENTRYPOINT, OUTPUT_DIR, RUN_USER, container_job
+
+if TYPE_CHECKING:
+    from docker import DockerClient
+    from docker.models.containers import Container
 
 log = logging.getLogger(__name__)
 
@@ -219,7 +224,8 @@ def scratch_mounts(limits: Limits) -> dict[str, str]:
     "failed to map segment from shared object". The model runs its own code anyway; nosuid stays."""
     size = f",size={limits.disk_bytes}" if limits.disk_bytes is not None else ""
     output = f",size={limits.output_bytes}" if limits.output_bytes is not None else size
-    return {"/tmp": f"rw,exec,nosuid,nodev,mode=1777{size}", f"{CONTAINER_HOME}/.cache": f"rw,exec,nosuid,nodev,mode=1777{size}",
+    return {"/tmp": f"rw,exec,nosuid,nodev,mode=1777{size}",
+            f"{CONTAINER_HOME}/.cache": f"rw,exec,nosuid,nodev,mode=1777{size}",
             OUTPUT_DIR: f"rw,exec,nosuid,nodev,mode=1777{output}"}
 
 
@@ -237,7 +243,8 @@ def run_labels() -> dict[str, str]:
     return {ROLE_LABEL: "submission-run", "shopbench.judge": f"{socket.gethostname()}:{os.getpid()}"}
 
 
-def create_container(client, settings: ContainerSettings, limits: Limits, resources: Resources):
+def create_container(client: DockerClient, settings: ContainerSettings, limits: Limits,
+                     resources: Resources) -> Container:
     import docker
 
     requests = []
@@ -250,7 +257,8 @@ def create_container(client, settings: ContainerSettings, limits: Limits, resour
         environment=container_environment(limits, settings.seed), network_mode="none",
         volumes=_volumes(settings.mount_kit), read_only=True, tmpfs=scratch_mounts(limits),
         stdin_open=True, tty=False,  # the channel: stdin and stdout, framed apart from stderr
-        log_config=docker.types.LogConfig(type="none"),  # the host streams the log under a cap: no copy on the daemon's disk
+        # the host streams the log under a cap: no copy on the daemon's disk
+        log_config=docker.types.LogConfig(type="none"),
         mem_limit=resources.mem_bytes, memswap_limit=resources.mem_bytes, shm_size=resources.shm_bytes,
         nano_cpus=resources.nano_cpus, device_requests=requests, cap_drop=["ALL"],
         security_opt=["no-new-privileges"], pids_limit=PIDS_LIMIT, init=True, privileged=False,
@@ -258,7 +266,7 @@ def create_container(client, settings: ContainerSettings, limits: Limits, resour
     )
 
 
-def audit(container) -> dict[str, Any]:
+def audit(container: Container) -> dict[str, Any]:
     """What the container was actually given, from the daemon's own record of it."""
     host, config = container.attrs["HostConfig"], container.attrs["Config"]
     return {
@@ -276,7 +284,7 @@ def audit(container) -> dict[str, Any]:
     }
 
 
-def start_container(container, resources: Resources) -> None:
+def start_container(container: Container, resources: Resources) -> None:
     """Start it; a daemon without the NVIDIA runtime gets an error naming what to install."""
     import docker
 
@@ -292,8 +300,9 @@ def start_container(container, resources: Resources) -> None:
         raise
 
 
-def attach(client, container) -> socket.socket:
+def attach(client: DockerClient, container: Container) -> socket.socket:
     """The container's stdin, stdout and stderr as one socket (before it starts, so nothing is missed)."""
+    assert container.id is not None, "the daemon names every container it created"
     sock = client.api.attach_socket(container.id, params={"stdin": 1, "stdout": 1, "stderr": 1, "stream": 1})
     return getattr(sock, "_sock", sock)  # the docker SDK wraps the socket in a SocketIO
 
@@ -302,7 +311,7 @@ def log_cap(limits: Limits) -> int:
     return limits.output_bytes if limits.output_bytes is not None else DEFAULT_LOG_BYTES
 
 
-def run_container(client, questions: Sequence[Question], output_dir: str | Path, limits: Limits,
+def run_container(client: DockerClient, questions: Sequence[Question], output_dir: str | Path, limits: Limits,
                   settings: ContainerSettings, on_progress: Callable[[int, float], None] | None = None,
                   interrupt: Interrupt | None = None) -> ContainerRun:
     """Run ``settings.image`` on ``questions`` (only their prompts leave this process, over the channel) under
@@ -341,15 +350,16 @@ def run_container(client, questions: Sequence[Question], output_dir: str | Path,
     if oom and verdict.status == "crashed":
         verdict = verdicts.Verdict("memory", f"the container reached its RAM limit and the kernel's out-of-memory "
                                    f"killer stopped the model: {verdict.detail}")
-    outcome = judge.outcome(verdict, ended, measured.peak_rss or judge.child_rss, gpu_usage(judge, measured, plan, limits),
-                            resources.notes)
-    return ContainerRun(settings.image, image.id, code, oom, transport.killed_at_deadline, deadline,
+    outcome = judge.outcome(verdict, ended, measured.peak_rss or judge.child_rss,
+                            gpu_usage(judge, measured, plan, limits), resources.notes)
+    return ContainerRun(settings.image, str(image.id), code, oom, transport.killed_at_deadline, deadline,
                         ended - transport.started, outcome, tuple(judge.records), output_dir, resources, record,
                         log.tail_text(LOG_TAIL), log.dropped)
 
 
 def judge_run(transport: ContainerTransport, questions: Sequence[Question], output_dir: Path, limits: Limits,
-              settings: ContainerSettings, plan: GpuPlan, on_progress) -> tuple[Judge, verdicts.Verdict]:
+              settings: ContainerSettings, plan: GpuPlan,
+              on_progress: Callable[[int, float], None] | None) -> tuple[Judge, verdicts.Verdict]:
     """The judge's run over the container's channel, answers appended to the run folder's predictions.jsonl."""
     def progress(p: Progress) -> None:
         if on_progress is not None:
@@ -365,7 +375,7 @@ def judge_run(transport: ContainerTransport, questions: Sequence[Question], outp
                               f"{exc}") from None
 
 
-def stop_container(container, transport: ContainerTransport, finished: bool) -> None:
+def stop_container(container: Container, transport: ContainerTransport, finished: bool) -> None:
     """A finished loop has exited already (the judge waited); anything else gets SIGTERM (the model's close()
     runs), then SIGKILL after ``KILL_GRACE_S``. The attach stream is read meanwhile, to its end (the daemon
     cannot finish a container whose output nobody reads): stdout dropped, stderr to the log under its cap."""
@@ -376,7 +386,7 @@ def stop_container(container, transport: ContainerTransport, finished: bool) -> 
     transport.finish()
 
 
-def signal_container(container, name: str) -> None:
+def signal_container(container: Container, name: str) -> None:
     try:
         container.kill(signal=name)
     except Exception:  # noqa: BLE001 - it ended meanwhile

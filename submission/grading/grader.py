@@ -15,9 +15,10 @@ from __future__ import annotations
 import functools
 import hashlib
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import TYPE_CHECKING, Any
 
 from .. import __version__
 from ..errors import ConfigError, DataError
@@ -33,6 +34,9 @@ from .container_contract import CONTAINER_HOME, container_side
 from .container_runner import ContainerRun, ContainerSettings, run_container
 from .images import read_file_from_image
 from .leaderboard import SCORES_FILE
+
+if TYPE_CHECKING:
+    from docker import DockerClient
 
 
 @dataclass(frozen=True)
@@ -65,7 +69,7 @@ class ScoredRun:
 class ContainerRunner:
     """``evaluate``'s runner for a container: runs the image, judged on the host (``container_runner``)."""
 
-    client: Any
+    client: DockerClient
     request: RunRequest
     on_progress: Callable[[int, float], None] | None = None
     interrupt: Interrupt | None = None  # SIGTERM, SIGINT, SIGHUP to the grader: the verdict interrupted
@@ -90,13 +94,15 @@ def judge(run: ContainerRun, answers: Answers) -> RunOutcome:
     return run.outcome
 
 
-def run_and_score(client, request: RunRequest, on_progress=None, interrupt: Interrupt | None = None) -> ScoredRun:
+def run_and_score(client: DockerClient, request: RunRequest, on_progress: Callable[[int, float], None] | None = None,
+                  interrupt: Interrupt | None = None) -> ScoredRun:
     """Run the container, judged here, score what it answered, and write what local_evaluation.py writes into
     ``request.out_dir`` (the pipeline of ``submission.evaluate``): the scored predictions.jsonl, results.json,
     report.html, scores.png, and the container's log in container/container.log."""
     evaluation = Evaluation(request.questions, request.data_path, request.out_dir, request.settings.model,
                             request.settings.seed, request.profile, request.scoring, request.limit)
     evaluated = evaluate(evaluation, ContainerRunner(client, request, on_progress, interrupt))
+    assert evaluated.outcome is not None and evaluated.run is not None, "evaluate() ran the runner it was given"
     return ScoredRun(evaluated.outcome, evaluated.run.record, evaluated.result, evaluated.results,
                      evaluated.n_answered)
 
@@ -159,14 +165,14 @@ def aligned_inputs(inputs_path: Path | None, truth_path: Path) -> tuple[list[Que
     if [q.row for q in inputs] != [q.row for q in truth]:
         raise DataError(f"{inputs_path} holds {len(inputs)} questions and {truth_path} {len(truth)} (or their blank "
                         "lines differ); the inputs and the truth must list the same questions, line by line")
-    for given, true in zip(inputs, truth):
+    for given, true in zip(inputs, truth, strict=True):
         if (given.prompt, given.is_multiple_choice) != (true.prompt, true.is_multiple_choice):
             raise DataError(f"{inputs_path}:{given.row + 1}: input_field or is_multiple_choice differs from "
                             f"{truth_path}:{true.row + 1}; the inputs and the truth must list the same questions")
     return inputs, truth
 
 
-def submission_config(client, image: str, repo: Path | None, profile_given: bool) -> AicrowdConfig | None:
+def submission_config(client: DockerClient, image: str, repo: Path | None, profile_given: bool) -> AicrowdConfig | None:
     """aicrowd.json of the repository, or read from the image itself (None: it has none, and a profile was given)."""
     if repo is not None:
         return load_aicrowd(repo)

@@ -32,8 +32,10 @@ import random
 import select
 import signal
 import sys
+from collections.abc import Callable
 from time import perf_counter  # bound now: a model that replaces time.perf_counter does not change it
-from typing import Any, Callable
+from types import FrameType
+from typing import Any
 
 from ..errors import ConfigError, KitError, ModelOutputError
 from ..loading import ModelImportError, load_model_class, participant_traceback
@@ -45,7 +47,7 @@ from .disk import is_disk_error, limit_file_size
 class Channel:
     """JSON lines from the judge (``receive``) and to it (``send``), one write per message."""
 
-    def __init__(self, in_fd: int, out_fd: int):
+    def __init__(self, in_fd: int, out_fd: int) -> None:
         self.in_fd, self.fd, self.buffer = in_fd, out_fd, bytearray()
         os.set_blocking(in_fd, False)
 
@@ -110,7 +112,8 @@ def fail(channel: Channel, exc: BaseException, default: str, where: str) -> int:
 
 
 def report_error(channel: Channel, status: str, detail: str, text: str | None, device: int | None = None) -> int:
-    message = {"t": "error", "status": status, "detail": detail, "traceback": text[-8000:] if text else None}
+    message: dict[str, Any] = {"t": "error", "status": status, "detail": detail,
+                               "traceback": text[-8000:] if text else None}
     if status == "gpu_memory":
         message["gpu"] = limits.torch_gpu_peaks()
         message["device"] = device
@@ -129,13 +132,14 @@ def seed_loaded(seed: int) -> None:
         torch.manual_seed(seed)
 
 
-def build_model(job: dict[str, Any], channel: Channel):
+def build_model(job: dict[str, Any], channel: Channel) -> Any | None:
     """Import and construct the model; returns it, or None after reporting a failure."""
     started = perf_counter()
     try:
         model_class = load_model_class(job["model"], job["repo"])
     except ModelImportError as exc:  # the model's module raised while being imported
-        text = participant_traceback(exc.__cause__, full=True) if FULL_TRACEBACK else exc.traceback
+        cause = exc.__cause__  # the participant's exception (loading.py raises ModelImportError from it)
+        text = participant_traceback(cause, full=True) if FULL_TRACEBACK and cause is not None else exc.traceback
         print(text, file=sys.stderr, flush=True)
         report_error(channel, "model_error", str(exc), text)
         return None
@@ -166,7 +170,7 @@ def build_model(job: dict[str, Any], channel: Channel):
     return model
 
 
-def send_size(model, channel: Channel) -> bool:
+def send_size(model: Any, channel: Channel) -> bool:
     try:
         size = batch_size_of(model)
     except Exception as exc:  # noqa: BLE001
@@ -181,8 +185,9 @@ class PeakRss:
     """This process's peak RSS (VmHWM), read at most every ``every_s`` (a /proc read costs more than a small
     batch's whole answer): a figure for results.json, which the judge measures itself as well."""
 
-    def __init__(self, every_s: float = 0.5):
-        self.every_s, self.next_at, self.value = every_s, 0.0, None
+    def __init__(self, every_s: float = 0.5) -> None:
+        self.every_s, self.next_at = every_s, 0.0
+        self.value: int | None = None
 
     def read(self) -> int | None:
         now = perf_counter()
@@ -194,7 +199,7 @@ class PeakRss:
 PEAK_RSS = PeakRss()
 
 
-def answer_batch(model, request: dict[str, Any], channel: Channel) -> bool:
+def answer_batch(model: Any, request: dict[str, Any], channel: Channel) -> bool:
     """batch_predict on the request's prompts; the answers, checked and cut, are sent in one write, followed
     by get_batch_size()'s answer when the request asks for it (the judge's next question, saved a round trip)."""
     prompts, is_mc, index = request["prompts"], request["mc"], request["b"]
@@ -238,7 +243,7 @@ def answer_messages(index: int, answers: list[str], counts: dict[str, Any]) -> b
     return "".join(lines).encode()
 
 
-def serve(model, channel: Channel) -> int:
+def serve(model: Any, channel: Channel) -> int:
     """Answer the judge's requests until ``end`` (0), a failure (1) or the end of the channel (0)."""
     first = True
     while True:
@@ -247,7 +252,7 @@ def serve(model, channel: Channel) -> int:
         if kind == "size":
             if not send_size(model, channel):
                 return 1
-        elif kind == "batch":
+        elif kind == "batch" and request is not None:  # (a "batch" kind implies a request)
             if not answer_batch(model, request, channel):
                 return 1
             problem = gpu_emulation.bfloat16_weights(model) if first else None
@@ -263,13 +268,13 @@ def serve(model, channel: Channel) -> int:
 HOOK_DEFAULTS: dict[str, Callable[[], Any]] = {"run_info": lambda: None, "close": lambda: None}
 
 
-def hook(model, name: str) -> Callable[[], Any]:
+def hook(model: Any, name: str) -> Callable[[], Any]:
     """The model's ``run_info`` or ``close``, or the interface's default when its class has none."""
     method = getattr(model, name, None)
     return method if callable(method) else HOOK_DEFAULTS[name]
 
 
-def send_info(model, channel: Channel) -> None:
+def send_info(model: Any, channel: Channel) -> None:
     """What the model says about its run (its ``run_info()``: a served model's server and multiple-choice
     method, say), for results.json; sent before the run's last message. None (the default) says nothing."""
     try:
@@ -290,7 +295,7 @@ class Closer:
     """Calls the model's ``close()`` once, on whichever ending comes first: the end of the run, a failure,
     or SIGTERM."""
 
-    def __init__(self, model):
+    def __init__(self, model: Any) -> None:
         self.model, self.state, self.pid = model, "open", os.getpid()  # open -> closing -> closed
         self.previous = signal.signal(signal.SIGTERM, self.on_sigterm)
 
@@ -305,7 +310,7 @@ class Closer:
         finally:
             self.state = "closed"
 
-    def on_sigterm(self, signum, frame) -> None:
+    def on_sigterm(self, signum: int, frame: FrameType | None) -> None:
         """The judge ends the run (a time-out, an interrupt): close the model, then exit. A close() already
         running is left to finish; the judge's SIGKILL after its grace bounds it."""
         if os.getpid() != self.pid:  # a worker the model forked inherited this handler: it ends as it would have

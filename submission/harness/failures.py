@@ -7,8 +7,8 @@ verdict (the peaks, the caps, where the scratch space is) are the judge's and th
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Mapping
 
 from . import verdict as verdicts
 from .profiles import Limits
@@ -40,14 +40,15 @@ def named_failure(failure: Failure, limits: Limits, measured: Measured, torch_pe
     return verdicts.Verdict(failure.status, failure.detail)
 
 
-def gpu_failure(failure: Failure, limits: Limits, measured: Measured, torch_peaks: Mapping[int, int]) -> verdicts.Verdict:
+def gpu_failure(failure: Failure, limits: Limits, measured: Measured,
+                torch_peaks: Mapping[int, int]) -> verdicts.Verdict:
     """GPU memory ran out in the model: name the card its error names (else the one with the highest peak),
     the peak and the cap."""
     peaks = {i: max(torch_peaks.get(i, 0), measured.gpu_peaks.get(i, 0)) for i in
              set(torch_peaks) | set(measured.gpu_peaks)}
     cap, device = limits.gpu_memory_bytes, failure.device
     if device is None and peaks:
-        device = max(peaks, key=peaks.get)
+        device = max(peaks, key=peaks.__getitem__)
     if device is None or cap is None:
         return verdicts.Verdict("gpu_memory", failure.detail)
     name = measured.gpu_names.get(device, f"cuda:{device}")

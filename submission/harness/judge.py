@@ -20,7 +20,8 @@ from __future__ import annotations
 import collections
 import select
 import time
-from typing import Any, Callable, Protocol, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol
 
 from ..errors import ConfigError, KitError
 from ..scoring.data import Question
@@ -28,6 +29,7 @@ from . import protocol
 from . import verdict as verdicts
 from .failures import Measured, named_failure
 from .outcome import BatchRecord, GpuUsage, Progress, RunOutcome
+from .predictions import PredictionWriter
 from .profiles import Limits
 from .protocol import ProtocolError
 
@@ -49,13 +51,13 @@ class Transport(Protocol):
     def died(self, when: str) -> verdicts.Verdict: ...  # how the model's side ended without saying why
     def check(self, now: float, final: bool = False) -> verdicts.Verdict | None: ...  # resources, interrupts
     def next_check(self) -> float: ...  # when ``check`` next has work to do
-    def measured(self) -> "Measured": ...  # what the transport measured so far: RAM and GPU peaks
+    def measured(self) -> Measured: ...  # what the transport measured so far: RAM and GPU peaks
 
 
 class Stop(KitError):
     """The run ends with ``verdict`` (control flow inside ``Judge.run``, which always catches it)."""
 
-    def __init__(self, verdict: verdicts.Verdict):
+    def __init__(self, verdict: verdicts.Verdict) -> None:
         super().__init__(str(verdict))
         self.verdict = verdict
 
@@ -64,24 +66,28 @@ class Judge:
     """One run of the protocol; ``run`` returns the verdict, the other attributes are what was observed."""
 
     def __init__(self, transport: Transport, job: dict[str, Any], todo: Sequence[Question], limits: Limits,
-                 writer, on_progress: Callable[[Progress], None] | None = None, first_batch: int = 0,
-                 prior: tuple[int, float] = (0, 0.0), exit_wait_s: float = 10.0):
+                 writer: PredictionWriter, on_progress: Callable[[Progress], None] | None = None,
+                 first_batch: int = 0, prior: tuple[int, float] = (0, 0.0), exit_wait_s: float = 10.0) -> None:
         self.transport, self.job, self.todo, self.limits, self.writer = transport, job, list(todo), limits, writer
         self.on_progress, self.next_index, self.exit_wait_s = on_progress, first_batch, exit_wait_s
         self.n_prior, self.prior_elapsed = prior  # a resumed run's answered questions and time so far
         self.n_questions = self.n_prior + len(self.todo)
-        self.reader, self.inbox = protocol.LineReader(), collections.deque()
+        self.reader = protocol.LineReader()
+        self.inbox: collections.deque[tuple[bytes, float]] = collections.deque()  # lines, when each arrived
         self.encoder = protocol.BatchEncoder([q.prompt for q in self.todo])
         self.pending: collections.deque[memoryview] = collections.deque()
         self.batches: list[BatchRecord] = []
-        self.unwritten: collections.deque = collections.deque()  # batches checked, not yet written
+        # batches checked, not yet written: questions, answers, index, latency, when the answers arrived
+        self.unwritten: collections.deque[tuple[list[Question], list[str], int, float, float]] = collections.deque()
         self.records: list[dict[str, Any]] = []  # this session's predictions, as written
         self.answered = self.answers_cut = self.child_rss = 0
         self.torch_peaks: dict[int, int] = {}
         self.notes: list[str] = []
         self.model_info: dict | None = None
         self.infos = 0
-        self.traceback = self.init_s = self.ready_at = None
+        self.traceback: str | None = None
+        self.init_s: float | None = None
+        self.ready_at: float | None = None
         self.state = ("build", 0, 0)  # what the judge waits for: the contexts of a verdict's detail
 
     # ------------------------------------------------------------ the run
@@ -162,6 +168,7 @@ class Judge:
         deadline = None if limit is None else started + limit
 
         def late(now: float) -> verdicts.Verdict:
+            assert limit is not None, "late() runs only past the deadline, which only a limit sets"
             return verdicts.batch_timeout(index, n, now - started, limit, stopped=True)
 
         outputs: list[str] = []
@@ -186,7 +193,8 @@ class Judge:
             batch, outputs, index, latency, now = self.unwritten.popleft()
             elapsed = round(self.elapsed(now), 3)
             records = [{"row": q.row, "output": out, "batch": index, "batch_size": len(batch),
-                        "latency_s": round(latency, 6), "elapsed_s": elapsed} for q, out in zip(batch, outputs)]
+                        "latency_s": round(latency, 6), "elapsed_s": elapsed}
+                       for q, out in zip(batch, outputs, strict=True)]
             self.writer.write_batch(records)
             self.records.extend(records)
             if self.on_progress is not None:

@@ -47,6 +47,9 @@ class HarnessOptions:
     full_traceback: bool = False  # show the kit's frames too in the model's tracebacks (--verbose)
 
 
+DEFAULT_OPTIONS = HarnessOptions()
+
+
 @dataclass(frozen=True)
 class Progress:
     answered: int

@@ -24,8 +24,8 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Mapping
 
 from .limits import process_tree
 from .protocol import MAX_LINE_BYTES, LineReader, ProtocolError
@@ -41,7 +41,7 @@ class Adopter:
 
     _lock, _holders, _was = threading.Lock(), 0, False
 
-    def __init__(self):
+    def __init__(self) -> None:
         self.before = set(children_of().get(os.getpid(), ()))
         with Adopter._lock:
             if Adopter._holders == 0:
@@ -239,6 +239,7 @@ class ModelProcess:
                 except (ProcessLookupError, PermissionError):
                     pass
             self.reaper.wait()
+        assert self.adopter is not None, "start() makes the adopter before it starts the reaper"
         self.orphans_killed = self.adopter.kill_orphans({self.reaper.pid})
         self.adopter.release()
         for fd in (self.data, self.reports, self.to_model):

@@ -39,7 +39,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import KitError
-from .batches import ANSWER_CAP_CHARS, MAX_BATCH_SIZE, MIN_BATCH_SIZE  # noqa: F401 - MAX_BATCH_SIZE for the judge
+from .batches import ANSWER_CAP_CHARS, MAX_BATCH_SIZE, MIN_BATCH_SIZE
 
 VERSION = 1
 MAX_LINE_BYTES = 16 * 1024 * 1024  # one message; an answer of ANSWER_CAP_CHARS astral characters is 12 MB as JSON
@@ -71,8 +71,9 @@ class BatchEncoder:
     """The judge's "batch" messages, each prompt encoded as JSON once, ahead of time (``prepare``: while the
     model works on the batch before), so that sending a batch is a join."""
 
-    def __init__(self, prompts: list[str]):
-        self.prompts, self.encoded = prompts, {}
+    def __init__(self, prompts: list[str]) -> None:
+        self.prompts: list[str] = prompts
+        self.encoded: dict[int, str] = {}
 
     def prepare(self, start: int, count: int) -> None:
         for position in range(start, min(start + count, len(self.prompts))):
@@ -90,8 +91,9 @@ class LineReader:
     """Complete lines from a byte stream, each at most ``max_line`` bytes; memory stays under about
     ``max_line`` plus one chunk whatever is sent. Every byte is copied once, however long a line is."""
 
-    def __init__(self, max_line: int = MAX_LINE_BYTES):
-        self.max_line, self.parts, self.held = max_line, [], 0
+    def __init__(self, max_line: int = MAX_LINE_BYTES) -> None:
+        self.max_line, self.held = max_line, 0
+        self.parts: list[bytes] = []
 
     def feed(self, chunk: bytes) -> list[bytes]:
         if b"\n" not in chunk:
@@ -146,10 +148,12 @@ def _seconds(message: dict, key: str) -> float:
     return float(value)
 
 
-def _text(message: dict, key: str, cap: int, optional: bool = False) -> str | None:
+def _optional_text(message: dict, key: str, cap: int) -> str | None:
+    return None if message.get(key) is None else _text(message, key, cap)
+
+
+def _text(message: dict, key: str, cap: int) -> str:
     value = message.get(key)
-    if value is None and optional:
-        return None
     if not isinstance(value, str):
         raise ProtocolError(f"a \"{message['t']}\" message whose \"{key}\" is not a string")
     return value[:cap]
@@ -232,7 +236,7 @@ def error(message: dict) -> Failure:
     if status not in ERROR_STATUSES:
         raise ProtocolError(f"an error message with status {status!r:.40} (a model's failure is one of "
                             f"{', '.join(ERROR_STATUSES)})")
-    traceback = _text(message, "traceback", MAX_TRACEBACK_CHARS * 4, optional=True)
+    traceback = _optional_text(message, "traceback", MAX_TRACEBACK_CHARS * 4)
     return Failure(status, _text(message, "detail", MAX_TEXT_CHARS),
                    traceback[-MAX_TRACEBACK_CHARS:] if traceback else None, _count(message, "device"),
                    _counts(message, "gpu"))

@@ -101,8 +101,9 @@ def is_subreaper() -> bool:
 
 
 class Reaper:
-    def __init__(self, report_fd: int):
-        self.report_fd, self.child, self.reported = report_fd, None, False
+    def __init__(self, report_fd: int) -> None:
+        self.report_fd, self.reported = report_fd, False
+        self.child: subprocess.Popen[bytes] | None = None
 
     def send(self, message: dict) -> None:
         try:
@@ -119,6 +120,8 @@ class Reaper:
 
     def reap(self) -> None:
         """Collect every ended child (the model's process, and orphans re-parented here)."""
+        child = self.child
+        assert child is not None, "reap() runs only after start() started the model's process"
         while True:
             try:
                 pid, status = os.waitpid(-1, os.WNOHANG)
@@ -126,10 +129,10 @@ class Reaper:
                 return
             if pid == 0:
                 return
-            if pid == self.child.pid and not self.reported:
+            if pid == child.pid and not self.reported:
                 self.reported = True
-                self.child.returncode = os.waitstatus_to_exitcode(status)
-                self.send({"exit": self.child.returncode})
+                child.returncode = os.waitstatus_to_exitcode(status)
+                self.send({"exit": child.returncode})
 
     def signal_all(self, sig: int) -> list[int]:
         pids = descendants(os.getpid())

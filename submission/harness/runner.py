@@ -9,16 +9,17 @@ sends each batch, owns the clocks, checks every answer, appends each batch's ans
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 from ..errors import DataError
 from ..scoring.data import Question
 from . import verdict as verdicts
 from .batches import grader_order
 from .limits import load_nvml
-from .outcome import HarnessOptions, ModelSpec, Progress, RunOutcome
+from .outcome import DEFAULT_OPTIONS, HarnessOptions, ModelSpec, Progress, RunOutcome
 from .output_dir import locked
 from .predictions import PREDICTIONS_FILE, PredictionWriter, ResumeState, prepare_resume, read_records
 from .profiles import UNLIMITED, Limits
@@ -39,7 +40,7 @@ def run_model(
     questions: Sequence[Question],
     out_dir: str | Path,
     limits: Limits = UNLIMITED,
-    options: HarnessOptions = HarnessOptions(),
+    options: HarnessOptions = DEFAULT_OPTIONS,
     on_progress: Callable[[Progress], None] | None = None,
 ) -> RunOutcome:
     """Run the model on ``questions`` (test format is enough) in a child process under ``limits``.
@@ -52,7 +53,7 @@ def run_model(
 
 
 def run_judged(spec: ModelSpec, questions: Sequence[Question], out_dir: str | Path, limits: Limits = UNLIMITED,
-               options: HarnessOptions = HarnessOptions(),
+               options: HarnessOptions = DEFAULT_OPTIONS,
                on_progress: Callable[[Progress], None] | None = None) -> JudgedRun:
     """``run_model``, with the answers as the judge kept them (what results.json is computed from)."""
     with locked(out_dir) as folder:
@@ -74,6 +75,7 @@ def run_judged(spec: ModelSpec, questions: Sequence[Question], out_dir: str | Pa
                 session.stop(verdict)
     if verdict.ok and not limits.enforced:  # nothing was enforced: the verdict does not say "within the limits"
         verdict = verdicts.ok(len(questions), False)
+    assert session.judge is not None, "session.start() made the judge"
     return JudgedRun(session.outcome(verdict), prior + tuple(session.judge.records))
 
 

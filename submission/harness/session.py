@@ -11,19 +11,21 @@ from __future__ import annotations
 import os
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from ..environment import KIT_ROOT, PROFILE, SEED
 from ..scoring.data import Question
 from . import verdict as verdicts
 from .caches import cache_environment
 from .disk import DiskWatch, remove_scratch, scratch_folder
-from .gpu import gpu_env
 from .failures import Measured
+from .gpu import GpuPlan, gpu_env
 from .judge import Judge
-from .limits import ResourceMonitor, plan_gpus
-from .outcome import GpuUsage, HarnessOptions, ModelSpec, RunOutcome
+from .limits import Exceeded, ResourceMonitor, plan_gpus
+from .outcome import GpuUsage, HarnessOptions, ModelSpec, Progress, RunOutcome
 from .predictions import PredictionWriter, ResumeState
 from .process import ModelProcess
 from .profiles import Limits
@@ -40,7 +42,8 @@ class Work:
 class Session:
     """One model process tree, the judge's transport to it, its resources; see the module docstring."""
 
-    def __init__(self, spec: ModelSpec, limits: Limits, options: HarnessOptions, work: Work, on_progress):
+    def __init__(self, spec: ModelSpec, limits: Limits, options: HarnessOptions, work: Work,
+                 on_progress: Callable[[Progress], None] | None) -> None:
         self.spec, self.limits, self.options, self.on_progress = spec, limits, options, on_progress
         self.work = work
         self.plan = plan_gpus(limits.gpus, work.nvml)
@@ -65,7 +68,7 @@ class Session:
         self.judge = Judge(self, self._job(), self.work.todo, self.limits, writer, self.on_progress,
                            state.next_batch, (len(state.rows), state.elapsed_s), self.options.exit_wait_s)
 
-    def _job(self) -> dict:
+    def _job(self) -> dict[str, Any]:
         return {
             "model": self.spec.model, "repo": str(Path(self.spec.repo).resolve()), "seed": self.spec.seed,
             "sys_path": [p for p in sys.path if p], "full_traceback": self.options.full_traceback,
@@ -90,6 +93,8 @@ class Session:
         return env
 
     def supervise(self) -> verdicts.Verdict:
+        if self.judge is None:
+            raise RuntimeError("Session.supervise() before Session.start()")
         verdict = self.judge.run()
         self.ended = time.monotonic()
         return verdict
@@ -111,47 +116,65 @@ class Session:
         remove_scratch(self.scratch)
 
     # ------------------------------------------------------------ the judge's transport (judge.Transport)
+    # The judge calls its transport only from Judge.run, after start() set the process, the disk watch and the judge.
+
+    @property
+    def _running(self) -> ModelProcess:
+        assert self.process is not None, "the transport is used only after start()"
+        return self.process
+
+    @property
+    def _disk(self) -> DiskWatch:
+        assert self.disk is not None, "the transport is used only after start()"
+        return self.disk
+
+    @property
+    def _judge(self) -> Judge:
+        assert self.judge is not None, "the transport is used only after start()"
+        return self.judge
 
     def fds(self) -> list[int]:
-        return self.process.fds
+        return self._running.fds
 
     def read(self, fd: int) -> bytes | None:
-        if fd == self.process.reports:
-            self.process.read_reports()
+        process = self._running
+        if fd == process.reports:
+            process.read_reports()
             return b""
-        return self.process.read_data()
+        return process.read_data()
 
     def write_fd(self) -> int | None:
-        return self.process.to_model
+        return self._running.to_model
 
     def write(self, data: memoryview) -> int:
-        return self.process.write(data)
+        return self._running.write(data)
 
     @property
     def exited(self) -> bool:
-        return self.process.exited
+        return self._running.exited
 
     def drain(self) -> bytes:
-        return self.process.drain()
+        return self._running.drain()
 
     def wait_exit(self, timeout: float) -> bool:
-        return self.process.wait_exit(timeout)
+        return self._running.wait_exit(timeout)
 
     def next_check(self) -> float:
-        return min(self.next_poll, self.disk.next_at)
+        return min(self.next_poll, self._disk.next_at)
 
     def check(self, now: float, final: bool = False) -> verdicts.Verdict | None:
         if final or now >= self.next_poll:
             self.next_poll = now + self.options.poll_s
-            exceeded = self.monitor.poll(self.process.model_pids())
+            exceeded = self.monitor.poll(self._running.model_pids())
             if exceeded is not None:
                 return self._exceeded(exceeded)
-        return self.disk.check(now, force=final)
+        return self._disk.check(now, force=final)
 
-    def _exceeded(self, exceeded) -> verdicts.Verdict:
+    def _exceeded(self, exceeded: Exceeded) -> verdicts.Verdict:
         if exceeded.kind == "memory":
             return verdicts.ram(exceeded.used_bytes, exceeded.limit_bytes, "the RSS watchdog stopped the model")
         device = exceeded.device
+        assert device is not None, "ResourceMonitor names the device of every GPU memory excess"
         return verdicts.gpu_memory(device.index, device.name, exceeded.used_bytes, exceeded.limit_bytes,
                                    exceeded.scope)
 
@@ -161,12 +184,12 @@ class Session:
 
     def died(self, when: str) -> verdicts.Verdict:
         """The model's process ended without an error message (even while a worker of it holds the channel)."""
-        process = self.process
+        process = self._running
         if process.exit_code is None:
             detail = process.error or ("the kit's reaper (the model's parent process) was killed before the model's "
                                        f"process ended, {when}; the model's processes were stopped")
             return verdicts.Verdict("crashed", detail)
-        peak = max(self.judge.child_rss, self.monitor.peak_rss)
+        peak = max(self._judge.child_rss, self.monitor.peak_rss)
         limit = self.limits.ram_bytes
         if process.exit_code < 0 and limit is not None and peak >= 0.9 * limit:
             return verdicts.ram(peak, limit, f"the model's process died (signal {-process.exit_code}) at its RAM limit "
@@ -196,6 +219,6 @@ class Session:
         return tuple(GpuUsage(i, f"cuda:{i}", None, peak, cap) for i, peak in sorted(torch_peaks.items()))
 
 
-def _gpu_host(plan) -> bool:
+def _gpu_host(plan: GpuPlan) -> bool:
     """Whether a GPU may be in use: then RLIMIT_AS is not set (CUDA reserves huge address ranges)."""
     return bool(plan.devices) or (plan.cuda_visible_devices != "" and os.path.exists("/dev/nvidiactl"))

@@ -13,7 +13,8 @@ import os
 import signal
 import subprocess
 import time
-from typing import Any, Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 from ..scoring.data import Question
 from . import verdict as verdicts
@@ -21,6 +22,7 @@ from .batches import grader_order
 from .failures import Measured
 from .judge import Judge
 from .outcome import Progress
+from .predictions import PredictionWriter
 from .profiles import UNLIMITED, Limits
 from .protocol import MAX_LINE_BYTES
 
@@ -30,10 +32,12 @@ READ_CHUNK = 1 << 22
 class StdioTransport:
     """A child process whose stdin and stdout are the channel (a new session: ``stop`` ends all of it)."""
 
-    def __init__(self, command: Sequence[str], env: Mapping[str, str] | None = None, cwd: str | None = None):
+    def __init__(self, command: Sequence[str], env: Mapping[str, str] | None = None,
+                 cwd: str | None = None) -> None:
         self.process = subprocess.Popen(list(command), stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env,
                                         cwd=cwd, start_new_session=True)
         self.started = time.monotonic()
+        assert self.process.stdout is not None and self.process.stdin is not None, "both are PIPE"
         self.out, self.into = self.process.stdout.fileno(), self.process.stdin.fileno()
         os.set_blocking(self.out, False)
         os.set_blocking(self.into, False)
@@ -109,12 +113,13 @@ class StdioTransport:
             self.wait_exit(wait)
         for stream in (self.process.stdin, self.process.stdout):
             try:
-                stream.close()
+                if stream is not None:
+                    stream.close()
             except OSError:  # BrokenPipeError: the loop is gone
                 pass
 
 
-def run_stdio(command: Sequence[str], questions: Sequence[Question], job: dict[str, Any], writer,
+def run_stdio(command: Sequence[str], questions: Sequence[Question], job: dict[str, Any], writer: PredictionWriter,
               limits: Limits = UNLIMITED, env: Mapping[str, str] | None = None,
               on_progress: Callable[[Progress], None] | None = None) -> tuple[Judge, verdicts.Verdict]:
     """Run ``command`` (the model's loop in --stdio mode) on ``questions``, judged here; the judge (with its

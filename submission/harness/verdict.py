@@ -33,7 +33,7 @@ class Verdict:
     status: str
     detail: str
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         if self.status not in STATUSES:
             raise ValueError(f"unknown verdict status '{self.status}'; known: {', '.join(STATUSES)}")
 

@@ -18,8 +18,8 @@ from submission.grading.container_runner import ContainerRun, Resources
 from submission.grading.grader import container_model_run
 from submission.harness.outcome import ModelSpec
 from submission.harness.predictions import PredictionWriter
-from submission.harness.stdio import run_stdio
 from submission.harness.profiles import UNLIMITED, get_profile, load_profiles
+from submission.harness.stdio import run_stdio
 from submission.scoring.data import Question, load_questions
 from submission.scoring.scorer import ScoringConfig
 

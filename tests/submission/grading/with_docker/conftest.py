@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 from docker_daemon import ensure_daemon, image_tag
-from kit_paths import ROOT  # noqa: E402
+from kit_paths import ROOT
 
 from submission.scoring.data import ALL_AROUND
 

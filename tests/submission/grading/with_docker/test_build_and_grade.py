@@ -157,7 +157,8 @@ def test_the_truth_never_enters_the_container(graded):
     assert graded["canary"] not in json.dumps(findings)
     mounts = graded["results"]["docker"]["given"]["mounts"]
     assert not any(str(truth.parent) in m["source"] or m["source"] in str(truth) for m in mounts)
-    assert {m["destination"] for m in mounts} == {f"{CONTAINER_HOME}/submission", f"{CONTAINER_HOME}/docker/entrypoint.py"}
+    assert {m["destination"] for m in mounts} == {f"{CONTAINER_HOME}/submission",
+                                                  f"{CONTAINER_HOME}/docker/entrypoint.py"}
     assert not any(m["rw"] for m in mounts)  # nothing of the host is writable from the container
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 from brokers import RabbitServer, RedisServer
-from kit_paths import SAMPLE_DATA  # noqa: E402
+from kit_paths import SAMPLE_DATA
 from queue_workers import (
     Worker,
     containers_of,
@@ -166,7 +166,8 @@ def test_a_grade_whose_worker_is_killed_is_finished_once_by_another(
     assert (status["state"], status["verdict"], status["worker"]) == ("done", "ok", b.full_name)
     record = json.loads((results / "team-p" / ALL_AROUND / GRADE_FILE).read_text())
     assert record["grade_id"] == grade_id and record["worker"] == b.full_name
-    assert list((results / STAGING).iterdir()) == [] and sorted(p.name for p in results.iterdir()) == [STAGING, "team-p"]
+    assert list((results / STAGING).iterdir()) == []
+    assert sorted(p.name for p in results.iterdir()) == [STAGING, "team-p"]
     assert b.tail(None).count(f"Task shopbench.grade[{grade_id}] succeeded") == 1
     assert "succeeded" not in a.tail(None)
     assert containers_of(docker_client, b.full_name) == []
