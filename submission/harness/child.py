@@ -154,7 +154,7 @@ def build_model(job: dict[str, Any], channel: Channel) -> Any | None:
     except ConfigError as exc:  # a setting the model reads (a kit backend's YAML, a path): bad input, not a failure
         channel.send({"t": "error", "status": "config_error", "detail": str(exc)[:4000]})
         return None
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:  # noqa: BLE001 - any error in the constructor is model_error
         fail(channel, exc, "model_error", f"the constructor {model_class.__name__}()")
         return None
     notes = job.get("notes", [])
@@ -173,7 +173,7 @@ def build_model(job: dict[str, Any], channel: Channel) -> Any | None:
 def send_size(model: Any, channel: Channel) -> bool:
     try:
         size = batch_size_of(model)
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:  # noqa: BLE001 - any error in get_batch_size() is model_error
         send_info(model, channel)
         fail(channel, exc, "model_error", "get_batch_size()")
         return False
@@ -206,7 +206,7 @@ def answer_batch(model: Any, request: dict[str, Any], channel: Channel) -> bool:
     try:
         responses = ask(model, prompts, is_mc)
         responses, cut = cap_answers(check_responses(responses, prompts, index))
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:  # noqa: BLE001 - any error in batch_predict() is model_error
         send_info(model, channel)
         fail(channel, exc, "model_error", f"batch_predict (batch {index}, {plural(len(prompts), 'prompt')})")
         return False
@@ -217,7 +217,7 @@ def answer_batch(model: Any, request: dict[str, Any], channel: Channel) -> bool:
         return True
     try:
         size = batch_size_of(model)
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:  # noqa: BLE001 - any error in get_batch_size() is model_error
         channel.write(data)
         send_info(model, channel)
         fail(channel, exc, "model_error", "get_batch_size()")
@@ -328,7 +328,7 @@ class Closer:
         for stream in (sys.stdout, sys.stderr):
             try:
                 stream.flush()
-            except Exception:  # noqa: BLE001
+            except Exception:  # noqa: BLE001 - a stream the model closed or replaced: the loop ends anyway
                 pass
         os._exit(128 + signal.SIGTERM)
 

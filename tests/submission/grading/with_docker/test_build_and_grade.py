@@ -14,6 +14,8 @@ import uuid
 from pathlib import Path
 
 import pytest
+from docker_daemon import image_tag
+from kit_paths import SAMPLE_DATA
 
 from submission import cli
 from submission.errors import KitError
@@ -24,9 +26,6 @@ from submission.harness.profiles import limits_for, load_profiles
 from submission.scoring.data import ALL_AROUND
 
 pytestmark = pytest.mark.docker
-
-from docker_daemon import image_tag  # noqa: E402
-from kit_paths import SAMPLE_DATA  # noqa: E402
 
 WEIGHTS_BYTES = 2_000_000  # conftest.make_submission's weights/tiny.safetensors, about
 PROBE_TAG = image_tag("probe")

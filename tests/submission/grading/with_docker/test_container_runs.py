@@ -7,13 +7,12 @@ import re
 from pathlib import Path
 
 import pytest
+from kit_paths import SAMPLE_DATA
 
 import local_evaluation
 from submission import cli
 
 pytestmark = pytest.mark.docker
-
-from kit_paths import SAMPLE_DATA  # noqa: E402
 
 SEED = "3"
 
