@@ -144,7 +144,7 @@ def _matcher(patterns: list[str]) -> Callable[[str], bool]:
     from docker.utils.build import PatternMatcher
 
     # types-docker types the path as PathLike; docker's code takes the str it is given
-    matches: Callable[[str], bool] = PatternMatcher(patterns).matches  # type: ignore[assignment]  # the stubs type it PathLike-only
+    matches: Callable[[str], bool] = PatternMatcher(patterns).matches  # type: ignore[assignment]
     return matches
 
 
