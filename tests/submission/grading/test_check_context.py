@@ -166,7 +166,8 @@ def test_checkpoints_in_the_build_context_are_warned_about_and_counted(tmp_path)
 
 @pytest.mark.parametrize("path", ["wheelhouse/torch-2.13.0-cp311.whl", "adapters/try1/checkpoints/checkpoint-7/x.bin",
                                   "adapters/try1/checkpoint-12/optimizer.pt", "adapters/try1/optimizer.pt",
-                                  "adapters/try1/scheduler.pt", "adapters/try1/rng_state_3.pth"])
+                                  "adapters/try1/scheduler.pt", "adapters/try1/rng_state_3.pth",
+                                  "adapters/try1/eval/adapter/results.json"])
 def test_the_kits_dockerignore_and_template_keep_training_state_and_wheels_out(tmp_path, path):
     for source in (ROOT / ".dockerignore", ROOT / "docker" / "dockerignore.template"):
         repo = tmp_path / source.name
