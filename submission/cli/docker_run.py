@@ -34,9 +34,11 @@ RUN_EPILOG = """examples:
   python -m submission docker run --image shopbench-mysub:latest --limit 20
   python -m submission docker run --base-image my-local-cuda:12.1 --time-scale 0.5
 
-The run is the grader's: no network, inputs read-only in test format, the profile of aicrowd.json
-("gpu": false -> cpu) with its CPUs, RAM and GPUs, the track budget of its challenge_id enforced from
-outside (the container is killed at the budget plus --grace-s). Scores are computed on the host.
+The run is the grader's: this process is the judge and the container runs only the model, with no
+network and nothing of the run mounted; each batch's prompts (test format) go in over its stdin and the
+answers come back over its stdout. The profile of aicrowd.json ("gpu": false -> cpu) gives its CPUs, RAM
+and GPUs; the per-batch deadline and the track budget of its challenge_id are this host's clocks (the
+container is stopped at the budget plus --grace-s whatever happens). Scores are computed on the host.
 
 exit status: 0 all answered within the limits; 1 a failure verdict; 2 bad input or configuration; 130 or
 143 stopped by SIGINT or SIGTERM/SIGHUP (the container removed, the answers so far scored: verdict interrupted).

@@ -38,8 +38,9 @@ GRADE_EPILOG = """examples:
   python -m submission grade --repo submissions/team-b --track ... --truth ... --output-dir graded/team-b/...
 
 --truth is in development format (answers included) with the same rows as --inputs (test format: only
-input_field and is_multiple_choice; default: made from --truth). Only the inputs enter the container;
-the truth is read by this process alone. Writes results.json, predictions.jsonl and scores.json.
+input_field and is_multiple_choice; default: made from --truth). Only the prompts enter the container,
+batch by batch over its stdin; the truth is read by this process alone. Writes results.json,
+predictions.jsonl and scores.json.
 
 --output-dir must not hold a graded run: re-grading into the same folder needs --overwrite, which
 removes the earlier run's files first (anything else in the folder stays).
@@ -50,8 +51,9 @@ chosen for it, and its name on the container.
 
 
 def build_parser(prog: str) -> argparse.ArgumentParser:
-    parser_ = parser(prog, "Grade one submission: run its image under the track's profile with only the test "
-                     "inputs mounted, score it on the host against the truth, write scores.json.", GRADE_EPILOG)
+    parser_ = parser(prog, "Grade one submission: run its image under the track's profile, judged on this host "
+                     "(only the test prompts enter the container, over its stdin), score it against the truth, "
+                     "write scores.json.", GRADE_EPILOG)
     source = parser_.add_mutually_exclusive_group(required=True)
     source.add_argument("--image", help="an image present in the local Docker daemon")
     source.add_argument("--image-file", help="an image tarball (python -m submission docker build --save, docker save)")
