@@ -42,7 +42,7 @@ import time
 from pathlib import Path
 
 from submission.environment import KIT_ROOT
-from submission.grading.queue import endpoints, make_app, new_request, send
+from submission.grading.queue import new_request, producer_app, send
 from submission.grading.results_folder import GRADE_FILE, run_folder
 from submission.scoring.data import ALL_AROUND
 
@@ -127,8 +127,7 @@ def run(args, base: Path) -> list[dict]:
     try:
         workers = [start_worker(f"bench-{i}@{socket.gethostname()}", broker, results, tracks, base)
                    for i in range(args.workers)]
-        where = endpoints(broker)
-        app = make_app(where, 3600)
+        app, where = producer_app(broker, None)
         visible: dict[str, float] = {}
         outstanding: list[str] = []
         requests = {}

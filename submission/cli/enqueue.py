@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 
 from ..grading.enqueue import build_request, notes_before_sending
-from ..grading.queue import DEFAULT_PRIORITY, MAX_PRIORITY, check_reachable, endpoints, make_app, send
+from ..grading.queue import DEFAULT_PRIORITY, MAX_PRIORITY, producer_app, send
 from . import output
 
 EPILOG = """examples:
@@ -48,9 +48,7 @@ def main(argv: list[str], prog: str = "python -m submission enqueue") -> int:
     args = parser.parse_args(argv)
     reporter = output.setup(args.verbose, args.quiet)
     request = build_request(args)
-    where = endpoints(args.broker, args.backend)
-    app = make_app(where, 3600)  # a producer never redelivers: the workers' redelivery time applies
-    check_reachable(app, where)
+    app, where = producer_app(args.broker, args.backend)
     for note in notes_before_sending(app, request):
         reporter.step(f"note: {note}")
     send(app, request, where)

@@ -10,7 +10,7 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
-from ..grading.queue import check_reachable, endpoints, make_app
+from ..grading.queue import producer_app
 from ..grading.status import collect, format_status
 from . import output
 
@@ -31,9 +31,7 @@ def main(argv: list[str], prog: str = "python -m submission status") -> int:
     parser = build_parser(prog)
     args = parser.parse_args(argv)
     reporter = output.setup(args.verbose, args.quiet)
-    where = endpoints(args.broker, args.backend)
-    app = make_app(where, 3600)
-    check_reachable(app, where)
+    app, _ = producer_app(args.broker, args.backend)
     rows, workers = collect(app, Path(args.results) if args.results else None)
     if args.json:
         reporter.result(json.dumps({"grades": [asdict(r) for r in rows], "workers": workers}, indent=2, default=str))

@@ -46,6 +46,7 @@ HEARTBEAT_TTL_S = 35.0  # ... and status calls it gone when none came for this l
 MAX_PRIORITY = 9
 DEFAULT_PRIORITY = 5
 ANSWER_TIMEOUT_S = 5.0  # how long enqueue and status wait for the broker and the backend
+PRODUCER_REDELIVERY_S = 3600.0  # enqueue's and status's app: never used to redeliver (only workers consume)
 NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")  # a submission's name is a folder name
 
 
@@ -131,6 +132,15 @@ def make_app(where: Endpoints, redelivery_s: float) -> Any:
         worker_hijack_root_logger=True, worker_redirect_stdouts=False,
     )
     return app
+
+
+def producer_app(broker: str, backend: str | None) -> tuple[Any, Endpoints]:
+    """The app of a command that only sends or reads (enqueue, status), its broker and backend checked to answer.
+    A producer never redelivers: the workers' redelivery time is the one that applies."""
+    where = endpoints(broker, backend)
+    app = make_app(where, PRODUCER_REDELIVERY_S)
+    check_reachable(app, where)
+    return app, where
 
 
 def check_reachable(app: Any, where: Endpoints) -> None:
