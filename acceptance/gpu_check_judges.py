@@ -100,10 +100,6 @@ def triton_in_scratch(output: str) -> bool:
     return seen["files"] > 0 and bool(seen["tmpdir"]) and seen["triton_cache"].startswith(seen["tmpdir"])
 
 
-def capability_75_at_most(output: str) -> bool:
-    return tuple(json.loads(output)["capability"]) <= (7, 5)
-
-
 def fp16_4bit(output: str) -> bool:
     seen = json.loads(output)
     return seen["compute"] == "torch.float16" and "Linear4bit" in seen["linear"]

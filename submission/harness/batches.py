@@ -2,20 +2,16 @@
 
 Questions are grouped only by ``is_multiple_choice`` (non-multiple-choice first, then multiple choice,
 each in data order), and each batch holds ``get_batch_size()`` prompts, asked again before every batch.
-The model never sees the task type. ``run_predictions`` is the prediction loop in this process, without
-limits (the benchmarks' reference loop); ``runner.run_model`` is the grader-faithful one.
+The model never sees the task type. ``runner.run_model`` runs the loop the grader's way.
 """
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from ..errors import ModelOutputError
 from ..scoring.data import Question
-from .outcome import BatchRecord
-from .predictions import PredictionWriter
 
 MIN_BATCH_SIZE, MAX_BATCH_SIZE = 1, 16
 # Answers longer than this are cut before they leave the model's process: the official parsers read
@@ -84,32 +80,3 @@ def iter_batches(model: Any, questions: Sequence[Question]) -> Iterator[list[Que
             size = batch_size_of(model)
             yield group[start : start + size]
             start += size
-
-
-def run_predictions(
-    model: Any,
-    questions: Sequence[Question],
-    writer: PredictionWriter,
-    on_batch: Callable[[BatchRecord], None] | None = None,
-) -> list[BatchRecord]:
-    """Run the model in this process, without limits, appending each batch's answers to ``writer``.
-
-    A model that breaks the interface raises ModelOutputError; every earlier batch is already on disk.
-    """
-    records = []
-    for index, batch in enumerate(iter_batches(model, questions)):
-        prompts = [q.prompt for q in batch]
-        is_mc = batch[0].is_multiple_choice
-        started = time.perf_counter()
-        responses = ask(model, prompts, is_mc)
-        latency = time.perf_counter() - started
-        responses, _ = cap_answers(check_responses(responses, prompts, index))
-        writer.write_batch(
-            {"row": q.row, "output": r, "batch": index, "latency_s": round(latency, 6)}
-            for q, r in zip(batch, responses, strict=True)
-        )
-        record = BatchRecord(index, tuple(q.row for q in batch), is_mc, latency)
-        records.append(record)
-        if on_batch:
-            on_batch(record)
-    return records
