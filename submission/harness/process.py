@@ -28,10 +28,9 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from .limits import process_tree
-from .protocol import MAX_LINE_BYTES, LineReader, ProtocolError
+from .protocol import MAX_LINE_BYTES, LineReader, ProtocolError, read_available
 from .reaper import KILL_ROUNDS_S, children_of, descendants, is_subreaper, set_subreaper
 
-READ_CHUNK = 1 << 22
 REPORT_LINE_BYTES = 4096
 
 
@@ -132,13 +131,9 @@ class ModelProcess:
 
     def read_data(self) -> bytes | None:
         """What the model's loop sent that can be read now (b"" nothing yet); None at end of file."""
-        try:
-            chunk = os.read(self.data, READ_CHUNK)
-        except BlockingIOError:
-            return b""
-        if not chunk:
+        chunk = read_available(self.data)
+        if chunk is None:
             self.data_eof = True
-            return None
         return chunk
 
     def drain(self) -> bytes:

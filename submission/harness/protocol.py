@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from dataclasses import dataclass
 from typing import Any
 
@@ -50,10 +51,20 @@ INFO_MAX_CHARS = 1 << 16
 # What an error message may name: failures of the model, never a verdict that judges the run (ok, timeout ...)
 ERROR_STATUSES = ("model_error", "bad_output", "memory", "gpu_memory", "disk", "unsupported", "config_error")
 MAX_INFO_MESSAGES = 2  # run_info(): once the model is built, and once more at the end or before an error
+READ_CHUNK = 1 << 22  # the judge reads the model's pipe this much at a time
 
 
 class ProtocolError(KitError):
     """The model's side sent something the protocol does not allow; the message says what."""
+
+
+def read_available(fd: int) -> bytes | None:
+    """What a non-blocking pipe holds now: b"" nothing yet, None at end of file."""
+    try:
+        chunk = os.read(fd, READ_CHUNK)
+    except BlockingIOError:
+        return b""
+    return chunk or None
 
 
 def encode(message: dict[str, Any]) -> bytes:

@@ -24,9 +24,7 @@ from .judge import Judge
 from .outcome import Progress
 from .predictions import PredictionWriter
 from .profiles import UNLIMITED, Limits
-from .protocol import MAX_LINE_BYTES
-
-READ_CHUNK = 1 << 22
+from .protocol import MAX_LINE_BYTES, read_available
 
 
 class StdioTransport:
@@ -47,13 +45,9 @@ class StdioTransport:
         return [] if self.eof else [self.out]
 
     def read(self, fd: int) -> bytes | None:
-        try:
-            chunk = os.read(self.out, READ_CHUNK)
-        except BlockingIOError:
-            return b""
-        if not chunk:
+        chunk = read_available(self.out)
+        if chunk is None:
             self.eof = True
-            return None
         return chunk
 
     def write_fd(self) -> int | None:
